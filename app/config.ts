@@ -1,0 +1,155 @@
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+
+// Environment → typed config, validated once at start. An error names the variable and the fix.
+// Secrets come from `<NAME>_FILE` (a 0600 file; local cluster) or `<NAME>` (injected by the
+// platform from a Kubernetes Secret / Pulumi secret); they are never logged.
+
+export interface HostPort { host: string; port: number }
+export interface DbNode extends HostPort { name: string }
+
+export interface AppConfig {
+  appName: string;
+  host: string;
+  port: number;
+  /** Explicit node list (local, Docker); the primary is found by role. */
+  dbNodes: DbNode[] | null;
+  /** Service mode (Kubernetes): `-rw` and `-ro` addresses that hide the nodes. */
+  dbPrimaryService: HostPort | null;
+  dbReadService: HostPort | null;
+  dbName: string;
+  dbUser: string;
+  dbPassword: string;
+  dbPoolSize: number;
+  dbMaxLagBytes: number;
+  dbMaxLagMs: number;
+  redisSessionsUrl: string;
+  redisCacheUrl: string;
+  sessionSecret: string;
+  adminPassword: string | null;
+  keepAliveTimeoutMs: number;
+  drainMs: number;
+  trustProxy: boolean;
+  cache: {
+    l1: boolean;
+    l2: boolean;
+    l1MaxBytes: number;
+    l1TtlSeconds: number;
+    l2TtlSeconds: number;
+    staleWhileRevalidateSeconds: number;
+  };
+  logLevel: string;
+  /** Loopback-only control port (bench switches, drills); 0 = off. Never proxied by nginx. */
+  controlPort: number;
+}
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+function hostPort(variable: string, value: string): HostPort {
+  const m = /^([^:@,\s]+):(\d{1,5})$/.exec(value.trim());
+  if (!m) throw new ConfigError(`${variable}: expected host:port, got "${value}"; set it like db.example:5432`);
+  return { host: m[1], port: Number(m[2]) };
+}
+
+function parseDbNodes(value: string): DbNode[] {
+  return value.split(',').filter(Boolean).map((item) => {
+    const m = /^([a-z][a-z0-9-]*)@(.+)$/.exec(item.trim());
+    if (!m) throw new ConfigError(`AIDIARY_DB_NODES: expected name@host:port[,…], got "${item}"; e.g. pg-0@127.0.0.1:5433,pg-1@127.0.0.1:5434`);
+    return { name: m[1], ...hostPort('AIDIARY_DB_NODES', m[2]) };
+  });
+}
+
+function secret(env: Env, name: string, required: boolean): string | null {
+  const file = env[`${name}_FILE`];
+  if (file) {
+    try {
+      const value = readFileSync(file, 'utf8').trim();
+      if (value) return value;
+    } catch (err) {
+      throw new ConfigError(`${name}_FILE: cannot read "${file}" (${(err as NodeJS.ErrnoException).code ?? 'error'}); point it at a readable file`);
+    }
+    throw new ConfigError(`${name}_FILE: "${file}" is empty; write the secret into it`);
+  }
+  const direct = env[name];
+  if (direct) return direct;
+  if (required) throw new ConfigError(`${name}: missing; set ${name} or ${name}_FILE (a 0600 file holding it)`);
+  return null;
+}
+
+function int(env: Env, name: string, fallback: number, min = 0): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min) throw new ConfigError(`${name}: expected an integer ≥ ${min}, got "${raw}"`);
+  return n;
+}
+
+function flag(env: Env, name: string, fallback: boolean): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (['on', 'true', '1', 'yes'].includes(raw)) return true;
+  if (['off', 'false', '0', 'no'].includes(raw)) return false;
+  throw new ConfigError(`${name}: expected on/off, got "${raw}"`);
+}
+
+const nameSchema = z.string().regex(/^[a-z][a-z0-9-]*$/);
+
+export function loadConfig(env: Env = process.env): AppConfig {
+  const appName = env.AIDIARY_APP_NAME ?? 'app-0';
+  if (!nameSchema.safeParse(appName).success) throw new ConfigError(`AIDIARY_APP_NAME: expected a name like app-0, got "${appName}"`);
+
+  const nodes = env.AIDIARY_DB_NODES ? parseDbNodes(env.AIDIARY_DB_NODES) : null;
+  const primaryService = env.AIDIARY_DB_PRIMARY_SERVICE ? hostPort('AIDIARY_DB_PRIMARY_SERVICE', env.AIDIARY_DB_PRIMARY_SERVICE) : null;
+  const readService = env.AIDIARY_DB_READ_SERVICE ? hostPort('AIDIARY_DB_READ_SERVICE', env.AIDIARY_DB_READ_SERVICE) : null;
+  if (nodes && primaryService) throw new ConfigError('AIDIARY_DB_NODES and AIDIARY_DB_PRIMARY_SERVICE are both set; keep one');
+  if (!nodes && !primaryService) throw new ConfigError('AIDIARY_DB_NODES: missing; set it (pg-0@host:port,…) or AIDIARY_DB_PRIMARY_SERVICE');
+  if (nodes && nodes.length === 0) throw new ConfigError('AIDIARY_DB_NODES: empty; list at least one node');
+
+  const redisUrl = (name: string, fallback: string) => {
+    const value = env[name] ?? fallback;
+    if (!/^rediss?:\/\/[^\s]+$/.test(value)) throw new ConfigError(`${name}: expected redis://host:port, got "${value}"`);
+    return value;
+  };
+
+  const sessionSecret = secret(env, 'AIDIARY_SESSION_SECRET', true)!;
+  if (sessionSecret.length < 32) throw new ConfigError('AIDIARY_SESSION_SECRET: must be at least 32 characters; generate one with `openssl rand -hex 32`');
+
+  return {
+    appName,
+    host: env.AIDIARY_HOST ?? '127.0.0.1',
+    port: int(env, 'AIDIARY_PORT', 3000, 0),
+    dbNodes: nodes,
+    dbPrimaryService: primaryService,
+    dbReadService: readService,
+    dbName: env.AIDIARY_DB_NAME ?? 'aidiary',
+    dbUser: env.AIDIARY_DB_USER ?? 'aidiary',
+    dbPassword: secret(env, 'AIDIARY_DB_PASSWORD', true)!,
+    dbPoolSize: int(env, 'AIDIARY_DB_POOL_SIZE', 10, 1),
+    dbMaxLagBytes: int(env, 'AIDIARY_DB_MAX_LAG_BYTES', 16 * 1024 * 1024),
+    dbMaxLagMs: int(env, 'AIDIARY_DB_MAX_LAG_MS', 1000),
+    redisSessionsUrl: redisUrl('AIDIARY_REDIS_SESSIONS_URL', 'redis://127.0.0.1:6380'),
+    redisCacheUrl: redisUrl('AIDIARY_REDIS_CACHE_URL', 'redis://127.0.0.1:6381'),
+    sessionSecret,
+    adminPassword: secret(env, 'AIDIARY_ADMIN_PASSWORD', false),
+    keepAliveTimeoutMs: int(env, 'AIDIARY_KEEPALIVE_TIMEOUT_MS', 65000, 1000),
+    drainMs: int(env, 'AIDIARY_DRAIN_MS', 1000),
+    trustProxy: flag(env, 'AIDIARY_TRUST_PROXY', false),
+    cache: {
+      l1: flag(env, 'AIDIARY_CACHE_L1', true),
+      l2: flag(env, 'AIDIARY_CACHE_L2', true),
+      l1MaxBytes: int(env, 'AIDIARY_CACHE_L1_MAX_BYTES', 64 * 1024 * 1024, 1024 * 1024),
+      l1TtlSeconds: int(env, 'AIDIARY_CACHE_L1_TTL_SECONDS', 60, 1),
+      l2TtlSeconds: int(env, 'AIDIARY_CACHE_L2_TTL_SECONDS', 300, 1),
+      staleWhileRevalidateSeconds: int(env, 'AIDIARY_CACHE_SWR_SECONDS', 10),
+    },
+    logLevel: env.AIDIARY_LOG_LEVEL ?? 'info',
+    controlPort: int(env, 'AIDIARY_CONTROL_PORT', 0),
+  };
+}

@@ -1,0 +1,53 @@
+import type { Topology } from './model';
+
+/** The local cluster of DESIGN.md §3: 3 apps, 2 DB replicas, LB on 127.0.0.1:8080. */
+export const defaultTopology: Topology = {
+  name: 'aidiary',
+  target: 'local',
+  host: '127.0.0.1',
+  appReplicas: 3,
+  dbReplicas: 2,
+  durability: 'auto',
+  ports: {
+    lb: 8080,
+    appBase: 3000,
+    pgBase: 5433,
+    redisSessions: 6380,
+    redisCache: 6381,
+    stubStatus: 8089,
+  },
+  database: {
+    name: 'aidiary',
+    appUser: 'aidiary',
+    maxConnections: 200,
+    reservedConnections: 20,
+    maxPoolPerApp: 20,
+    maxReplicaLagBytes: 16 * 1024 * 1024,
+    maxReplicaLagMs: 1000,
+  },
+  cache: {
+    l1Enabled: true,
+    l2Enabled: true,
+    edgeEnabled: true,
+    l1MaxBytes: 64 * 1024 * 1024,
+    l1TtlSeconds: 60,
+    l2TtlSeconds: 300,
+    edgeTtlSeconds: 1,
+    staleWhileRevalidateSeconds: 10,
+  },
+  nginx: {
+    workerConnections: 4096,
+    keepaliveTimeoutSeconds: 65,
+    upstreamKeepalive: 64,
+    upstreamKeepaliveTimeoutSeconds: 60,
+    proxyConnectTimeoutMs: 500,
+    proxyReadTimeoutSeconds: 30,
+    proxyNextUpstreamTries: 3,
+    maxFails: 3,
+    failTimeoutSeconds: 5,
+    gzip: true,
+    tcpNopush: false,
+    clientMaxBodySize: '12m',
+  },
+  drainMs: 1000,
+};

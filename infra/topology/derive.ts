@@ -1,0 +1,130 @@
+import type { AppInstance, DbInstance, DurabilityMode, RedisInstance, Topology } from './model';
+import { appKeepAliveTimeoutMsFor, TopologyError } from './parse';
+
+// Pure derivations used by every consumer (local runner, Docker, Kubernetes, nginx renderer).
+
+export function appInstances(t: Topology): AppInstance[] {
+  return Array.from({ length: t.appReplicas }, (_, index) => ({
+    name: `app-${index}`,
+    index,
+    port: t.target === 'local' ? t.ports.appBase + index : t.ports.appBase,
+  }));
+}
+
+export function dbInstances(t: Topology): DbInstance[] {
+  return Array.from({ length: t.dbReplicas + 1 }, (_, index) => ({
+    name: `pg-${index}`,
+    index,
+    port: t.target === 'local' ? t.ports.pgBase + index : 5432,
+    initialRole: index === 0 ? 'primary' : 'replica',
+    slotName: `pg_${index}`,
+  }));
+}
+
+export function redisInstances(t: Topology): RedisInstance[] {
+  return [
+    { name: 'redis-sessions', role: 'sessions', port: t.ports.redisSessions },
+    { name: 'redis-cache', role: 'cache', port: t.ports.redisCache },
+  ];
+}
+
+/** Decided once here and used by every target (invariant 6). */
+export function durabilityMode(t: Topology): DurabilityMode {
+  if (t.durability === 'auto') return t.dbReplicas >= 2 ? 'sync-quorum' : 'async';
+  return t.durability;
+}
+
+/**
+ * `synchronous_standby_names` for the primary: `ANY 1 (pg_1, pg_2)` in quorum mode, '' when async.
+ * Every node is listed (minus the one that is primary) so that after a promotion the new primary
+ * gets the same rule over its peers.
+ */
+export function synchronousStandbyNames(t: Topology, primaryName = 'pg-0'): string {
+  if (durabilityMode(t) === 'async') return '';
+  const standbys = dbInstances(t).filter((d) => d.name !== primaryName).map((d) => d.slotName);
+  return `ANY 1 (${standbys.join(', ')})`;
+}
+
+/**
+ * One app's pool size per DB node, so that apps × pool stays under max_connections minus the
+ * reserve on every node at any replica count. Throws when even 2 connections per app do not fit.
+ */
+export function poolSizePerApp(t: Topology): number {
+  const budget = t.database.maxConnections - t.database.reservedConnections - (t.dbReplicas + 1) /* walsenders */;
+  const size = Math.min(t.database.maxPoolPerApp, Math.floor(budget / t.appReplicas));
+  if (size < 2) {
+    throw new TopologyError(
+      `topology.database.maxConnections: ${t.appReplicas} apps need at least ${2 * t.appReplicas + t.database.reservedConnections + t.dbReplicas + 1} connections per node; raise maxConnections or lower appReplicas`,
+    );
+  }
+  return size;
+}
+
+export function appKeepAliveTimeoutMs(t: Topology): number {
+  return appKeepAliveTimeoutMsFor(t);
+}
+
+/** Where the app finds its backing services on a given target. */
+export interface ServiceAddresses {
+  /**
+   * Explicit node list (local, Docker): `pg-0@host:port,pg-1@host:port`; the primary is found by
+   * role. Mutually exclusive with the two service addresses below.
+   */
+  dbNodes?: { name: string; host: string; port: number }[];
+  /** Kubernetes: CloudNativePG `-rw` / `-ro` services that hide the nodes. */
+  dbPrimaryService?: { host: string; port: number };
+  dbReadService?: { host: string; port: number };
+  redisSessions: { host: string; port: number };
+  redisCache: { host: string; port: number };
+}
+
+/** Secret values are passed by reference only: a file path (local) or injected by the platform. */
+export interface SecretRefs {
+  dbPasswordFile?: string;
+  sessionSecretFile?: string;
+  adminPasswordFile?: string;
+}
+
+/**
+ * The app's environment (non-secret). The env keys are defined here and parsed by app/config.ts;
+ * a test checks that what this produces is accepted by that parser.
+ */
+export function appEnvironment(t: Topology, app: AppInstance, addr: ServiceAddresses, secrets: SecretRefs = {}): Record<string, string> {
+  const env: Record<string, string> = {
+    NODE_ENV: 'production',
+    AIDIARY_APP_NAME: app.name,
+    AIDIARY_HOST: t.target === 'local' ? t.host : '0.0.0.0',
+    AIDIARY_PORT: String(app.port),
+    AIDIARY_DB_NAME: t.database.name,
+    AIDIARY_DB_USER: t.database.appUser,
+    AIDIARY_DB_POOL_SIZE: String(poolSizePerApp(t)),
+    AIDIARY_DB_MAX_LAG_BYTES: String(t.database.maxReplicaLagBytes),
+    AIDIARY_DB_MAX_LAG_MS: String(t.database.maxReplicaLagMs),
+    AIDIARY_REDIS_SESSIONS_URL: `redis://${addr.redisSessions.host}:${addr.redisSessions.port}`,
+    AIDIARY_REDIS_CACHE_URL: `redis://${addr.redisCache.host}:${addr.redisCache.port}`,
+    AIDIARY_KEEPALIVE_TIMEOUT_MS: String(appKeepAliveTimeoutMs(t)),
+    AIDIARY_DRAIN_MS: String(t.drainMs),
+    AIDIARY_TRUST_PROXY: 'true',
+    AIDIARY_CACHE_L1: t.cache.l1Enabled ? 'on' : 'off',
+    AIDIARY_CACHE_L2: t.cache.l2Enabled ? 'on' : 'off',
+    AIDIARY_CACHE_L1_MAX_BYTES: String(t.cache.l1MaxBytes),
+    AIDIARY_CACHE_L1_TTL_SECONDS: String(t.cache.l1TtlSeconds),
+    AIDIARY_CACHE_L2_TTL_SECONDS: String(t.cache.l2TtlSeconds),
+    AIDIARY_CACHE_SWR_SECONDS: String(t.cache.staleWhileRevalidateSeconds),
+  };
+  if (addr.dbNodes && (addr.dbPrimaryService || addr.dbReadService)) {
+    throw new TopologyError('service addresses: give either dbNodes or dbPrimaryService/dbReadService, not both');
+  }
+  if (addr.dbNodes) {
+    env.AIDIARY_DB_NODES = addr.dbNodes.map((n) => `${n.name}@${n.host}:${n.port}`).join(',');
+  } else if (addr.dbPrimaryService) {
+    env.AIDIARY_DB_PRIMARY_SERVICE = `${addr.dbPrimaryService.host}:${addr.dbPrimaryService.port}`;
+    if (addr.dbReadService) env.AIDIARY_DB_READ_SERVICE = `${addr.dbReadService.host}:${addr.dbReadService.port}`;
+  } else {
+    throw new TopologyError('service addresses: dbNodes or dbPrimaryService is required');
+  }
+  if (secrets.dbPasswordFile) env.AIDIARY_DB_PASSWORD_FILE = secrets.dbPasswordFile;
+  if (secrets.sessionSecretFile) env.AIDIARY_SESSION_SECRET_FILE = secrets.sessionSecretFile;
+  if (secrets.adminPasswordFile) env.AIDIARY_ADMIN_PASSWORD_FILE = secrets.adminPasswordFile;
+  return env;
+}

@@ -1,0 +1,4 @@
+export * from './model';
+export * from './defaults';
+export * from './parse';
+export * from './derive';

@@ -1,0 +1,106 @@
+// The typed topology: the single source of truth for every target (local processes, Docker,
+// Kubernetes) and for the nginx config. Pure data; no @pulumi imports anywhere in this folder.
+
+export type Target = 'local' | 'docker' | 'kubernetes';
+
+/** `auto` = quorum sync (ANY 1) with 2+ replicas, async otherwise. */
+export type DurabilitySetting = 'auto' | 'sync-quorum' | 'async';
+export type DurabilityMode = 'sync-quorum' | 'async';
+
+export type RedisRole = 'sessions' | 'cache';
+
+export interface PortsConfig {
+  /** nginx load balancer (public). */
+  lb: number;
+  /** app-K listens on appBase + K. */
+  appBase: number;
+  /** pg-K listens on pgBase + K (local target; containers use 5432). */
+  pgBase: number;
+  redisSessions: number;
+  redisCache: number;
+  /** nginx stub_status, bound to loopback only. */
+  stubStatus: number;
+}
+
+export interface DatabaseConfig {
+  name: string;
+  appUser: string;
+  /** PostgreSQL max_connections on every node. */
+  maxConnections: number;
+  /** Connections kept free for superuser, replication, migrations and operators. */
+  reservedConnections: number;
+  /** Upper bound on one app's pool per node, whatever the headroom. */
+  maxPoolPerApp: number;
+  /** A replica lagging beyond either bound is skipped for reads. */
+  maxReplicaLagBytes: number;
+  maxReplicaLagMs: number;
+}
+
+export interface CacheConfig {
+  l1Enabled: boolean;
+  l2Enabled: boolean;
+  edgeEnabled: boolean;
+  l1MaxBytes: number;
+  l1TtlSeconds: number;
+  l2TtlSeconds: number;
+  edgeTtlSeconds: number;
+  staleWhileRevalidateSeconds: number;
+}
+
+export interface NginxTuning {
+  workerConnections: number;
+  /** Client-side keep-alive. */
+  keepaliveTimeoutSeconds: number;
+  /** Idle upstream connections kept per worker. */
+  upstreamKeepalive: number;
+  /** Must stay below the app's keep-alive timeout (invariant 1). */
+  upstreamKeepaliveTimeoutSeconds: number;
+  proxyConnectTimeoutMs: number;
+  proxyReadTimeoutSeconds: number;
+  proxyNextUpstreamTries: number;
+  maxFails: number;
+  failTimeoutSeconds: number;
+  gzip: boolean;
+  /** Measured, not copied: see DESIGN.md §4 (tcp_nopush stalled keep-alive responses). */
+  tcpNopush: boolean;
+  clientMaxBodySize: string;
+}
+
+export interface Topology {
+  /** Stack or cluster name; prefixes resource names. */
+  name: string;
+  target: Target;
+  /** Address processes bind to on the local target. */
+  host: string;
+  appReplicas: number;
+  dbReplicas: number;
+  durability: DurabilitySetting;
+  ports: PortsConfig;
+  database: DatabaseConfig;
+  cache: CacheConfig;
+  nginx: NginxTuning;
+  /** App drains this long after SIGTERM before it stops accepting (readiness goes false first). */
+  drainMs: number;
+}
+
+export interface AppInstance {
+  name: string; // app-K
+  index: number;
+  port: number;
+}
+
+export interface DbInstance {
+  name: string; // pg-K
+  index: number;
+  port: number;
+  /** Role at creation; the live role is found with pg_is_in_recovery(). */
+  initialRole: 'primary' | 'replica';
+  /** application_name and replication slot name (pg_K: slots allow no '-'). */
+  slotName: string;
+}
+
+export interface RedisInstance {
+  name: string; // redis-sessions | redis-cache
+  role: RedisRole;
+  port: number;
+}

@@ -1,0 +1,56 @@
+#!/usr/bin/env node
+// Makes sure the system binaries the cluster and the test suite need are present:
+// nginx, PostgreSQL (server + contrib for pg_trgm), redis-server and wrk, all from Debian's apt.
+// Runs before `npm test` and `aidiary up`. Installs through apt when root (or with --print-only
+// it only prints what is missing). Plain JS with no dependencies: it must run on a fresh clone.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+
+function which(bin) {
+  return spawnSync('sh', ['-c', `command -v ${bin}`], { encoding: 'utf8' }).status === 0;
+}
+
+function postgresBinDir() {
+  const base = '/usr/lib/postgresql';
+  if (!existsSync(base)) return null;
+  const versions = readdirSync(base).filter((v) => existsSync(`${base}/${v}/bin/initdb`)).sort((a, b) => Number(b) - Number(a));
+  return versions.length ? `${base}/${versions[0]}/bin` : null;
+}
+
+function hasTrgm() {
+  const base = '/usr/share/postgresql';
+  if (!existsSync(base)) return false;
+  return readdirSync(base).some((v) => existsSync(`${base}/${v}/extension/pg_trgm.control`));
+}
+
+export function missingPackages() {
+  const missing = [];
+  if (!which('nginx') && !existsSync('/usr/sbin/nginx')) missing.push('nginx');
+  if (!postgresBinDir()) missing.push('postgresql');
+  if (!hasTrgm()) missing.push('postgresql-contrib');
+  if (!which('redis-server')) missing.push('redis-server');
+  if (!which('wrk')) missing.push('wrk');
+  return missing;
+}
+
+export function ensureSystem({ quiet = false } = {}) {
+  const missing = missingPackages();
+  if (missing.length === 0) return;
+  const cmd = `apt-get update && apt-get install -y ${missing.join(' ')}`;
+  const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+  if (!isRoot || process.env.AIDIARY_NO_APT === '1') {
+    console.error(`aidiary: missing system packages: ${missing.join(', ')}.\nInstall them with:\n  sudo ${cmd}`);
+    process.exit(1);
+  }
+  if (!quiet) console.error(`aidiary: installing ${missing.join(', ')} through apt (about 15 s)…`);
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  execFileSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
+  execFileSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], { stdio: 'inherit', env });
+  const still = missingPackages();
+  if (still.length) {
+    console.error(`aidiary: apt did not provide: ${still.join(', ')}`);
+    process.exit(1);
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) ensureSystem();
