@@ -49,5 +49,6 @@ export const defaultTopology: Topology = {
     tcpNopush: false,
     clientMaxBodySize: '12m',
   },
+  appKeepAliveTimeoutMs: 75_000,
   drainMs: 1000,
 };

@@ -1,5 +1,5 @@
 import type { AppInstance, DbInstance, DurabilityMode, RedisInstance, Topology } from './model';
-import { appKeepAliveTimeoutMsFor, TopologyError } from './parse';
+import { TopologyError } from './parse';
 
 // Pure derivations used by every consumer (local runner, Docker, Kubernetes, nginx renderer).
 
@@ -61,7 +61,7 @@ export function poolSizePerApp(t: Topology): number {
 }
 
 export function appKeepAliveTimeoutMs(t: Topology): number {
-  return appKeepAliveTimeoutMsFor(t);
+  return t.appKeepAliveTimeoutMs;
 }
 
 /** Where the app finds its backing services on a given target. */

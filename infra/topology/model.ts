@@ -79,6 +79,8 @@ export interface Topology {
   database: DatabaseConfig;
   cache: CacheConfig;
   nginx: NginxTuning;
+  /** The app's HTTP keep-alive; must outlive nginx's upstream keep-alive (invariant 1). */
+  appKeepAliveTimeoutMs: number;
   /** App drains this long after SIGTERM before it stops accepting (readiness goes false first). */
   drainMs: number;
 }

@@ -47,6 +47,7 @@ const topologySchema = z.object({
     tcpNopush: z.boolean(),
     clientMaxBodySize: z.string().regex(/^\d+[kmg]?$/i, 'must look like 12m'),
   }),
+  appKeepAliveTimeoutMs: z.number().int().min(1000).max(600_000),
   drainMs: z.number().int().min(0).max(60000),
 }).strict();
 
@@ -88,8 +89,8 @@ export function parseTopology(overrides: TopologyOverrides = {}, base: Topology 
 }
 
 function checkCrossFieldRules(t: Topology): void {
-  if (t.nginx.upstreamKeepaliveTimeoutSeconds * 1000 >= appKeepAliveTimeoutMsFor(t)) {
-    throw new TopologyError('topology.nginx.upstreamKeepaliveTimeoutSeconds: must be shorter than the app keep-alive timeout; lower it');
+  if (t.nginx.upstreamKeepaliveTimeoutSeconds * 1000 >= t.appKeepAliveTimeoutMs) {
+    throw new TopologyError(`topology.nginx.upstreamKeepaliveTimeoutSeconds: must be shorter than the app keep-alive timeout (appKeepAliveTimeoutMs ${t.appKeepAliveTimeoutMs}); lower it or raise appKeepAliveTimeoutMs`);
   }
   if (t.durability === 'sync-quorum' && t.dbReplicas < 1) {
     throw new TopologyError('topology.durability: sync-quorum needs dbReplicas >= 1; set durability to "auto" or add replicas');
@@ -113,7 +114,3 @@ function checkCrossFieldRules(t: Topology): void {
   }
 }
 
-/** The app's keep-alive outlives nginx's upstream keep-alive by 5 s (invariant 1). */
-export function appKeepAliveTimeoutMsFor(t: Topology): number {
-  return (t.nginx.upstreamKeepaliveTimeoutSeconds + 5) * 1000;
-}
