@@ -111,7 +111,7 @@ function proxyLocation(input: NginxRenderInput): string[] {
     `        proxy_read_timeout ${n.proxyReadTimeoutSeconds}s;`,
     `        proxy_send_timeout ${n.proxyReadTimeoutSeconds}s;`,
     '        # Retry on another app when one is gone. nginx never re-sends a non-idempotent request',
-    '        # (POST, PATCH, LOCK) once it reached an upstream; we keep that default (no non_idempotent).',
+    '        # (POST, PATCH, LOCK) once it reached an upstream; we keep that default.',
     '        proxy_next_upstream error timeout http_502 http_503;',
     `        proxy_next_upstream_tries ${n.proxyNextUpstreamTries};`,
     `        proxy_next_upstream_timeout ${n.proxyReadTimeoutSeconds}s;`,

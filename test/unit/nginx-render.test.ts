@@ -1,0 +1,231 @@
+import { describe, it, expect, afterAll } from 'vitest';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { renderNginxConfig, NginxRenderError, type NginxRenderInput } from '../../nginx/render';
+import { parseTopology, type Topology, type TopologyOverrides } from '../../infra/topology';
+
+// Every static-upstream config is checked by the real nginx (`nginx -t`); the `resolve` form needs
+// nginx >= 1.27.3 (1.22 here), so it is checked by its rendering rules.
+
+const NGINX = '/usr/sbin/nginx';
+const roots: string[] = [];
+afterAll(() => { for (const r of roots) rmSync(r, { recursive: true, force: true }); });
+
+function paths(prefix: string): NginxRenderInput['paths'] {
+  return {
+    prefix,
+    pidFile: join(prefix, 'nginx.pid'),
+    errorLog: join(prefix, 'logs', 'error.log'),
+    accessLog: join(prefix, 'logs', 'access.log'),
+    cacheDir: join(prefix, 'cache'),
+    tempDir: join(prefix, 'tmp'),
+    staticRoot: join(prefix, 'static'),
+  };
+}
+
+function input(overrides: TopologyOverrides = {}, extra: Partial<NginxRenderInput> = {}, prefix = '/tmp/aidiary-nginx'): NginxRenderInput {
+  const topology: Topology = parseTopology(overrides);
+  return {
+    topology,
+    upstream: { kind: 'static', servers: [{ host: '127.0.0.1', port: 3000 }, { host: '127.0.0.1', port: 3001 }, { host: '127.0.0.1', port: 3002 }] },
+    listenPort: 18080,
+    stubStatusPort: 18089,
+    paths: paths(prefix),
+    ...extra,
+  };
+}
+
+/** Writes the config into a fresh prefix and runs `nginx -t -p <prefix> -c <file>`. */
+function nginxTest(make: (prefix: string) => NginxRenderInput): { ok: boolean; output: string; conf: string } {
+  const prefix = mkdtempSync(join(tmpdir(), 'aidiary-nginx-t-'));
+  roots.push(prefix);
+  for (const d of ['logs', 'tmp', 'static']) mkdirSync(join(prefix, d), { recursive: true });
+  const conf = renderNginxConfig(make(prefix));
+  const file = join(prefix, 'nginx.conf');
+  writeFileSync(file, conf);
+  const r = spawnSync(NGINX, ['-t', '-p', prefix, '-c', file], { encoding: 'utf8' });
+  return { ok: r.status === 0, output: `${r.stdout}${r.stderr}`, conf };
+}
+
+/** The body of `name { … }` (first match, brace-balanced). */
+function block(conf: string, header: string): string {
+  const start = conf.indexOf(header);
+  if (start < 0) throw new Error(`no block "${header}"`);
+  let depth = 0;
+  for (let i = conf.indexOf('{', start); i < conf.length; i++) {
+    if (conf[i] === '{') depth++;
+    if (conf[i] === '}' && --depth === 0) return conf.slice(start, i + 1);
+  }
+  throw new Error('unbalanced');
+}
+
+describe('renderNginxConfig: static upstream passes nginx -t', () => {
+  it('default topology', () => {
+    const r = nginxTest((p) => input({}, {}, p));
+    expect(r.output).toContain('test is successful');
+    expect(r.ok).toBe(true);
+  });
+
+  it('edge cache off, gzip off, tcp_nopush on, one app', () => {
+    const r = nginxTest((p) => input(
+      { cache: { edgeEnabled: false }, nginx: { gzip: false, tcpNopush: true } },
+      { upstream: { kind: 'static', servers: [{ host: '127.0.0.1', port: 3000 }] } }, p));
+    expect(r.ok, r.output).toBe(true);
+    expect(r.conf).not.toContain('proxy_cache ');
+    expect(r.conf).not.toContain('proxy_cache_path');
+    expect(r.conf).toMatch(/^\s*tcp_nopush on;$/m);
+    expect(r.conf).toMatch(/^\s*gzip off;$/m);
+  });
+
+  it('docker target (listens on every interface) with 8 apps', () => {
+    const servers = Array.from({ length: 8 }, (_, k) => ({ host: `app-${k}`.replace('app-', '127.0.0.'), port: 3000 }));
+    const r = nginxTest((p) => input({ target: 'docker', appReplicas: 8 }, { upstream: { kind: 'static', servers } }, p));
+    expect(r.ok, r.output).toBe(true);
+    expect(r.conf).toMatch(/listen 18080 reuseport/);
+  });
+
+  it('with TLS', () => {
+    const r = nginxTest((p) => {
+      execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost',
+        '-keyout', join(p, 'key.pem'), '-out', join(p, 'cert.pem')], { stdio: 'ignore' });
+      return input({}, { tls: { certificateFile: join(p, 'cert.pem'), keyFile: join(p, 'key.pem') } }, p);
+    });
+    expect(r.ok, r.output).toBe(true);
+    expect(r.conf).toMatch(/listen 127\.0\.0\.1:18080 ssl;/);
+  });
+
+  it('nginx -t really checks: a broken config fails', () => {
+    const prefix = mkdtempSync(join(tmpdir(), 'aidiary-nginx-t-'));
+    roots.push(prefix);
+    mkdirSync(join(prefix, 'tmp'));
+    writeFileSync(join(prefix, 'bad.conf'), renderNginxConfig(input({}, {}, prefix)).replace('least_conn;', 'least_conn_typo;'));
+    const r = spawnSync(NGINX, ['-t', '-p', prefix, '-c', join(prefix, 'bad.conf')], { encoding: 'utf8' });
+    expect(r.status).not.toBe(0);
+  });
+});
+
+describe('renderNginxConfig: rules', () => {
+  const conf = renderNginxConfig(input());
+
+  it('least_conn upstream with a shared zone, failure limits and keep-alive shorter than the app', () => {
+    const up = block(conf, 'upstream aidiary_app');
+    expect(up).toMatch(/least_conn;/);
+    expect(up).toMatch(/zone aidiary_app \d+k;/);
+    expect(up.match(/server 127\.0\.0\.1:300\d max_fails=3 fail_timeout=5s;/g)).toHaveLength(3);
+    expect(up).toMatch(/keepalive 64;/);
+    const t = parseTopology();
+    const seconds = Number(/keepalive_timeout (\d+)s;/.exec(up)![1]);
+    expect(seconds).toBe(t.nginx.upstreamKeepaliveTimeoutSeconds);
+    expect(seconds * 1000).toBeLessThan((t.nginx.upstreamKeepaliveTimeoutSeconds + 5) * 1000);
+  });
+
+  it('retries only idempotent requests, on error/timeout/502/503, bounded', () => {
+    expect(conf).toMatch(/proxy_next_upstream error timeout http_502 http_503;/);
+    expect(conf).not.toContain('non_idempotent');
+    expect(conf).toMatch(/proxy_next_upstream_tries 3;/);
+    expect(conf).toMatch(/proxy_connect_timeout 500ms;/);
+    expect(conf).toMatch(/proxy_http_version 1\.1;/);
+    expect(conf).toMatch(/proxy_set_header Connection "";/);
+  });
+
+  it('forwards client identity and a request id', () => {
+    for (const h of ['X-Forwarded-For $proxy_add_x_forwarded_for', 'X-Forwarded-Proto $scheme', 'X-Forwarded-Host $host', 'X-Request-Id $aidiary_request_id']) {
+      expect(conf).toContain(`proxy_set_header ${h};`);
+    }
+  });
+
+  it('serves /static/ from disk with a year of caching, hides /metrics, stub_status on loopback only', () => {
+    const s = block(conf, 'location /static/');
+    expect(s).toContain('alias "/tmp/aidiary-nginx/static/";');
+    expect(s).toContain('expires 1y;');
+    expect(s).toContain('immutable');
+    expect(conf).toMatch(/location = \/metrics \{ return 404; \}/);
+    expect(conf).toMatch(/listen 127\.0\.0\.1:18089;\n\s*access_log off;\n\s*location = \/stub_status \{ stub_status; \}/);
+    expect(conf.match(/stub_status;/g)).toHaveLength(1);
+  });
+
+  it('micro-cache: anonymous GET/HEAD only, session cookie bypasses and is never stored, admin/api/health skipped', () => {
+    const loc = block(conf, 'location / {');
+    expect(conf).toMatch(/proxy_cache_path "\/tmp\/aidiary-nginx\/cache" levels=1:2 keys_zone=aidiary_edge:\d+m/);
+    expect(loc).toContain('proxy_cache aidiary_edge;');
+    expect(loc).toContain('proxy_cache_methods GET HEAD;');
+    expect(loc).toContain('proxy_cache_valid 200 301 404 1s;');
+    expect(loc).toContain('proxy_cache_lock on;');
+    expect(loc).toContain('proxy_cache_use_stale updating error timeout http_502 http_503;');
+    expect(loc).toContain('proxy_cache_background_update on;');
+    expect(loc).toContain('proxy_cache_bypass $cookie_aidiary_session $aidiary_edge_skip;');
+    expect(loc).toContain('proxy_no_cache $cookie_aidiary_session $aidiary_edge_skip;');
+    expect(loc).toContain('add_header X-Edge-Cache $upstream_cache_status always;');
+    expect(block(conf, 'map $uri $aidiary_edge_skip')).toContain('"~^/(admin|api|health)(/|$)" 1;');
+    const ttl = renderNginxConfig(input({ cache: { edgeTtlSeconds: 7 } }));
+    expect(ttl).toContain('proxy_cache_valid 200 301 404 7s;');
+  });
+
+  it('tuning from the topology, foreground, temp paths under the prefix', () => {
+    expect(conf).toMatch(/^daemon off;$/m);
+    expect(conf).toMatch(/^worker_processes auto;$/m);
+    expect(conf).toMatch(/worker_connections 4096;/);
+    expect(conf).toMatch(/use epoll;/);
+    expect(conf).toMatch(/multi_accept on;/);
+    expect(conf).toMatch(/^\s*tcp_nopush off;$/m);
+    expect(conf).toMatch(/tcp_nodelay on;/);
+    expect(conf).toMatch(/sendfile on;/);
+    expect(conf).toMatch(/open_file_cache max=/);
+    expect(conf).toMatch(/gzip on;/);
+    expect(conf).toContain('pid "/tmp/aidiary-nginx/nginx.pid";');
+    for (const d of ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) expect(conf).toContain(`${d}_temp_path "/tmp/aidiary-nginx/tmp/${d}";`);
+    expect(conf).toMatch(/listen 127\.0\.0\.1:18080 /);
+  });
+
+  it('is pure: same input, same output', () => {
+    expect(renderNginxConfig(input())).toBe(conf);
+  });
+
+  it('refuses unsafe or impossible input', () => {
+    expect(() => renderNginxConfig(input({}, { upstream: { kind: 'static', servers: [] } }))).toThrow(NginxRenderError);
+    expect(() => renderNginxConfig({ ...input(), paths: { ...paths('/tmp/x'), staticRoot: '/tmp/x; evil' } })).toThrow(/staticRoot/);
+    expect(() => renderNginxConfig({ ...input(), paths: { ...paths('/tmp/x'), accessLog: 'relative.log' } })).toThrow(/absolute/);
+    expect(() => renderNginxConfig(input({}, { upstream: { kind: 'static', servers: [{ host: 'a b', port: 3000 }] } }))).toThrow(/host/);
+    expect(() => renderNginxConfig(input({}, { listenPort: 70000 }))).toThrow(/listenPort/);
+    expect(() => renderNginxConfig(input({}, { stubStatusPort: 18080 }))).toThrow(/stubStatusPort/);
+  });
+});
+
+describe('renderNginxConfig: resolve upstream (Kubernetes headless Service, nginx >= 1.27.3)', () => {
+  const conf = renderNginxConfig(input({ target: 'kubernetes' }, {
+    upstream: { kind: 'resolve', host: 'aidiary-app-headless.aidiary.svc.cluster.local', port: 3000, resolver: 'kube-dns.kube-system.svc.cluster.local' },
+    listenPort: 8080,
+    stubStatusPort: 8089,
+  }));
+  const up = block(conf, 'upstream aidiary_app');
+
+  it('has a zone (required by resolve), a resolver and one resolvable server', () => {
+    expect(up).toMatch(/zone aidiary_app \d+k;/);
+    expect(up).toMatch(/resolver kube-dns\.kube-system\.svc\.cluster\.local valid=\d+s/);
+    expect(up).toMatch(/server aidiary-app-headless\.aidiary\.svc\.cluster\.local:3000 resolve max_fails=3 fail_timeout=5s;/);
+    expect(up.match(/^\s*server /gm)).toHaveLength(1);
+    expect(up.indexOf('zone')).toBeLessThan(up.indexOf(' resolve '));
+    expect(up).toContain('least_conn;');
+  });
+
+  it('listens on every interface inside the pod; stub_status stays on loopback', () => {
+    expect(conf).toMatch(/listen 8080 reuseport/);
+    expect(conf).toMatch(/listen 127\.0\.0\.1:8089;/);
+  });
+
+  it('is otherwise the same config as the static form (checked by nginx -t)', () => {
+    // Swap the resolve server for a static one and let the real nginx 1.22 check the rest.
+    const prefix = mkdtempSync(join(tmpdir(), 'aidiary-nginx-t-'));
+    roots.push(prefix);
+    for (const d of ['logs', 'tmp']) mkdirSync(join(prefix, d));
+    const asStatic = conf
+      .replace(/^\s*resolver .*\n/m, '').replace(/^\s*resolver_timeout .*\n/m, '')
+      .replace(/server \S+ resolve /, 'server 127.0.0.1:3000 ')
+      .replaceAll('/tmp/aidiary-nginx', prefix);
+    writeFileSync(join(prefix, 'nginx.conf'), asStatic);
+    const r = spawnSync(NGINX, ['-t', '-p', prefix, '-c', join(prefix, 'nginx.conf')], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+  });
+});
