@@ -1,0 +1,157 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as pulumi from '@pulumi/pulumi';
+import * as docker from '@pulumi/docker';
+import { dbInstances, synchronousStandbyNames, type DbInstance, type Topology } from '../topology';
+import { containerLabels } from './container-labels';
+import { postgresImage } from './images';
+import { secretUpload } from './secret-files';
+
+export interface DatabaseArgs {
+  topology: Topology;
+  networkName: pulumi.Input<string>;
+  superuserPassword: pulumi.Output<string>;
+  replicationPassword: pulumi.Output<string>;
+  dbPassword: pulumi.Output<string>;
+}
+
+export const replicationUser = 'replicator';
+const pgData = '/var/lib/postgresql/data/pgdata';
+const initDir = fileURLToPath(new URL('./postgres-init/', import.meta.url));
+const script = (file: string) => readFileSync(join(initDir, file), 'utf8');
+
+/**
+ * Server settings shared by every node, so any replica can be promoted as is. Sized for the
+ * topology's maximum of 8 replicas (plus base backups) rather than the current count: scaling the
+ * replicas must not change, and so restart, the primary.
+ */
+export function postgresServerArgs(t: Topology): string[] {
+  const settings: Record<string, string | number> = {
+    listen_addresses: '*',
+    max_connections: t.database.maxConnections,
+    superuser_reserved_connections: Math.min(t.database.reservedConnections, 10),
+    wal_level: 'replica',
+    max_wal_senders: 16,
+    max_replication_slots: 16,
+    wal_keep_size: '256MB',
+    hot_standby: 'on',
+    hot_standby_feedback: 'on',
+    wal_log_hints: 'on',
+  };
+  return Object.entries(settings).flatMap(([k, v]) => ['-c', `${k}=${v}`]);
+}
+
+/** The one-shot that applies synchronous_standby_names on the primary (see Database). */
+export function syncConfigScript(t: Topology): string {
+  const names = synchronousStandbyNames(t, 'pg-0');
+  return [
+    'set -eu',
+    'until pg_isready -q -h pg-0 -p 5432; do sleep 1; done',
+    `psql -v ON_ERROR_STOP=1 -h pg-0 -U postgres -d postgres -c "ALTER SYSTEM SET synchronous_standby_names = '${names}'" -c "SELECT pg_reload_conf()"`,
+  ].join('\n');
+}
+
+/**
+ * PostgreSQL primary pg-0 and `dbReplicas` streaming replicas pg-1…pg-M from the official image,
+ * one named volume each. Containers have fixed names (`<stack>-pg-K`, what drills `docker kill`)
+ * and the node name as network alias. The replica count enters only the replica containers and a
+ * small one-shot that sets synchronous_standby_names on the primary through ALTER SYSTEM, so
+ * adding a replica never replaces the primary.
+ */
+export class Database extends pulumi.ComponentResource {
+  /** Container names by node (pg-0 first). */
+  readonly containerNames: pulumi.Output<string>[];
+  /** The one-shot applying the durability mode; later tiers depend on it. */
+  readonly syncConfig: docker.Container;
+
+  constructor(name: string, args: DatabaseArgs, opts?: pulumi.ComponentResourceOptions) {
+    super('aidiary:docker:Database', name, {}, opts);
+    const t = args.topology;
+    const superuserPgpass = pulumi.interpolate`*:*:*:postgres:${args.superuserPassword}`;
+    const replicationPgpass = pulumi.interpolate`*:*:*:${replicationUser}:${args.replicationPassword}`;
+
+    const nodes: docker.Container[] = [];
+    for (const node of dbInstances(t)) {
+      const volume = new docker.Volume(`${name}-${node.name}-data`, {
+        name: `${t.name}-${node.name}-data`,
+        labels: [{ label: 'aidiary.stack', value: t.name }],
+      }, { parent: this });
+
+      const isPrimary = node.initialRole === 'primary';
+      const uploads = [
+        { file: '/usr/local/bin/aidiary-entrypoint.sh', content: script('entrypoint.sh'), executable: true },
+        secretUpload('/run/aidiary/uploads/superuser-password', args.superuserPassword, '0400'),
+        secretUpload('/run/aidiary/uploads/replication.pgpass', replicationPgpass, '0400'),
+        ...(isPrimary
+          ? [
+              { file: '/docker-entrypoint-initdb.d/10-aidiary-roles.sh', content: script('10-aidiary-roles.sh'), executable: true },
+              secretUpload('/run/aidiary/uploads/replication-password', args.replicationPassword, '0400'),
+              secretUpload('/run/aidiary/uploads/db-password', args.dbPassword, '0400'),
+            ]
+          : [{ file: '/usr/local/bin/aidiary-clone-replica.sh', content: script('clone-replica.sh'), executable: true }]),
+      ];
+
+      nodes.push(new docker.Container(`${name}-${node.name}`, {
+        name: `${t.name}-${node.name}`,
+        image: postgresImage,
+        hostname: node.name,
+        entrypoints: ['/usr/local/bin/aidiary-entrypoint.sh'],
+        command: [isPrimary ? 'primary' : 'replica', ...postgresServerArgs(t)],
+        envs: nodeEnv(t, node),
+        uploads,
+        volumes: [{ volumeName: volume.name, containerPath: '/var/lib/postgresql/data' }],
+        networksAdvanced: [{ name: args.networkName, aliases: [node.name] }],
+        labels: containerLabels(t.name, isPrimary ? 'postgres-primary' : 'postgres-replica', node.name),
+        healthcheck: {
+          tests: ['CMD', 'pg_isready', '-q', '-h', '127.0.0.1', '-p', '5432', '-U', 'postgres'],
+          interval: '2s', timeout: '2s', retries: 5, startPeriod: '120s',
+        },
+        restart: 'unless-stopped',
+        stopTimeout: 30,
+        shmSize: 256,
+        wait: true,
+        waitTimeout: 600,
+      }, {
+        parent: this,
+        // Fixed name and one data volume per node: the old container must be gone first.
+        deleteBeforeReplace: true,
+        dependsOn: isPrimary ? [] : [nodes[0]],
+      }));
+    }
+
+    // Replacing this one-shot (its script names the standbys) re-applies the durability mode.
+    this.syncConfig = new docker.Container(`${name}-sync-config`, {
+      image: postgresImage,
+      entrypoints: ['bash', '-c', syncConfigScript(t)],
+      envs: ['PGPASSFILE=/run/aidiary/pgpass', 'PGCONNECT_TIMEOUT=5'],
+      uploads: [secretUpload('/run/aidiary/pgpass', superuserPgpass, '0400')],
+      networksAdvanced: [{ name: args.networkName }],
+      labels: containerLabels(t.name, 'postgres-sync-config', 'pg-0'),
+      mustRun: false,
+      restart: 'no',
+      attach: true,
+      logs: true,
+    }, { parent: this, dependsOn: nodes });
+
+    this.containerNames = nodes.map((c) => c.name);
+    this.registerOutputs({ containerNames: this.containerNames });
+  }
+}
+
+function nodeEnv(t: Topology, node: DbInstance): string[] {
+  const env: Record<string, string> = {
+    PGDATA: pgData,
+    POSTGRES_USER: 'postgres',
+    POSTGRES_DB: t.database.name,
+    POSTGRES_PASSWORD_FILE: '/run/aidiary/secrets/superuser-password',
+    POSTGRES_INITDB_ARGS: '--encoding=UTF8 --locale=C.UTF-8',
+    AIDIARY_DB_USER: t.database.appUser,
+    AIDIARY_REPLICATION_USER: replicationUser,
+  };
+  if (node.initialRole === 'replica') {
+    env.AIDIARY_PRIMARY_HOST = 'pg-0';
+    env.AIDIARY_SLOT_NAME = node.slotName;
+  }
+  return Object.entries(env).map(([k, v]) => `${k}=${v}`);
+}

@@ -1,0 +1,47 @@
+import * as pulumi from '@pulumi/pulumi';
+import * as docker from '@pulumi/docker';
+import { redisInstances, type Topology } from '../topology';
+import { containerLabels } from './container-labels';
+import { redisImage } from './images';
+import { redisServerArgs } from '../redis-settings';
+
+export interface RedisTierArgs {
+  topology: Topology;
+  networkName: pulumi.Input<string>;
+}
+
+/** The two Redis roles of the topology: `redis-sessions` (AOF, named volume) and `redis-cache`. */
+export class RedisTier extends pulumi.ComponentResource {
+  readonly containerNames: pulumi.Output<string>[];
+
+  constructor(name: string, args: RedisTierArgs, opts?: pulumi.ComponentResourceOptions) {
+    super('aidiary:docker:RedisTier', name, {}, opts);
+    const t = args.topology;
+    const containers = redisInstances(t).map((r) => {
+      const volume = r.role === 'sessions'
+        ? new docker.Volume(`${name}-${r.name}-data`, {
+            name: `${t.name}-${r.name}-data`,
+            labels: [{ label: 'aidiary.stack', value: t.name }],
+          }, { parent: this })
+        : undefined;
+      return new docker.Container(`${name}-${r.name}`, {
+        name: `${t.name}-${r.name}`,
+        image: redisImage,
+        hostname: r.name,
+        command: ['redis-server', ...redisServerArgs(r)],
+        volumes: volume ? [{ volumeName: volume.name, containerPath: '/data' }] : [],
+        networksAdvanced: [{ name: args.networkName, aliases: [r.name] }],
+        labels: containerLabels(t.name, `redis-${r.role}`, r.name),
+        healthcheck: {
+          tests: ['CMD-SHELL', `redis-cli -p ${r.port} ping | grep -q PONG`],
+          interval: '2s', timeout: '2s', retries: 5, startPeriod: '10s',
+        },
+        restart: 'unless-stopped',
+        wait: true,
+        waitTimeout: 120,
+      }, { parent: this, deleteBeforeReplace: true });
+    });
+    this.containerNames = containers.map((c) => c.name);
+    this.registerOutputs({ containerNames: this.containerNames });
+  }
+}

@@ -1,0 +1,61 @@
+import * as pulumi from '@pulumi/pulumi';
+import * as docker from '@pulumi/docker';
+import type { DockerSettings } from '../stack-config';
+import { durabilityMode } from '../topology';
+import { StackSecrets } from '../stack-secrets';
+import { AppImage } from './app-image';
+import { AppTier } from './app-tier';
+import { Database } from './database';
+import { LoadBalancer } from './load-balancer';
+import { Migrations } from './migrations';
+import { RedisTier } from './redis-tier';
+
+/** Staging: the whole cluster on one Docker engine. Order: data tiers, migrations, apps, nginx. */
+export function deployDockerStack(s: DockerSettings) {
+  const t = s.topology;
+  const secrets = new StackSecrets('secrets', { adminPassword: s.adminPassword, withServerPasswords: true });
+  const network = new docker.Network('network', {
+    name: t.name,
+    driver: 'bridge',
+    labels: [{ label: 'aidiary.stack', value: t.name }],
+  });
+  const images = new AppImage('images', { context: s.buildContext, repository: t.name });
+
+  const database = new Database('database', {
+    topology: t,
+    networkName: network.name,
+    superuserPassword: secrets.superuserPassword!,
+    replicationPassword: secrets.replicationPassword!,
+    dbPassword: secrets.dbPassword,
+  });
+  const redis = new RedisTier('redis', { topology: t, networkName: network.name });
+  const appSecrets = { dbPassword: secrets.dbPassword, sessionSecret: secrets.sessionSecret, adminPassword: secrets.adminPassword };
+  const migrations = new Migrations('migrations', {
+    topology: t, networkName: network.name, appImage: images.appImage, secrets: appSecrets,
+    dependsOn: [database.syncConfig, redis],
+  });
+  const apps = new AppTier('apps', {
+    topology: t, networkName: network.name, appImage: images.appImage, secrets: appSecrets,
+    dependsOn: [migrations.container],
+  });
+  const lb = new LoadBalancer('lb', {
+    topology: t, networkName: network.name, edgeImage: images.edgeImage, hostPort: s.lbPort,
+    dependsOn: [apps],
+  });
+
+  return {
+    target: 'docker',
+    url: lb.url,
+    appReplicas: t.appReplicas,
+    dbReplicas: t.dbReplicas,
+    durability: durabilityMode(t),
+    details: {
+      network: network.name,
+      lb: lb.containerName,
+      apps: apps.containerNames,
+      postgres: database.containerNames,
+      redis: redis.containerNames,
+    },
+    adminPassword: pulumi.secret(secrets.adminPassword),
+  };
+}

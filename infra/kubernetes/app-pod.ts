@@ -1,0 +1,66 @@
+import type * as pulumi from '@pulumi/pulumi';
+import type * as k8s from '@pulumi/kubernetes';
+import { appEnvironment, appInstances, type Topology } from '../topology';
+import { kubernetesServiceAddresses } from './service-addresses';
+
+
+
+const secretDir = '/var/run/secrets/aidiary';
+export const appSecretFiles = {
+  dbPasswordFile: `${secretDir}/db-password`,
+  sessionSecretFile: `${secretDir}/session-secret`,
+  adminPasswordFile: `${secretDir}/admin-password`,
+} as const;
+
+/** uid/gid of the image's `node` user; fsGroup makes the 0440 secret files readable by it. */
+export const appUid = 1000;
+
+/**
+ * The app env on Kubernetes: topology-derived, with the pod name as AIDIARY_APP_NAME (so
+ * X-Served-By names the pod) and secrets as file paths. `overrides` lets the migration Job pin
+ * values that must not follow the app count.
+ */
+export function appEnvVars(t: Topology, overrides: Record<string, string> = {}): k8s.types.input.core.v1.EnvVar[] {
+  const env = { ...appEnvironment(t, appInstances(t)[0], kubernetesServiceAddresses(t), appSecretFiles), ...overrides };
+  return Object.entries(env).map(([name, value]) =>
+    name === 'AIDIARY_APP_NAME' ? { name, valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } } : { name, value });
+}
+
+/** One projected volume holding the three secret files, from the two app Secrets. */
+export function appSecretVolume(dbSecretName: pulumi.Input<string>, appSecretName: pulumi.Input<string>): k8s.types.input.core.v1.Volume {
+  return {
+    name: 'secrets',
+    projected: {
+      defaultMode: 0o440,
+      sources: [
+        { secret: { name: dbSecretName, items: [{ key: 'password', path: 'db-password' }] } },
+        { secret: { name: appSecretName, items: [{ key: 'session-secret', path: 'session-secret' }, { key: 'admin-password', path: 'admin-password' }] } },
+      ],
+    },
+  };
+}
+
+export const appSecretMount: k8s.types.input.core.v1.VolumeMount = { name: 'secrets', mountPath: secretDir, readOnly: true };
+
+export const appPodSecurityContext: k8s.types.input.core.v1.PodSecurityContext = {
+  runAsNonRoot: true,
+  runAsUser: appUid,
+  runAsGroup: appUid,
+  fsGroup: appUid,
+  seccompProfile: { type: 'RuntimeDefault' },
+};
+
+export const appContainerSecurityContext: k8s.types.input.core.v1.SecurityContext = {
+  allowPrivilegeEscalation: false,
+  readOnlyRootFilesystem: true,
+  capabilities: { drop: ['ALL'] },
+};
+
+export const appResources: k8s.types.input.core.v1.ResourceRequirements = {
+  requests: { cpu: '250m', memory: '256Mi' },
+  limits: { cpu: '1', memory: '512Mi' },
+};
+
+/** The root filesystem is read-only; Node and libraries get a writable /tmp. */
+export const appTmpVolume: k8s.types.input.core.v1.Volume = { name: 'tmp', emptyDir: { sizeLimit: '256Mi' } };
+export const appTmpMount: k8s.types.input.core.v1.VolumeMount = { name: 'tmp', mountPath: '/tmp' };

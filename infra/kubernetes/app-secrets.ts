@@ -1,0 +1,41 @@
+import * as pulumi from '@pulumi/pulumi';
+import * as k8s from '@pulumi/kubernetes';
+import type { Topology } from '../topology';
+import { kubernetesNames } from './names';
+
+export interface AppSecretsArgs {
+  topology: Topology;
+  namespace: pulumi.Input<string>;
+  dbPassword: pulumi.Output<string>;
+  sessionSecret: pulumi.Output<string>;
+  adminPassword: pulumi.Output<string>;
+}
+
+/**
+ * The app's Secrets: the database login (basic-auth, the shape CloudNativePG's initdb bootstrap
+ * reads to create the owner role) and the session secret plus admin password. Values come from
+ * Pulumi secrets; pods mount them as 0440 files, never as env values.
+ */
+export class AppSecrets extends pulumi.ComponentResource {
+  readonly dbSecretName: pulumi.Output<string>;
+  readonly appSecretName: pulumi.Output<string>;
+
+  constructor(name: string, args: AppSecretsArgs, opts?: pulumi.ComponentResourceOptions) {
+    super('aidiary:kubernetes:AppSecrets', name, {}, opts);
+    const t = args.topology;
+    const names = kubernetesNames(t);
+    const db = new k8s.core.v1.Secret(`${name}-db`, {
+      metadata: { name: names.dbAppSecret, namespace: args.namespace },
+      type: 'kubernetes.io/basic-auth',
+      stringData: { username: t.database.appUser, password: args.dbPassword },
+    }, { parent: this });
+    const app = new k8s.core.v1.Secret(`${name}-app`, {
+      metadata: { name: names.appSecret, namespace: args.namespace },
+      type: 'Opaque',
+      stringData: { 'session-secret': args.sessionSecret, 'admin-password': args.adminPassword },
+    }, { parent: this });
+    this.dbSecretName = db.metadata.name;
+    this.appSecretName = app.metadata.name;
+    this.registerOutputs({ dbSecretName: this.dbSecretName, appSecretName: this.appSecretName });
+  }
+}

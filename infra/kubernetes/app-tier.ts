@@ -1,0 +1,106 @@
+import * as pulumi from '@pulumi/pulumi';
+import * as k8s from '@pulumi/kubernetes';
+import type { Topology } from '../topology';
+import {
+  appContainerSecurityContext, appEnvVars, appPodSecurityContext, appResources, appSecretMount, appSecretVolume, appTmpMount, appTmpVolume,
+} from './app-pod';
+import { tierLabels } from './labels';
+import { kubernetesNames } from './names';
+
+export interface AppTierArgs {
+  topology: Topology;
+  namespace: pulumi.Input<string>;
+  appImage: string;
+  dbSecretName: pulumi.Input<string>;
+  appSecretName: pulumi.Input<string>;
+  dependsOn?: pulumi.Resource[];
+}
+
+/**
+ * On SIGTERM the pod first keeps serving while it leaves nginx's view: the endpoint goes, the
+ * headless Service's DNS answer follows, and nginx re-resolves every 5 s (`valid=5s`). Only then
+ * does the app get SIGTERM and drain. The grace period covers both plus a margin.
+ */
+export function drainTiming(t: Topology) {
+  const preStopSleepSeconds = 10;
+  const drainSeconds = Math.ceil(t.drainMs / 1000);
+  return { preStopSleepSeconds, terminationGracePeriodSeconds: preStopSleepSeconds + drainSeconds + 15 };
+}
+
+export function appDeploymentSpec(t: Topology, args: AppTierArgs): k8s.types.input.apps.v1.DeploymentSpec {
+  const labels = tierLabels(t, 'app');
+  const port = t.ports.appBase;
+  const timing = drainTiming(t);
+  const spread = (topologyKey: string) => ({ maxSkew: 1, topologyKey, whenUnsatisfiable: 'ScheduleAnyway', labelSelector: { matchLabels: labels } });
+  return {
+    // The only owner of the replica count: no HorizontalPodAutoscaler exists for this Deployment.
+    replicas: t.appReplicas,
+    selector: { matchLabels: labels },
+    strategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
+    minReadySeconds: 5,
+    revisionHistoryLimit: 5,
+    template: {
+      metadata: {
+        labels,
+        annotations: { 'prometheus.io/scrape': 'true', 'prometheus.io/port': String(port), 'prometheus.io/path': '/metrics' },
+      },
+      spec: {
+        securityContext: appPodSecurityContext,
+        terminationGracePeriodSeconds: timing.terminationGracePeriodSeconds,
+        topologySpreadConstraints: [spread('topology.kubernetes.io/zone'), spread('kubernetes.io/hostname')],
+        containers: [{
+          name: 'app',
+          image: args.appImage,
+          ports: [{ name: 'http', containerPort: port }],
+          env: appEnvVars(t),
+          // Ready = can serve reads (DESIGN invariant 9); a lost primary or Redis keeps pods in.
+          readinessProbe: { httpGet: { path: '/health/ready', port: 'http' }, periodSeconds: 2, timeoutSeconds: 1, failureThreshold: 2 },
+          livenessProbe: { httpGet: { path: '/health', port: 'http' }, periodSeconds: 10, timeoutSeconds: 2, failureThreshold: 3 },
+          startupProbe: { httpGet: { path: '/health', port: 'http' }, periodSeconds: 2, failureThreshold: 30 },
+          lifecycle: { preStop: { exec: { command: ['sleep', String(timing.preStopSleepSeconds)] } } },
+          resources: appResources,
+          securityContext: appContainerSecurityContext,
+          volumeMounts: [appSecretMount, appTmpMount],
+        }],
+        volumes: [appSecretVolume(args.dbSecretName, args.appSecretName), appTmpVolume],
+      },
+    },
+  };
+}
+
+/**
+ * The app Deployment (replicas from config), a headless Service so nginx resolves every ready
+ * pod, and a PodDisruptionBudget so voluntary evictions take one pod at a time.
+ */
+export class AppTier extends pulumi.ComponentResource {
+  readonly deploymentName: pulumi.Output<string>;
+  readonly headlessService: pulumi.Output<string>;
+
+  constructor(name: string, args: AppTierArgs, opts?: pulumi.ComponentResourceOptions) {
+    super('aidiary:kubernetes:AppTier', name, {}, opts);
+    const t = args.topology;
+    const names = kubernetesNames(t);
+    const labels = tierLabels(t, 'app');
+    const deployment = new k8s.apps.v1.Deployment(`${name}-deployment`, {
+      metadata: { name: names.app, namespace: args.namespace, labels },
+      spec: appDeploymentSpec(t, args),
+    }, { parent: this, dependsOn: args.dependsOn });
+    const service = new k8s.core.v1.Service(`${name}-headless`, {
+      metadata: { name: names.appHeadless, namespace: args.namespace, labels },
+      spec: {
+        clusterIP: 'None',
+        selector: labels,
+        // Only ready pods get an A record: readiness decides what nginx sees.
+        publishNotReadyAddresses: false,
+        ports: [{ name: 'http', port: t.ports.appBase, targetPort: 'http' }],
+      },
+    }, { parent: this });
+    new k8s.policy.v1.PodDisruptionBudget(`${name}-pdb`, {
+      metadata: { name: names.app, namespace: args.namespace, labels },
+      spec: { maxUnavailable: 1, selector: { matchLabels: labels } },
+    }, { parent: this });
+    this.deploymentName = deployment.metadata.name;
+    this.headlessService = service.metadata.name;
+    this.registerOutputs({ deploymentName: this.deploymentName, headlessService: this.headlessService });
+  }
+}

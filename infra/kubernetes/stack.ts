@@ -1,0 +1,70 @@
+import * as pulumi from '@pulumi/pulumi';
+import * as k8s from '@pulumi/kubernetes';
+import type { KubernetesSettings } from '../stack-config';
+import { durabilityMode } from '../topology';
+import { StackSecrets } from '../stack-secrets';
+import { AppSecrets } from './app-secrets';
+import { AppTier } from './app-tier';
+import { Database } from './database';
+import { LoadBalancer } from './load-balancer';
+import { Migrations } from './migrations';
+import { kubernetesNames } from './names';
+import { RedisTier } from './redis-tier';
+
+/**
+ * Prod: one namespace holding the cluster. Order: Secrets and data tiers, the migration Job,
+ * the app Deployment (after the Job), nginx. The CloudNativePG operator must already run.
+ */
+export function deployKubernetesStack(s: KubernetesSettings) {
+  const t = s.topology;
+  const namespace = new k8s.core.v1.Namespace('namespace', {
+    metadata: { name: s.namespace, labels: { 'app.kubernetes.io/part-of': 'aidiary' } },
+  });
+  // The Output (not the plain string) gives every namespaced object a dependency on the Namespace.
+  const ns = namespace.metadata.name;
+  const secrets = new StackSecrets('secrets', { adminPassword: s.adminPassword, withServerPasswords: false });
+  const appSecrets = new AppSecrets('app-secrets', {
+    topology: t, namespace: ns, dbPassword: secrets.dbPassword, sessionSecret: secrets.sessionSecret, adminPassword: secrets.adminPassword,
+  });
+
+  const database = new Database('database', {
+    topology: t, namespace: ns, dbAppSecretName: kubernetesNames(t).dbAppSecret, backup: s.backup,
+    storageSize: s.dbStorageSize, storageClass: s.storageClass, dependsOn: [appSecrets],
+  });
+  const redis = new RedisTier('redis', {
+    topology: t, namespace: ns, storageSize: s.redisStorageSize, storageClass: s.storageClass,
+  });
+  const migrations = new Migrations('migrations', {
+    topology: t, namespace: ns, appImage: s.appImage,
+    dbSecretName: appSecrets.dbSecretName, appSecretName: appSecrets.appSecretName,
+    dependsOn: [database.cluster, redis],
+  });
+  const apps = new AppTier('apps', {
+    topology: t, namespace: ns, appImage: s.appImage,
+    dbSecretName: appSecrets.dbSecretName, appSecretName: appSecrets.appSecretName,
+    dependsOn: [migrations.job],
+  });
+  const lb = new LoadBalancer('lb', {
+    topology: t, namespace: ns, namespaceName: s.namespace, edgeImage: s.edgeImage, tls: s.tls, dependsOn: [apps],
+  });
+
+  return {
+    target: 'kubernetes',
+    url: lb.url,
+    appReplicas: t.appReplicas,
+    dbReplicas: t.dbReplicas,
+    durability: durabilityMode(t),
+    details: {
+      namespace: s.namespace,
+      appDeployment: apps.deploymentName,
+      appHeadlessService: apps.headlessService,
+      dbCluster: database.cluster.metadata.name,
+      dbPrimaryService: database.primaryService,
+      dbReadService: database.readService,
+      redisServices: redis.serviceNames,
+      lbService: lb.serviceName,
+      migrationJob: migrations.job.metadata.name,
+    },
+    adminPassword: pulumi.secret(secrets.adminPassword),
+  };
+}

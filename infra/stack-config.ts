@@ -1,0 +1,130 @@
+import * as pulumi from '@pulumi/pulumi';
+import { parseTopology, type DurabilitySetting, type Topology } from './topology';
+
+// The only file that reads pulumi.Config. Everything downstream takes the typed settings, so the
+// components never see raw config and the topology stays the single source of replica counts.
+
+/** Every non-secret key with its default; Pulumi.yaml documents the same table (a test compares). */
+export const configDefaults = {
+  appReplicas: 3,
+  dbReplicas: 2,
+  durability: 'auto',
+  lbPort: 8080,
+  namespace: 'aidiary',
+  appImage: '',
+  edgeImage: '',
+  storageClass: '',
+  dbStorageSize: '10Gi',
+  redisStorageSize: '1Gi',
+  backupDestination: '',
+  backupEndpointUrl: '',
+  backupRetention: '30d',
+  backupSchedule: '0 0 3 * * *',
+  tlsSecretName: '',
+  tlsCertificate: '',
+} as const;
+
+/** Secret keys (`pulumi config set --secret`): never defaulted, never read as plain text. */
+export const secretConfigKeys = ['adminPassword', 'backupAccessKeyId', 'backupSecretAccessKey', 'tlsPrivateKey'] as const;
+
+export class StackConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'StackConfigError';
+  }
+}
+
+interface CommonSettings {
+  stack: string;
+  topology: Topology;
+  /** Operator-chosen admin password (secret); generated when absent. */
+  adminPassword?: pulumi.Output<string>;
+}
+
+export interface DockerSettings extends CommonSettings {
+  target: 'docker';
+  /** Host port nginx publishes. */
+  lbPort: number;
+  /** Repository root: the Docker build context. */
+  buildContext: string;
+}
+
+export type TlsSettings =
+  | { kind: 'existing'; secretName: string }
+  | { kind: 'provided'; certificate: string; privateKey: pulumi.Output<string> };
+
+export interface KubernetesSettings extends CommonSettings {
+  target: 'kubernetes';
+  namespace: string;
+  appImage: string;
+  edgeImage: string;
+  storageClass?: string;
+  dbStorageSize: string;
+  redisStorageSize: string;
+  backup: {
+    destinationPath: string;
+    endpointUrl?: string;
+    accessKeyId: pulumi.Output<string>;
+    secretAccessKey: pulumi.Output<string>;
+    retention: string;
+    schedule: string;
+  };
+  tls: TlsSettings;
+}
+
+export type StackSettings = DockerSettings | KubernetesSettings;
+
+function nonEmpty(cfg: pulumi.Config, key: keyof typeof configDefaults, target: string): string {
+  const value = cfg.get(key) ?? String(configDefaults[key]);
+  if (!value) throw new StackConfigError(`${key}: required on target ${target}; run \`pulumi config set ${key} <value>\``);
+  return value;
+}
+
+/** Reads and validates the stack's config; a bad key fails the run before any resource exists. */
+export function readStackSettings(buildContext: string): StackSettings {
+  const cfg = new pulumi.Config();
+  const stack = pulumi.getStack();
+  const target = cfg.require('target');
+  if (target !== 'docker' && target !== 'kubernetes') {
+    throw new StackConfigError(`target: expected "docker" or "kubernetes", got "${target}"; set it in Pulumi.${stack}.yaml`);
+  }
+  const topology = parseTopology({
+    name: `aidiary-${stack}`.toLowerCase().replace(/[^a-z0-9-]/g, '-').slice(0, 40),
+    target,
+    host: '0.0.0.0',
+    appReplicas: cfg.getNumber('appReplicas') ?? configDefaults.appReplicas,
+    dbReplicas: cfg.getNumber('dbReplicas') ?? configDefaults.dbReplicas,
+    durability: (cfg.get('durability') ?? configDefaults.durability) as DurabilitySetting,
+  });
+  const common: CommonSettings = { stack, topology, adminPassword: cfg.getSecret('adminPassword') };
+
+  if (target === 'docker') {
+    return { ...common, target, lbPort: cfg.getNumber('lbPort') ?? configDefaults.lbPort, buildContext };
+  }
+
+  const tlsSecretName = cfg.get('tlsSecretName') ?? configDefaults.tlsSecretName;
+  const tls: TlsSettings = tlsSecretName
+    ? { kind: 'existing', secretName: tlsSecretName }
+    : { kind: 'provided', certificate: nonEmpty(cfg, 'tlsCertificate', target), privateKey: cfg.requireSecret('tlsPrivateKey') };
+  const storageClass = cfg.get('storageClass') ?? configDefaults.storageClass;
+  const endpointUrl = cfg.get('backupEndpointUrl') ?? configDefaults.backupEndpointUrl;
+  return {
+    ...common,
+    target,
+    namespace: cfg.get('namespace') ?? configDefaults.namespace,
+    appImage: nonEmpty(cfg, 'appImage', target),
+    edgeImage: nonEmpty(cfg, 'edgeImage', target),
+    storageClass: storageClass || undefined,
+    dbStorageSize: cfg.get('dbStorageSize') ?? configDefaults.dbStorageSize,
+    redisStorageSize: cfg.get('redisStorageSize') ?? configDefaults.redisStorageSize,
+    backup: {
+      destinationPath: nonEmpty(cfg, 'backupDestination', target),
+      endpointUrl: endpointUrl || undefined,
+      accessKeyId: cfg.requireSecret('backupAccessKeyId'),
+      secretAccessKey: cfg.requireSecret('backupSecretAccessKey'),
+      retention: cfg.get('backupRetention') ?? configDefaults.backupRetention,
+      schedule: cfg.get('backupSchedule') ?? configDefaults.backupSchedule,
+    },
+    tls,
+  };
+}
