@@ -1,0 +1,87 @@
+import type { Redis } from 'ioredis';
+import type { PageRequest } from '../deps';
+import type { RenderLock } from './render-lock';
+
+// Warming: after a purge and on start, the home page and the most-read pages are rendered again
+// by exactly one replica (whoever takes `cache:warm-lock`), so the first visitors after a publish
+// do not all miss. Reads are counted in-process and flushed to a sorted set every few seconds
+// (one pipeline), not one Redis call per hit.
+
+export const hitsKey = 'cache:hits';
+export const warmLockKey = 'cache:warm-lock';
+
+/** Turns the hottest page keys into page requests (the public routes know how to render them). */
+export type WarmSource = (hotKeys: string[]) => PageRequest[] | Promise<PageRequest[]>;
+
+const maxTrackedKeys = 10_000;
+
+export class HitTracker {
+  private pending = new Map<string, number>();
+
+  record(key: string): void {
+    if (this.pending.size >= maxTrackedKeys && !this.pending.has(key)) return;
+    this.pending.set(key, (this.pending.get(key) ?? 0) + 1);
+  }
+
+  async flush(redis: Redis): Promise<void> {
+    if (this.pending.size === 0) return;
+    const batch = this.pending;
+    this.pending = new Map();
+    const pipeline = redis.pipeline();
+    for (const [key, n] of batch) pipeline.zincrby(hitsKey, n, key);
+    await pipeline.exec();
+  }
+
+  static async hotKeys(redis: Redis, n: number): Promise<string[]> {
+    if (n <= 0) return [];
+    return redis.zrevrange(hitsKey, 0, n - 1);
+  }
+}
+
+export class Warmer {
+  private source: WarmSource | null = null;
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly lock: RenderLock,
+    private readonly hotPages: number,
+    private readonly fill: (req: PageRequest) => Promise<unknown>,
+    private readonly onError: (err: unknown) => void,
+  ) {}
+
+  setSource(source: WarmSource | null): void {
+    this.source = source;
+  }
+
+  /** Debounced: a burst of invalidations (one write purges several tags) warms once. */
+  schedule(delayMs = 200): void {
+    if (!this.source || this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.run().catch(this.onError);
+    }, delayMs);
+    this.timer.unref();
+  }
+
+  /** Warms when this replica wins the lock; returns the number of pages requested, or null. */
+  async run(): Promise<number | null> {
+    if (!this.source) return null;
+    const lock = await this.lock.tryAcquire(warmLockKey, 30_000);
+    if (!lock) return null;
+    try {
+      const hot = await HitTracker.hotKeys(this.redis, this.hotPages);
+      const requests = await this.source(hot);
+      // One after the other: warming must not compete with visitors for the DB pool.
+      for (const req of requests) await this.fill(req).catch(this.onError);
+      return requests.length;
+    } finally {
+      await lock.release().catch(this.onError);
+    }
+  }
+
+  close(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+  }
+}
