@@ -1,0 +1,83 @@
+import { parseArgs } from 'node:util';
+import { freePortBlock } from '../../local/process';
+import { BASE_PORT_SPAN } from '../../local/cluster-layout';
+import { isNodeProcess } from '../../local/preflight';
+import { down, up } from '../../local/runner';
+import { resolveStateDir, StateDir } from '../../local/state';
+import { emitJson, intOption, progress } from '../output';
+
+// `aidiary up [--detach] [--apps N] [--db-replicas M] [--port P] [--base-port B|auto]`.
+// Foreground by default: Ctrl-C (or SIGTERM) stops every process it started.
+
+export async function upCommand(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      detach: { type: 'boolean', short: 'd', default: false },
+      apps: { type: 'string' },
+      'db-replicas': { type: 'string' },
+      port: { type: 'string' },
+      'base-port': { type: 'string' },
+      'state-dir': { type: 'string' },
+      json: { type: 'boolean', default: false },
+      out: { type: 'string' },
+    },
+    strict: true,
+  });
+  const stateDir = resolveStateDir(values['state-dir']);
+  const basePortRaw = values['base-port'];
+  const basePort = basePortRaw === 'auto' ? await freePortBlock(BASE_PORT_SPAN) : intOption('base-port', basePortRaw, 1);
+  const result = await up({
+    stateDir,
+    apps: intOption('apps', values.apps, 1),
+    dbReplicas: intOption('db-replicas', values['db-replicas'], 0),
+    port: intOption('port', values.port, 1),
+    basePort,
+    log: progress,
+    supervisorPid: values.detach ? null : process.pid,
+  });
+  progress(`cluster up in ${(result.elapsedMs / 1000).toFixed(1)} s: ${result.topology.appReplicas} app(s), 1 primary + ${result.topology.dbReplicas} replica(s)`);
+  progress(`open ${result.url}`);
+  progress(`admin login: admin, password in ${result.adminPasswordFile}`);
+  if (values.json) emitJson({ url: result.url, stateDir: result.stateDir, adminPasswordFile: result.adminPasswordFile, elapsedMs: result.elapsedMs }, values.out);
+  if (values.detach) return 0;
+  return supervise(stateDir);
+}
+
+/** Foreground: wait for Ctrl-C/SIGTERM and stop everything; exit if the cluster is stopped elsewhere. */
+function supervise(stateDir: string): Promise<number> {
+  const state = new StateDir(stateDir);
+  progress('running in the foreground; Ctrl-C stops the cluster');
+  return new Promise((resolve) => {
+    let stopping = false;
+    const finish = async (reason: string) => {
+      if (stopping) return;
+      stopping = true;
+      clearInterval(timer);
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      progress(`${reason}: stopping the cluster`);
+      try {
+        await down({ stateDir, log: progress });
+        resolve(0);
+      } catch (err) {
+        progress(`down failed: ${(err as Error).message}`);
+        resolve(1);
+      }
+    };
+    const onSignal = (signal: NodeJS.Signals) => void finish(signal);
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    // `aidiary down` from another terminal stops nginx: then there is nothing left to supervise.
+    const timer = setInterval(() => {
+      if (!stopping && !isNodeProcess('lb', state.readPid('lb')) && !state.lockHolder()) {
+        stopping = true;
+        clearInterval(timer);
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+        progress('the cluster was stopped elsewhere');
+        resolve(0);
+      }
+    }, 1000);
+  });
+}

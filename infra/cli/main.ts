@@ -1,0 +1,68 @@
+import { downCommand } from './commands/down';
+import { failoverCommand } from './commands/failover';
+import { logsCommand } from './commands/logs';
+import { migrateCommand } from './commands/migrate';
+import { notImplemented } from './commands/not-implemented';
+import { scaleCommand } from './commands/scale';
+import { seedCommand } from './commands/seed';
+import { statusCommand } from './commands/status';
+import { upCommand } from './commands/up';
+import { UsageError } from './output';
+
+// The `aidiary` CLI (DESIGN.md §3). bin/aidiary.mjs calls main(argv) and exits with its code.
+// Every command returns an exit code and closes what it opened (no dangling handles).
+
+const USAGE = `usage: aidiary <command> [options]
+
+  up [--detach] [--apps N] [--db-replicas M] [--port P] [--base-port B|auto]
+                              start the local cluster (foreground unless --detach)
+  status [--json]             nodes, pids, ports, health, roles, replica lag
+  down                        stop everything (data kept)
+  scale [--apps N] [--db-replicas M]
+                              change replica counts with no failed request
+  failover [--to pg-K]        promote a replica
+  logs <node> [--lines N]     a node's log (lb, app-K, pg-K, redis-sessions, redis-cache)
+  seed --posts N              deterministic demo content
+  migrate                     run migrations (env as for the app)
+  drill | bench | backup | restore
+
+common: --state-dir DIR (or AIDIARY_STATE_DIR; default .aidiary/), --json, --out FILE`;
+
+const commands: Record<string, (argv: string[]) => Promise<number>> = {
+  up: upCommand,
+  start: upCommand,
+  down: downCommand,
+  stop: downCommand,
+  status: statusCommand,
+  scale: scaleCommand,
+  failover: failoverCommand,
+  logs: logsCommand,
+  seed: seedCommand,
+  migrate: migrateCommand,
+  drill: () => notImplemented('drill'),
+  bench: () => notImplemented('bench'),
+  backup: () => notImplemented('backup'),
+  restore: () => notImplemented('restore'),
+};
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(`${USAGE}\n`);
+    return name ? 0 : 2;
+  }
+  const command = commands[name];
+  if (!command) {
+    process.stderr.write(`aidiary: unknown command "${name}"\n${USAGE}\n`);
+    return 2;
+  }
+  try {
+    return await command(rest);
+  } catch (err) {
+    const e = err as Error & { code?: string };
+    const usage = err instanceof UsageError || e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || e.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' || e.code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL';
+    process.stderr.write(`aidiary ${name}: ${e.message}\n`);
+    if (process.env.AIDIARY_DEBUG && e.stack) process.stderr.write(`${e.stack}\n`);
+    return usage ? 2 : 1;
+  }
+}

@@ -1,0 +1,363 @@
+import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { durabilityMode, synchronousStandbyNames, type AppInstance, type Topology } from '../topology';
+import { appEntry, startApp, stopApp } from './app-processes';
+import { migrateAppDatabase, seedAppDatabase, type AppDbConnection } from './app-database';
+import { appNodes, hasData, isPrimaryDataDir, localTopology, pgNodes, redisNodes, topologyPorts, type LocalPortChoice } from './cluster-layout';
+import { waitForHealthy } from './http-probe';
+import { reloadNginx, startNginx, stopNginx, writeNginxConfig } from './nginx-process';
+import {
+  createAppRoleAndDatabase, createReplica, ensureSlot, initPrimary, isInRecovery, postmasterPid, startPostgres, stopPostgres,
+  superuserQuery, waitForPostgres, writeNodeSettings, type PgNode,
+} from './postgres';
+import { assertNotRunning, checkBinaries, checkPortsFree, cleanStalePidFiles, isNodeProcess, PreflightError } from './preflight';
+import { isAlive, sleep, stopPid } from './process';
+import { startRedis, stopRedis } from './redis';
+import { projectRoot, StateDir, type ClusterState } from './state';
+
+// Orchestrates the local cluster: up (PostgreSQL primary + streaming replicas, both Redis roles,
+// migrations and first-start seed, N apps, nginx), down (by pid, keeping data) and scale (no
+// failed request: add → reload → drain).
+
+export type Log = (message: string) => void;
+
+export interface UpOptions extends LocalPortChoice {
+  stateDir: string;
+  apps?: number;
+  dbReplicas?: number;
+  log?: Log;
+  env?: NodeJS.ProcessEnv;
+  /** Recorded as the supervising process (foreground `up`). */
+  supervisorPid?: number | null;
+}
+
+export interface UpResult {
+  url: string;
+  stateDir: string;
+  adminPasswordFile: string;
+  topology: Topology;
+  elapsedMs: number;
+}
+
+const noop: Log = () => {};
+
+/** A progress step: prints "name…" and then "name: done in N ms". */
+async function step<T>(log: Log, what: string, fn: () => Promise<T>): Promise<T> {
+  const started = Date.now();
+  log(`${what}…`);
+  const result = await fn();
+  log(`${what}: done in ${Date.now() - started} ms`);
+  return result;
+}
+
+function pgSettings(t: Topology, nodeName: string, withSync: boolean) {
+  // Every node carries the rule it would need as primary (its peers), so a promotion needs no edit.
+  return { maxConnections: t.database.maxConnections, synchronousStandbyNames: withSync ? synchronousStandbyNames(t, nodeName) : '' };
+}
+
+function appConnection(state: StateDir, t: Topology, primary: PgNode): AppDbConnection {
+  return { host: primary.host, port: primary.port, user: t.database.appUser, password: state.readSecret(state.dbPasswordFile), database: t.database.name };
+}
+
+/** The node that is primary right now (pg_is_in_recovery() = false) among running nodes. */
+export async function livePrimary(state: StateDir, t: Topology): Promise<PgNode> {
+  for (const { node } of pgNodes(state, t)) {
+    if (!postmasterPid(node)) continue;
+    try {
+      if (!(await isInRecovery(node))) return node;
+    } catch {
+      /* not answering: try the next */
+    }
+  }
+  throw new Error('no running PostgreSQL primary; check `aidiary status` and `aidiary logs pg-0`');
+}
+
+async function waitForStreaming(primary: PgNode, names: string[], timeoutMs = 30_000): Promise<void> {
+  if (!names.length) return;
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const rows = await superuserQuery<{ application_name: string }>(primary, "SELECT application_name FROM pg_stat_replication WHERE state = 'streaming'");
+    const streaming = new Set(rows.map((r) => r.application_name));
+    const missing = names.filter((n) => !streaming.has(n));
+    if (!missing.length) return;
+    if (Date.now() > deadline) throw new Error(`replicas not streaming after ${timeoutMs} ms: ${missing.join(', ')}`);
+    await sleep(100);
+  }
+}
+
+/** Every replica holds a (reserved-on-use) slot for each peer, so it can serve them after a promotion. */
+async function ensureCandidateSlots(state: StateDir, t: Topology): Promise<void> {
+  const all = pgNodes(state, t);
+  for (const { node } of all) {
+    if (!postmasterPid(node)) continue;
+    for (const peer of all) if (peer.node.name !== node.name) await ensureSlot(node, peer.db.slotName);
+  }
+}
+
+/** Writes each node's settings (with its synchronous_standby_names) and reloads it. */
+async function applySyncSettings(state: StateDir, t: Topology): Promise<void> {
+  for (const { node } of pgNodes(state, t)) {
+    if (!hasData(node)) continue;
+    writeNodeSettings(node, pgSettings(t, node.name, true));
+    if (postmasterPid(node)) await superuserQuery(node, 'SELECT pg_reload_conf()');
+  }
+}
+
+/** Starts (creating if needed) PostgreSQL; returns the primary. */
+async function startDatabase(state: StateDir, t: Topology, log: Log): Promise<{ primary: PgNode; fresh: boolean }> {
+  const nodes = pgNodes(state, t);
+  const withData = nodes.filter((n) => hasData(n.node));
+  const primaries = withData.filter((n) => isPrimaryDataDir(n.node));
+  if (primaries.length > 1) {
+    throw new PreflightError(`several PostgreSQL data dirs claim to be primary (${primaries.map((p) => p.node.name).join(', ')}); rejoin the old one as a replica or remove its data dir`);
+  }
+  if (withData.length && !primaries.length) throw new PreflightError('PostgreSQL data exists but no node is a primary; run `aidiary failover` after `up`, or remove the pg/ data dirs');
+
+  let primary: PgNode;
+  const fresh = withData.length === 0;
+  if (fresh) {
+    primary = nodes[0].node;
+    const password = state.readSecret(state.dbPasswordFile);
+    await step(log, `initdb ${primary.name} (UTF-8, C.UTF-8)`, () => initPrimary(primary, pgSettings(t, primary.name, false)));
+    await step(log, `start ${primary.name} (primary) on port ${primary.port}`, () => startPostgres(primary));
+    await waitForPostgres(primary);
+    await createAppRoleAndDatabase(primary, { user: t.database.appUser, password, database: t.database.name });
+  } else {
+    primary = primaries[0].node;
+    writeNodeSettings(primary, pgSettings(t, primary.name, true));
+    await step(log, `start ${primary.name} (primary) on port ${primary.port}`, () => startPostgres(primary));
+    await waitForPostgres(primary);
+  }
+  state.writePid(primary.name, postmasterPid(primary)!);
+
+  const replicas = nodes.filter((n) => n.node.name !== primary.name);
+  for (const { db, node } of replicas) {
+    if (!hasData(node)) {
+      await step(log, `pg_basebackup ${node.name} from ${primary.name}`, () => createReplica(primary, node, { slotName: db.slotName, settings: pgSettings(t, node.name, !fresh) }));
+    } else {
+      writeNodeSettings(node, pgSettings(t, node.name, true));
+    }
+    await step(log, `start ${node.name} (replica) on port ${node.port}`, () => startPostgres(node));
+    state.writePid(node.name, postmasterPid(node)!);
+  }
+  await step(log, `wait for ${replicas.length} replica(s) to stream`, () => waitForStreaming(primary, replicas.map((r) => r.db.slotName)));
+  await ensureCandidateSlots(state, t);
+  await applySyncSettings(state, t);
+  log(`durability: ${durabilityMode(t)}${durabilityMode(t) === 'sync-quorum' ? ` (${synchronousStandbyNames(t, primary.name)})` : ''}`);
+  return { primary, fresh };
+}
+
+async function startApps(root: string, state: StateDir, t: Topology, apps: AppInstance[]): Promise<void> {
+  const secrets = { dbPasswordFile: state.dbPasswordFile, sessionSecretFile: state.sessionSecretFile, adminPasswordFile: state.adminPasswordFile };
+  await Promise.all(apps.map((app) => startApp({ root, state, topology: t, app, secrets })));
+}
+
+export async function up(opts: UpOptions): Promise<UpResult> {
+  const started = Date.now();
+  const log = opts.log ?? noop;
+  const root = projectRoot();
+  const state = new StateDir(opts.stateDir);
+  state.ensureLayout();
+  const release = state.acquireLock('up');
+  try {
+    checkBinaries();
+    appEntry(root);
+    const stale = cleanStalePidFiles(state);
+    if (stale.length) log(`removed stale pid files: ${stale.join(', ')}`);
+    assertNotRunning(state);
+    const previous = state.read();
+    if (previous && opts.basePort !== undefined) log(`note: ${state.root} keeps the ports it was created with; --base-port ignored`);
+    const t = previous
+      ? localTopology({ apps: opts.apps, dbReplicas: opts.dbReplicas, port: opts.port }, previous.topology)
+      : localTopology({ apps: opts.apps, dbReplicas: opts.dbReplicas, port: opts.port, basePort: opts.basePort });
+    await checkPortsFree(topologyPorts(t), t.host);
+    const secrets = state.ensureSecrets(opts.env ?? process.env);
+    const clusterState: ClusterState = {
+      version: 1, topology: t, createdAt: previous?.createdAt ?? new Date().toISOString(), seeded: previous?.seeded ?? false,
+      supervisorPid: opts.supervisorPid ?? null,
+    };
+    state.write(clusterState);
+    try {
+      const { primary } = await startDatabase(state, t, log);
+      for (const r of redisNodes(state, t)) {
+        await step(log, `start ${r.name} on port ${r.port}`, async () => state.writePid(r.name, await startRedis(r)));
+      }
+      const conn = appConnection(state, t, primary);
+      await step(log, 'run migrations', () => migrateAppDatabase(root, conn));
+      if (!clusterState.seeded) {
+        await step(log, 'seed demo content and the admin account', () => seedAppDatabase(root, conn, { adminPassword: state.readSecret(secrets.adminPasswordFile) }));
+        clusterState.seeded = true;
+        state.write(clusterState);
+      }
+      await step(log, `start ${t.appReplicas} app process(es)`, () => startApps(root, state, t, appNodes(t)));
+      await step(log, `start nginx on ${t.host}:${t.ports.lb}`, async () => {
+        writeNginxConfig(state, root, t, appNodes(t).map((a) => a.port));
+        const pid = startNginx(state, root);
+        await waitForHealthy(`http://${t.host}:${t.ports.lb}/health`, { timeoutMs: 15_000, alive: () => isAlive(pid), what: 'nginx', logFile: state.logFile('lb') });
+      });
+    } catch (err) {
+      log('start failed; stopping what was started');
+      await stopEverything(state, noop).catch(() => {});
+      throw err;
+    }
+    return { url: `http://${t.host}:${t.ports.lb}/`, stateDir: state.root, adminPasswordFile: secrets.adminPasswordFile, topology: t, elapsedMs: Date.now() - started };
+  } finally {
+    release();
+  }
+}
+
+/** Stops every process of the state dir by pid: nginx, apps (drain), PostgreSQL (fast), Redis. */
+async function stopEverything(state: StateDir, log: Log): Promise<string[]> {
+  const t = state.read()?.topology;
+  const stopped: string[] = [];
+  if (state.readPid('lb')) {
+    await step(log, 'stop nginx', () => stopNginx(state));
+    stopped.push('lb');
+  }
+  const apps = state.pidFiles().filter((p) => p.node.startsWith('app-'));
+  if (apps.length) {
+    await step(log, `stop ${apps.length} app(s) (drain)`, () => Promise.all(apps.map((a) => stopApp(state, a.node, t?.drainMs ?? 1000))));
+    stopped.push(...apps.map((a) => a.node));
+  }
+  // Every PostgreSQL data dir of this state dir, including nodes beyond the current topology.
+  const pgRoot = `${state.root}/pg`;
+  const pgNames = existsSync(pgRoot) ? readdirSync(pgRoot).sort() : [];
+  const running = pgNames
+    .map((name) => ({ name, dataDir: state.pgDataDir(name), socketDir: state.pgSocketDir(name), logFile: state.logFile(name), host: '127.0.0.1', port: 0 }))
+    .filter((node) => postmasterPid(node));
+  // Primary first: at shutdown it sends its last WAL to the replicas, which then stop cleanly.
+  running.sort((a, b) => Number(!isPrimaryDataDir(a)) - Number(!isPrimaryDataDir(b)));
+  for (const node of running) {
+    await step(log, `stop ${node.name}`, () => stopPostgres(node, 'fast'));
+    stopped.push(node.name);
+  }
+  for (const name of pgNames) state.removePid(name);
+  for (const p of state.pidFiles().filter((p) => p.node.startsWith('redis-'))) {
+    if (p.pid) await step(log, `stop ${p.node}`, () => stopRedis(p.pid!));
+    state.removePid(p.node);
+    stopped.push(p.node);
+  }
+  for (const p of state.pidFiles()) {
+    // Anything else we recorded (e.g. a node from a newer version): stop it by pid.
+    if (isNodeProcess(p.node, p.pid)) await stopPid(p.pid!);
+    state.removePid(p.node);
+  }
+  return stopped;
+}
+
+export async function down(opts: { stateDir: string; log?: Log }): Promise<{ stopped: string[] }> {
+  const state = new StateDir(opts.stateDir);
+  if (!state.exists()) return { stopped: [] };
+  const release = state.acquireLock('down');
+  try {
+    const stopped = await stopEverything(state, opts.log ?? noop);
+    const s = state.read();
+    if (s) state.write({ ...s, supervisorPid: null });
+    return { stopped };
+  } finally {
+    release();
+  }
+}
+
+export interface ScaleOptions {
+  stateDir: string;
+  apps?: number;
+  dbReplicas?: number;
+  log?: Log;
+}
+
+/** Changes replica counts with no failed request. */
+export async function scale(opts: ScaleOptions): Promise<{ topology: Topology }> {
+  const log = opts.log ?? noop;
+  const root = projectRoot();
+  const state = new StateDir(opts.stateDir);
+  const previous = state.read();
+  if (!previous) throw new PreflightError(`no cluster in ${state.root}; run \`aidiary up\` first`);
+  const release = state.acquireLock('scale');
+  try {
+    const lbPid = state.readPid('lb');
+    if (!isNodeProcess('lb', lbPid)) throw new PreflightError('the cluster is not running (nginx is down); run `aidiary up` first');
+    const oldT = previous.topology;
+    const newT = localTopology({ apps: opts.apps, dbReplicas: opts.dbReplicas }, oldT);
+    const newPorts = topologyPorts(newT).filter((p) => !topologyPorts(oldT).some((o) => o.port === p.port));
+    await checkPortsFree(newPorts, newT.host);
+    const secrets = { dbPasswordFile: state.dbPasswordFile, sessionSecretFile: state.sessionSecretFile, adminPasswordFile: state.adminPasswordFile };
+
+    let t = oldT;
+    const save = (next: Topology) => { t = next; state.write({ ...state.read()!, topology: next }); };
+
+    /** Takes apps out of nginx, then drains and stops them. */
+    const retireApps = async (names: string[], keepPorts: number[]) => {
+      writeNginxConfig(state, root, t, keepPorts);
+      await step(log, 'reload nginx', () => reloadNginx(lbPid!));
+      await step(log, `drain ${names.join(', ')}`, () => Promise.all(names.map((n) => stopApp(state, n, t.drainMs))));
+    };
+
+    /** Restarts every app one at a time with the current topology's environment (new DB node list). */
+    const rollApps = async (target: Topology) => {
+      const apps = appNodes(target);
+      for (const app of apps) {
+        const others = apps.filter((a) => a.name !== app.name).map((a) => a.port);
+        if (others.length) await retireApps([app.name], others);
+        else await stopApp(state, app.name, target.drainMs);
+        await step(log, `restart ${app.name}`, () => startApp({ root, state, topology: target, app, secrets }));
+        writeNginxConfig(state, root, target, apps.map((a) => a.port));
+        await reloadNginx(lbPid!);
+      }
+    };
+
+    // 1. More DB replicas: clone and stream them, then let every app know the new node list.
+    if (newT.dbReplicas > oldT.dbReplicas) {
+      const grown = localTopology({ dbReplicas: newT.dbReplicas }, t);
+      const primary = await livePrimary(state, t);
+      const added = pgNodes(state, grown).filter((n) => !pgNodes(state, t).some((o) => o.node.name === n.node.name));
+      for (const { db, node } of added) {
+        if (hasData(node)) rmSync(node.dataDir, { recursive: true, force: true }); // an old, diverged copy
+        await step(log, `pg_basebackup ${node.name} from ${primary.name}`, () => createReplica(primary, node, { slotName: db.slotName, settings: pgSettings(grown, node.name, true) }));
+        await step(log, `start ${node.name}`, () => startPostgres(node));
+        state.writePid(node.name, postmasterPid(node)!);
+      }
+      await waitForStreaming(primary, added.map((a) => a.db.slotName));
+      save(grown);
+      await ensureCandidateSlots(state, t);
+      await applySyncSettings(state, t);
+      await rollApps(t);
+    }
+
+    // 2. App count.
+    if (newT.appReplicas > t.appReplicas) {
+      const grown = localTopology({ apps: newT.appReplicas }, t);
+      const added = appNodes(grown).slice(t.appReplicas);
+      await step(log, `start ${added.map((a) => a.name).join(', ')}`, () => startApps(root, state, grown, added));
+      writeNginxConfig(state, root, grown, appNodes(grown).map((a) => a.port));
+      await step(log, 'reload nginx', () => reloadNginx(lbPid!));
+      save(grown);
+    } else if (newT.appReplicas < t.appReplicas) {
+      const shrunk = localTopology({ apps: newT.appReplicas }, t);
+      const removed = appNodes(t).slice(newT.appReplicas).map((a) => a.name);
+      await retireApps(removed, appNodes(shrunk).map((a) => a.port));
+      save(shrunk);
+    }
+
+    // 3. Fewer DB replicas: apps stop using them first, then they stop, their slots are dropped.
+    if (newT.dbReplicas < t.dbReplicas) {
+      const shrunk = localTopology({ dbReplicas: newT.dbReplicas }, t);
+      const primary = await livePrimary(state, t);
+      const removed = pgNodes(state, t).filter((n) => !pgNodes(state, shrunk).some((k) => k.node.name === n.node.name));
+      if (removed.some((r) => r.node.name === primary.name)) throw new PreflightError(`cannot remove ${primary.name}: it is the primary; fail over first`);
+      await rollApps(shrunk);
+      save(shrunk);
+      await applySyncSettings(state, t); // before the replicas leave, so a quorum never waits on them
+      for (const { db, node } of removed) {
+        await step(log, `stop ${node.name}`, () => stopPostgres(node, 'fast'));
+        state.removePid(node.name);
+        for (const { node: other } of pgNodes(state, t)) {
+          if (postmasterPid(other)) await superuserQuery(other, 'SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active', [db.slotName]);
+        }
+        rmSync(node.dataDir, { recursive: true, force: true });
+      }
+    }
+    return { topology: t };
+  } finally {
+    release();
+  }
+}

@@ -1,0 +1,204 @@
+import { randomBytes } from 'node:crypto';
+import {
+  chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync, writeSync,
+} from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Topology } from '../topology';
+import { isAlive } from './process';
+
+// The `.aidiary/` state directory: the topology a cluster was created with, one pid file per
+// node, secrets as 0600 files, and a lock so that two `up`/`down`/`scale` never run at once.
+//
+//   state.json            topology + bookkeeping (no secrets)
+//   lock                  pid of the CLI process running an operation
+//   pids/<node>.pid       one per running process (apps, nginx, redis; PostgreSQL uses postmaster.pid)
+//   secrets/              db-app-password, session-secret (0600, dir 0700)
+//   admin-password        the admin password (0600; DESIGN.md §3: only this path is ever printed)
+//   logs/<node>.log       every node's output
+//   pg/<node>/{data,run}  PostgreSQL data directory and unix socket directory
+//   redis/<node>/         Redis working directory (AOF of the sessions role)
+//   nginx/                rendered nginx.conf, pid, cache and temp directories
+
+export interface ClusterState {
+  version: 1;
+  topology: Topology;
+  createdAt: string;
+  /** Set once the demo content has been seeded (first start only). */
+  seeded: boolean;
+  /** pid of the foreground `up` that supervises the cluster (null when detached). */
+  supervisorPid: number | null;
+}
+
+/** The directory holding package.json, found by walking up (works from source and from dist/). */
+export function projectRoot(from: string = dirname(fileURLToPath(import.meta.url))): string {
+  let dir = from;
+  for (;;) {
+    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'app'))) return dir;
+    const parent = dirname(dir);
+    if (parent === dir) throw new Error(`no project root (package.json) above ${from}`);
+    dir = parent;
+  }
+}
+
+export function resolveStateDir(flag?: string, env: NodeJS.ProcessEnv = process.env): string {
+  return resolve(flag ?? env.AIDIARY_STATE_DIR ?? join(projectRoot(), '.aidiary'));
+}
+
+export class StateDir {
+  constructor(readonly root: string) {}
+
+  get stateFile() { return join(this.root, 'state.json'); }
+  get lockFile() { return join(this.root, 'lock'); }
+  get pidsDir() { return join(this.root, 'pids'); }
+  get logsDir() { return join(this.root, 'logs'); }
+  get secretsDir() { return join(this.root, 'secrets'); }
+  get adminPasswordFile() { return join(this.root, 'admin-password'); }
+  get dbPasswordFile() { return join(this.secretsDir, 'db-app-password'); }
+  get sessionSecretFile() { return join(this.secretsDir, 'session-secret'); }
+  get nginxDir() { return join(this.root, 'nginx'); }
+  get nginxConf() { return join(this.nginxDir, 'nginx.conf'); }
+  pgDataDir(node: string) { return join(this.root, 'pg', node, 'data'); }
+  pgSocketDir(node: string) { return join(this.root, 'pg', node, 'run'); }
+  redisDir(node: string) { return join(this.root, 'redis', node); }
+  logFile(node: string) { return join(this.logsDir, `${node}.log`); }
+  pidFile(node: string) { return join(this.pidsDir, `${node}.pid`); }
+
+  /** Creates the layout. The root stays traversable (0755) so the postgres user reaches its dirs. */
+  ensureLayout(): void {
+    mkdirSync(this.root, { recursive: true, mode: 0o755 });
+    chmodSync(this.root, 0o755);
+    for (const d of [this.pidsDir, this.logsDir, this.nginxDir]) mkdirSync(d, { recursive: true, mode: 0o755 });
+    mkdirSync(this.secretsDir, { recursive: true, mode: 0o700 });
+    chmodSync(this.secretsDir, 0o700);
+  }
+
+  exists(): boolean {
+    return existsSync(this.stateFile);
+  }
+
+  read(): ClusterState | null {
+    try {
+      return JSON.parse(readFileSync(this.stateFile, 'utf8')) as ClusterState;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw new Error(`cannot read ${this.stateFile}; fix or delete it`, { cause: err });
+    }
+  }
+
+  /** Atomic write (rename), so a crash never leaves half a state file. */
+  write(state: ClusterState): void {
+    const tmp = `${this.stateFile}.${process.pid}.tmp`;
+    writeFileSync(tmp, JSON.stringify(state, null, 2) + '\n', { mode: 0o644 });
+    renameSync(tmp, this.stateFile);
+  }
+
+  // ---- pid files -------------------------------------------------------------------------
+
+  writePid(node: string, pid: number): void {
+    writeFileSync(this.pidFile(node), `${pid}\n`);
+  }
+
+  readPid(node: string): number | null {
+    try {
+      const pid = Number(readFileSync(this.pidFile(node), 'utf8').trim());
+      return Number.isInteger(pid) && pid > 0 ? pid : null;
+    } catch {
+      return null;
+    }
+  }
+
+  removePid(node: string): void {
+    rmSync(this.pidFile(node), { force: true });
+  }
+
+  /** Every node that has a pid file, with its pid. */
+  pidFiles(): { node: string; pid: number | null }[] {
+    if (!existsSync(this.pidsDir)) return [];
+    return readdirSync(this.pidsDir)
+      .filter((f) => f.endsWith('.pid'))
+      .map((f) => f.slice(0, -4))
+      .sort()
+      .map((node) => ({ node, pid: this.readPid(node) }));
+  }
+
+  // ---- lock ------------------------------------------------------------------------------
+
+  /**
+   * Takes the operation lock (O_EXCL). A lock left by a dead process is stale: removed and retaken.
+   * Throws naming the holder when a live process has it.
+   */
+  acquireLock(operation: string): () => void {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        const fd = openSync(this.lockFile, 'wx', 0o644);
+        writeSync(fd, JSON.stringify({ pid: process.pid, operation, at: new Date().toISOString() }));
+        closeSync(fd);
+        let released = false;
+        return () => {
+          if (released) return;
+          released = true;
+          if (this.lockHolder()?.pid === process.pid) rmSync(this.lockFile, { force: true });
+        };
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        const holder = this.lockHolder();
+        if (holder && holder.pid !== process.pid && isAlive(holder.pid)) {
+          throw new StateLockedError(`another aidiary ${holder.operation} (pid ${holder.pid}) is running on ${this.root} since ${holder.at}; wait for it or stop it`);
+        }
+        rmSync(this.lockFile, { force: true }); // stale: its owner is gone
+      }
+    }
+    throw new StateLockedError(`could not take the lock ${this.lockFile}`);
+  }
+
+  lockHolder(): { pid: number; operation: string; at: string } | null {
+    try {
+      return JSON.parse(readFileSync(this.lockFile, 'utf8'));
+    } catch {
+      return null;
+    }
+  }
+
+  // ---- secrets ---------------------------------------------------------------------------
+
+  /**
+   * Makes sure every secret file exists (0600). The admin password comes from
+   * AIDIARY_ADMIN_PASSWORD when set (written to the file so the app reads it from there), else it
+   * is generated once. Returns the paths only: callers never see or print the values.
+   */
+  ensureSecrets(env: NodeJS.ProcessEnv = process.env): { dbPasswordFile: string; sessionSecretFile: string; adminPasswordFile: string } {
+    this.ensureLayout();
+    writeSecretOnce(this.dbPasswordFile, () => randomBytes(24).toString('base64url'));
+    writeSecretOnce(this.sessionSecretFile, () => randomBytes(32).toString('hex'));
+    const fromEnv = env.AIDIARY_ADMIN_PASSWORD;
+    if (fromEnv) writeSecret(this.adminPasswordFile, fromEnv);
+    else writeSecretOnce(this.adminPasswordFile, () => randomBytes(12).toString('base64url'));
+    return { dbPasswordFile: this.dbPasswordFile, sessionSecretFile: this.sessionSecretFile, adminPasswordFile: this.adminPasswordFile };
+  }
+
+  readSecret(file: string): string {
+    return readFileSync(file, 'utf8').trim();
+  }
+}
+
+export class StateLockedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'StateLockedError';
+  }
+}
+
+function writeSecret(file: string, value: string): void {
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(file, `${value}\n`, { mode: 0o600 });
+  chmodSync(file, 0o600); // writeFileSync keeps the mode of an existing file
+}
+
+function writeSecretOnce(file: string, make: () => string): void {
+  if (existsSync(file) && statSync(file).size > 0) {
+    chmodSync(file, 0o600);
+    return;
+  }
+  writeSecret(file, make());
+}

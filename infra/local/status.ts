@@ -1,0 +1,102 @@
+import { isHealthy } from './http-probe';
+import { appNodes, pgNodes, redisNodes } from './cluster-layout';
+import { postmasterPid, superuserQuery } from './postgres';
+import { isNodeProcess } from './preflight';
+import { pingRedis } from './redis';
+import { StateDir } from './state';
+
+// `aidiary status [--json]`: the object of DESIGN.md §3, exactly:
+// { url, stateDir, lb: {name, pid, port, healthy}, apps: [{name, pid, port, healthy}],
+//   postgres: [{name, role, pid, port, socketDir, healthy, lagBytes}],
+//   redis: [{name, role, pid, port, healthy}] }
+
+export interface NodeStatus { name: string; pid: number | null; port: number; healthy: boolean }
+export interface PgStatus extends NodeStatus { role: 'primary' | 'replica'; socketDir: string; lagBytes: number | null }
+export interface RedisStatus extends NodeStatus { role: 'sessions' | 'cache' }
+export interface ClusterStatus {
+  url: string;
+  stateDir: string;
+  lb: NodeStatus;
+  apps: NodeStatus[];
+  postgres: PgStatus[];
+  redis: RedisStatus[];
+}
+
+function livePid(state: StateDir, name: string): number | null {
+  const pid = state.readPid(name);
+  return isNodeProcess(name, pid) ? pid : null;
+}
+
+export async function clusterStatus(stateDir: string): Promise<ClusterStatus> {
+  const state = new StateDir(stateDir);
+  const s = state.read();
+  if (!s) throw new Error(`no cluster in ${state.root}; run \`aidiary up\` first`);
+  const t = s.topology;
+
+  const lbPid = livePid(state, 'lb');
+  const lb: NodeStatus = { name: 'lb', pid: lbPid, port: t.ports.lb, healthy: lbPid !== null && (await isHealthy(`http://${t.host}:${t.ports.lb}/health`)) };
+
+  const apps = await Promise.all(appNodes(t).map(async (a): Promise<NodeStatus> => {
+    const pid = livePid(state, a.name);
+    return { name: a.name, pid, port: a.port, healthy: pid !== null && (await isHealthy(`http://${t.host}:${a.port}/health`)) };
+  }));
+
+  const postgres = await Promise.all(pgNodes(state, t).map(async ({ db, node }): Promise<PgStatus & { slot: string }> => {
+    const pid = postmasterPid(node);
+    let role: 'primary' | 'replica' = db.initialRole;
+    let healthy = false;
+    if (pid) {
+      try {
+        const rows = await superuserQuery<{ r: boolean }>(node, 'SELECT pg_is_in_recovery() AS r');
+        role = rows[0].r ? 'replica' : 'primary';
+        healthy = true;
+      } catch {
+        healthy = false;
+      }
+    }
+    return { name: node.name, role, pid, port: node.port, socketDir: node.socketDir, healthy, lagBytes: null, slot: db.slotName };
+  }));
+  // Lag is measured where it is known: the primary's view of each standby's replay position.
+  const primary = postgres.find((p) => p.role === 'primary' && p.healthy);
+  if (primary) {
+    primary.lagBytes = 0;
+    try {
+      const node = pgNodes(state, t).find((n) => n.node.name === primary.name)!.node;
+      const rows = await superuserQuery<{ application_name: string; lag: string | null }>(node,
+        'SELECT application_name, pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::bigint AS lag FROM pg_stat_replication');
+      for (const r of rows) {
+        const replica = postgres.find((p) => p.slot === r.application_name);
+        if (replica && r.lag !== null) replica.lagBytes = Number(r.lag);
+      }
+    } catch {
+      /* primary stopped answering between the two queries: lag stays unknown */
+    }
+  }
+
+  const redis = await Promise.all(redisNodes(state, t).map(async (r): Promise<RedisStatus> => {
+    const pid = livePid(state, r.name);
+    return { name: r.name, role: r.role, pid, port: r.port, healthy: pid !== null && (await pingRedis(r.host, r.port)) };
+  }));
+
+  return {
+    url: `http://${t.host}:${t.ports.lb}/`,
+    stateDir: state.root,
+    lb,
+    apps,
+    postgres: postgres.map(({ slot: _slot, ...p }) => p),
+    redis,
+  };
+}
+
+/** The human table for `aidiary status`. */
+export function formatStatus(s: ClusterStatus): string {
+  const mark = (ok: boolean) => (ok ? 'up' : 'DOWN');
+  const rows: string[][] = [['node', 'role', 'pid', 'port', 'health', 'lag']];
+  rows.push([s.lb.name, 'nginx', String(s.lb.pid ?? '-'), String(s.lb.port), mark(s.lb.healthy), '']);
+  for (const a of s.apps) rows.push([a.name, 'app', String(a.pid ?? '-'), String(a.port), mark(a.healthy), '']);
+  for (const p of s.postgres) rows.push([p.name, p.role, String(p.pid ?? '-'), String(p.port), mark(p.healthy), p.lagBytes === null ? '?' : `${p.lagBytes} B`]);
+  for (const r of s.redis) rows.push([r.name, r.role, String(r.pid ?? '-'), String(r.port), mark(r.healthy), '']);
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  const lines = rows.map((r) => r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd());
+  return [`${s.url}  (state: ${s.stateDir})`, ...lines].join('\n');
+}
