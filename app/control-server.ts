@@ -1,0 +1,45 @@
+import Fastify, { type FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import type { AppDeps } from './deps';
+import { isClusterPageCache } from './cache/page-cache';
+
+// A loopback-only control port for the benchmark and tests (issue 8): switch cache layers per
+// scenario, flush, read stats and render counters. It binds 127.0.0.1 only and nginx never
+// proxies it; it is a separate fastify instance so no public route or plugin can reach it.
+
+const layersBody = z.object({ l1: z.boolean().optional(), l2: z.boolean().optional() }).strict();
+
+export async function startControlServer(deps: Pick<AppDeps, 'pageCache' | 'logger' | 'config'>, port: number): Promise<FastifyInstance> {
+  const app = Fastify({ logger: false });
+  const cache = deps.pageCache;
+
+  app.post('/cache/layers', async (req, reply) => {
+    const parsed = layersBody.safeParse(req.body ?? {});
+    if (!parsed.success) return reply.code(400).send({ error: { code: 'bad_request', message: 'expected {l1?: boolean, l2?: boolean}' } });
+    if (!isClusterPageCache(cache)) return reply.code(409).send({ error: { code: 'cache_off', message: 'the page cache is off in this process (AIDIARY_CACHE_L1=off and AIDIARY_CACHE_L2=off)' } });
+    cache.setLayers(parsed.data);
+    deps.logger.info({ audit: true, layers: cache.layers() }, 'control: cache layers set');
+    return { layers: cache.layers() };
+  });
+
+  app.post('/cache/flush', async () => {
+    await cache.flushAll();
+    deps.logger.info({ audit: true }, 'control: cache flushed');
+    return { flushed: true };
+  });
+
+  app.get('/cache/stats', async () => cache.stats());
+
+  app.get('/cache/renders', async () => {
+    if (!isClusterPageCache(cache)) return { app: deps.config.appName, process: null, cluster: null };
+    return { app: deps.config.appName, ...(await cache.renderCounts()) };
+  });
+
+  app.post('/cache/warm', async () => {
+    if (!isClusterPageCache(cache)) return { warmed: null };
+    return { warmed: await cache.warm() };
+  });
+
+  await app.listen({ host: '127.0.0.1', port });
+  return app;
+}
