@@ -1,0 +1,182 @@
+import type { Queryable } from '../db';
+import type { PostSnapshot } from '../../deps';
+
+// Post reads and writes for the JSON API and the admin pages (all on the primary or in a write
+// transaction). Categories and tags come back aggregated in the same statement: no N+1.
+
+export type PostStatus = PostSnapshot['status'];
+export const postStatuses: readonly PostStatus[] = ['draft', 'published', 'unlisted', 'trash'];
+
+export interface TermRef { id: number; slug: string; name: string }
+
+export interface AdminPost {
+  id: number;
+  title: string;
+  slug: string;
+  content: string;
+  excerpt: string;
+  status: PostStatus;
+  authorId: number;
+  authorUsername: string;
+  publishedAt: string | null;
+  createdAt: string;
+  updatedAt: string;
+  categories: TermRef[];
+  tags: TermRef[];
+}
+
+const postColumns = `
+  p.id, p.title, p.slug, p.content, p.excerpt, p.status, p.author_id, u.username AS author_username,
+  p.published_at, p.created_at, p.updated_at,
+  COALESCE((SELECT json_agg(json_build_object('id', c.id, 'slug', c.slug, 'name', c.name) ORDER BY c.name)
+            FROM post_categories pc JOIN categories c ON c.id = pc.category_id WHERE pc.post_id = p.id), '[]') AS categories,
+  COALESCE((SELECT json_agg(json_build_object('id', t.id, 'slug', t.slug, 'name', t.name) ORDER BY t.name)
+            FROM post_tags pt JOIN tags t ON t.id = pt.tag_id WHERE pt.post_id = p.id), '[]') AS tags`;
+
+interface PostDbRow {
+  id: string; title: string; slug: string; content: string; excerpt: string; status: PostStatus;
+  author_id: string; author_username: string; published_at: Date | null; created_at: Date; updated_at: Date;
+  categories: TermRef[]; tags: TermRef[];
+}
+
+function toPost(r: PostDbRow): AdminPost {
+  const terms = (list: TermRef[]) => list.map((t) => ({ id: Number(t.id), slug: t.slug, name: t.name }));
+  return {
+    id: Number(r.id), title: r.title, slug: r.slug, content: r.content, excerpt: r.excerpt, status: r.status,
+    authorId: Number(r.author_id), authorUsername: r.author_username,
+    publishedAt: r.published_at ? r.published_at.toISOString() : null,
+    createdAt: r.created_at.toISOString(), updatedAt: r.updated_at.toISOString(),
+    categories: terms(r.categories), tags: terms(r.tags),
+  };
+}
+
+export async function getPost(q: Queryable, id: number, opts: { forUpdate?: boolean } = {}): Promise<AdminPost | null> {
+  if (opts.forUpdate) {
+    // Lock the row first so concurrent edits of one post serialise (snapshots stay consistent).
+    await q.query({ name: 'admin_post_lock', text: 'SELECT id FROM posts WHERE id = $1 FOR UPDATE', values: [id] });
+  }
+  const { rows } = await q.query<PostDbRow>({
+    name: 'admin_post_get',
+    text: `SELECT ${postColumns} FROM posts p JOIN users u ON u.id = p.author_id WHERE p.id = $1`,
+    values: [id],
+  });
+  return rows[0] ? toPost(rows[0]) : null;
+}
+
+export function snapshotOf(post: AdminPost): PostSnapshot {
+  return {
+    id: post.id, slug: post.slug, status: post.status,
+    publishedAt: post.publishedAt ? new Date(post.publishedAt) : null,
+    authorUsername: post.authorUsername,
+    categorySlugs: post.categories.map((c) => c.slug),
+    tagSlugs: post.tags.map((t) => t.slug),
+  };
+}
+
+export interface PostListFilter {
+  /** A status, or 'all' = everything but trash. */
+  status: PostStatus | 'all';
+  /** Only posts by this author, or (when `orPublished`) by this author plus published ones. */
+  authorId: number | null;
+  orPublished: boolean;
+  limit: number;
+  offset: number;
+}
+
+export async function listPosts(q: Queryable, f: PostListFilter): Promise<{ items: Omit<AdminPost, 'content'>[]; total: number }> {
+  const where = `($1::text = 'all' AND p.status <> 'trash' OR p.status::text = $1)
+    AND ($2::bigint IS NULL OR p.author_id = $2 OR ($3 AND p.status = 'published'))`;
+  const values = [f.status, f.authorId, f.orPublished];
+  const [list, count] = await Promise.all([
+    q.query<PostDbRow>({
+      name: 'admin_posts_list',
+      text: `SELECT ${postColumns} FROM posts p JOIN users u ON u.id = p.author_id WHERE ${where}
+             ORDER BY p.updated_at DESC, p.id DESC LIMIT $4 OFFSET $5`,
+      values: [...values, f.limit, f.offset],
+    }),
+    q.query<{ n: string }>({ name: 'admin_posts_count', text: `SELECT count(*) AS n FROM posts p WHERE ${where}`, values }),
+  ]);
+  return {
+    items: list.rows.map((r) => {
+      const { content: _content, ...rest } = toPost(r);
+      return rest;
+    }),
+    total: Number(count.rows[0].n),
+  };
+}
+
+export interface PostWrite {
+  title: string;
+  slug: string;
+  content: string;
+  excerpt: string;
+  status: PostStatus;
+  publishedAt: Date | null;
+}
+
+export async function insertPost(q: Queryable, authorId: number, p: PostWrite): Promise<number> {
+  const { rows } = await q.query<{ id: string }>({
+    name: 'admin_post_insert',
+    text: `INSERT INTO posts (title, slug, content, excerpt, status, author_id, published_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
+    values: [p.title, p.slug, p.content, p.excerpt, p.status, authorId, p.publishedAt],
+  });
+  return Number(rows[0].id);
+}
+
+export async function updatePost(q: Queryable, id: number, p: PostWrite): Promise<void> {
+  await q.query({
+    name: 'admin_post_update',
+    text: `UPDATE posts SET title = $2, slug = $3, content = $4, excerpt = $5, status = $6, published_at = $7,
+           updated_at = now() WHERE id = $1`,
+    values: [id, p.title, p.slug, p.content, p.excerpt, p.status, p.publishedAt],
+  });
+}
+
+export async function setPostStatus(q: Queryable, id: number, status: PostStatus, publishedAt: Date | null): Promise<void> {
+  await q.query({
+    name: 'admin_post_set_status',
+    text: 'UPDATE posts SET status = $2, published_at = $3, updated_at = now() WHERE id = $1',
+    values: [id, status, publishedAt],
+  });
+}
+
+export async function setPostTerms(q: Queryable, postId: number, categoryIds: number[], tagIds: number[]): Promise<void> {
+  await q.query({ name: 'admin_post_cats_clear', text: 'DELETE FROM post_categories WHERE post_id = $1', values: [postId] });
+  await q.query({
+    name: 'admin_post_cats_set',
+    text: 'INSERT INTO post_categories (post_id, category_id) SELECT $1, unnest($2::bigint[]) ON CONFLICT DO NOTHING',
+    values: [postId, categoryIds],
+  });
+  await q.query({ name: 'admin_post_tags_clear', text: 'DELETE FROM post_tags WHERE post_id = $1', values: [postId] });
+  await q.query({
+    name: 'admin_post_tags_set',
+    text: 'INSERT INTO post_tags (post_id, tag_id) SELECT $1, unnest($2::bigint[]) ON CONFLICT DO NOTHING',
+    values: [postId, tagIds],
+  });
+}
+
+export async function recentPosts(q: Queryable, limit: number): Promise<{ id: number; title: string; status: PostStatus; authorUsername: string; updatedAt: string }[]> {
+  const { rows } = await q.query<{ id: string; title: string; status: PostStatus; username: string; updated_at: Date }>({
+    name: 'admin_posts_recent',
+    text: `SELECT p.id, p.title, p.status, u.username, p.updated_at FROM posts p JOIN users u ON u.id = p.author_id
+           ORDER BY p.updated_at DESC, p.id DESC LIMIT $1`,
+    values: [limit],
+  });
+  return rows.map((r) => ({ id: Number(r.id), title: r.title, status: r.status, authorUsername: r.username, updatedAt: r.updated_at.toISOString() }));
+}
+
+export async function dashboardCounts(q: Queryable): Promise<Record<string, number>> {
+  const { rows } = await q.query<Record<string, string>>({
+    name: 'admin_dashboard_counts',
+    text: `SELECT
+      (SELECT count(*) FROM posts WHERE status = 'published') AS published,
+      (SELECT count(*) FROM posts WHERE status = 'draft') AS drafts,
+      (SELECT count(*) FROM posts WHERE status = 'unlisted') AS unlisted,
+      (SELECT count(*) FROM posts WHERE status = 'trash') AS trash,
+      (SELECT count(*) FROM categories) AS categories,
+      (SELECT count(*) FROM tags) AS tags,
+      (SELECT count(*) FROM users) AS users`,
+  });
+  return Object.fromEntries(Object.entries(rows[0]).map(([k, v]) => [k, Number(v)]));
+}
