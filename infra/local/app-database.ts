@@ -1,8 +1,9 @@
-import { join } from 'node:path';
-import { runner } from 'node-pg-migrate';
+import pg from 'pg';
+import { runMigrations } from '../../app/db/migrate';
+import { ensureAdminUser, seedDemoContent, type SeedResult } from '../../app/db/seed';
 
-// The runner's bridge to the app's database code: migrations (and, once app/db/seed.ts lands,
-// the demo content and the admin account). Connects as the app's own role over TCP.
+// The runner's bridge to the app's database code (migrations, demo content, the admin account).
+// Connects as the app's own role over TCP, like the app does.
 
 export interface AppDbConnection {
   host: string;
@@ -12,20 +13,27 @@ export interface AppDbConnection {
   database: string;
 }
 
-export async function migrateAppDatabase(root: string, conn: AppDbConnection): Promise<void> {
-  // Provisional until app/db/migrate.ts (runMigrations) lands: same migration dir and table.
-  await runner({
-    databaseUrl: conn,
-    dir: join(root, 'app', 'db', 'migrations'),
-    migrationsTable: 'pgmigrations',
-    direction: 'up',
-    count: Infinity,
-    log: () => {},
-    singleTransaction: true,
-    checkOrder: true,
-  });
+export async function migrateAppDatabase(conn: AppDbConnection): Promise<{ applied: string[] }> {
+  return runMigrations(conn);
 }
 
-export async function seedAppDatabase(_root: string, _conn: AppDbConnection, _opts: { adminPassword: string; posts?: number }): Promise<{ seeded: boolean }> {
-  return { seeded: false };
+async function withClient<T>(conn: AppDbConnection, fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ ...conn, connectionTimeoutMillis: 5000 });
+  client.on('error', () => { /* a dropped connection surfaces on the next query */ });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+/** Demo content (first start only: seedDemoContent is a no-op once its marker row exists). */
+export function seedAppDatabase(conn: AppDbConnection, opts: { posts?: number } = {}): Promise<SeedResult> {
+  return withClient(conn, (client) => seedDemoContent(client, { posts: opts.posts }));
+}
+
+/** The `admin` account with the password from the 0600 file (re-set when it changed). */
+export function ensureAdmin(conn: AppDbConnection, password: string): Promise<{ created: boolean; updated: boolean }> {
+  return withClient(conn, (client) => ensureAdminUser(client, password));
 }

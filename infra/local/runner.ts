@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { durabilityMode, synchronousStandbyNames, type AppInstance, type Topology } from '../topology';
 import { appEntry, startApp, stopApp } from './app-processes';
-import { migrateAppDatabase, seedAppDatabase, type AppDbConnection } from './app-database';
+import { ensureAdmin, migrateAppDatabase, seedAppDatabase, type AppDbConnection } from './app-database';
 import { appNodes, hasData, isPrimaryDataDir, localTopology, pgNodes, redisNodes, topologyPorts, type LocalPortChoice } from './cluster-layout';
 import { waitForHealthy } from './http-probe';
 import { reloadNginx, startNginx, stopNginx, writeNginxConfig } from './nginx-process';
@@ -182,12 +182,13 @@ export async function up(opts: UpOptions): Promise<UpResult> {
         await step(log, `start ${r.name} on port ${r.port}`, async () => state.writePid(r.name, await startRedis(r)));
       }
       const conn = appConnection(state, t, primary);
-      await step(log, 'run migrations', () => migrateAppDatabase(root, conn));
+      await step(log, 'run migrations', () => migrateAppDatabase(conn));
       if (!clusterState.seeded) {
-        await step(log, 'seed demo content and the admin account', () => seedAppDatabase(root, conn, { adminPassword: state.readSecret(secrets.adminPasswordFile) }));
+        await step(log, 'seed demo content (first start)', () => seedAppDatabase(conn));
         clusterState.seeded = true;
         state.write(clusterState);
       }
+      await ensureAdmin(conn, state.readSecret(secrets.adminPasswordFile));
       await step(log, `start ${t.appReplicas} app process(es)`, () => startApps(root, state, t, appNodes(t)));
       await step(log, `start nginx on ${t.host}:${t.ports.lb}`, async () => {
         writeNginxConfig(state, root, t, appNodes(t).map((a) => a.port));
@@ -225,17 +226,17 @@ async function stopEverything(state: StateDir, log: Log): Promise<string[]> {
     .map((name) => ({ name, dataDir: state.pgDataDir(name), socketDir: state.pgSocketDir(name), logFile: state.logFile(name), host: '127.0.0.1', port: 0 }))
     .filter((node) => postmasterPid(node));
   // Primary first: at shutdown it sends its last WAL to the replicas, which then stop cleanly.
-  running.sort((a, b) => Number(!isPrimaryDataDir(a)) - Number(!isPrimaryDataDir(b)));
-  for (const node of running) {
-    await step(log, `stop ${node.name}`, () => stopPostgres(node, 'fast'));
-    stopped.push(node.name);
-  }
+  // Replicas and Redis then stop in parallel.
+  const primaries = running.filter((n) => isPrimaryDataDir(n));
+  const standbys = running.filter((n) => !isPrimaryDataDir(n));
+  for (const node of primaries) await step(log, `stop ${node.name}`, () => stopPostgres(node, 'fast'));
+  const redisPids = state.pidFiles().filter((p) => p.node.startsWith('redis-'));
+  await step(log, `stop ${[...standbys.map((n) => n.name), ...redisPids.map((p) => p.node)].join(', ') || 'nothing else'}`, () => Promise.all([
+    ...standbys.map((node) => stopPostgres(node, 'fast')),
+    ...redisPids.map(async (p) => { if (p.pid) await stopRedis(p.pid); state.removePid(p.node); }),
+  ]));
+  stopped.push(...primaries.map((n) => n.name), ...standbys.map((n) => n.name), ...redisPids.map((p) => p.node));
   for (const name of pgNames) state.removePid(name);
-  for (const p of state.pidFiles().filter((p) => p.node.startsWith('redis-'))) {
-    if (p.pid) await step(log, `stop ${p.node}`, () => stopRedis(p.pid!));
-    state.removePid(p.node);
-    stopped.push(p.node);
-  }
   for (const p of state.pidFiles()) {
     // Anything else we recorded (e.g. a node from a newer version): stop it by pid.
     if (isNodeProcess(p.node, p.pid)) await stopPid(p.pid!);

@@ -2,7 +2,6 @@ import pg from 'pg';
 import { parseArgs } from 'node:util';
 import { loadConfig, type AppConfig, type HostPort } from '../../../app/config';
 import { migrateAppDatabase } from '../../local/app-database';
-import { projectRoot } from '../../local/state';
 import { progress } from '../output';
 
 // `aidiary migrate`: runs the migrations on the primary, configured like the app (env via
@@ -31,7 +30,7 @@ export async function migrateCommand(argv: string[]): Promise<number> {
   const config = loadConfig(process.env);
   const primary = await findPrimary(config);
   progress(`migrating ${config.dbName} on ${primary.host}:${primary.port}…`);
-  await migrateAppDatabase(projectRoot(), { ...primary, user: config.dbUser, password: config.dbPassword, database: config.dbName });
-  progress('migrations applied');
+  const { applied } = await migrateAppDatabase({ ...primary, user: config.dbUser, password: config.dbPassword, database: config.dbName });
+  progress(applied.length ? `applied ${applied.join(', ')}` : 'migrations: up to date');
   return 0;
 }

@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { seedAppDatabase } from '../../local/app-database';
 import { livePrimary } from '../../local/runner';
-import { projectRoot, resolveStateDir, StateDir } from '../../local/state';
+import { resolveStateDir, StateDir } from '../../local/state';
 import { emitJson, intOption, progress } from '../output';
 
 // `aidiary seed --posts N`: deterministic demo content in the running local cluster.
@@ -16,11 +16,11 @@ export async function seedCommand(argv: string[]): Promise<number> {
   if (!s) throw new Error(`no cluster in ${state.root}; run \`aidiary up\` first`);
   const primary = await livePrimary(state, s.topology);
   const posts = intOption('posts', values.posts, 0);
-  const result = await seedAppDatabase(projectRoot(), {
+  const result = await seedAppDatabase({
     host: primary.host, port: primary.port, user: s.topology.database.appUser,
     password: state.readSecret(state.dbPasswordFile), database: s.topology.database.name,
-  }, { adminPassword: state.readSecret(state.adminPasswordFile), posts });
-  progress(`seeded${posts !== undefined ? ` ${posts} posts` : ''}`);
+  }, { posts });
+  progress(result.seeded ? `seeded ${result.posts} posts, ${result.categories} categories, ${result.tags} tags` : 'demo content was already seeded; nothing to do');
   if (values.json) emitJson(result, values.out);
   return 0;
 }
