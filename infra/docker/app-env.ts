@@ -10,9 +10,16 @@ export interface AppSecretValues {
   adminPassword: pulumi.Output<string>;
 }
 
-/** The env an app container (or the migration run) gets: topology-derived, secrets by file path. */
-export function appContainerEnv(t: Topology, app: AppInstance): Record<string, string> {
-  return appEnvironment(t, app, dockerServiceAddresses(t), appSecretFiles);
+/**
+ * The env an app container gets: topology-derived, secrets by file path. The migration run passes
+ * `primaryOnly` (it writes, needs one connection): then it does not follow the replica or app
+ * counts, and scaling never re-runs it.
+ */
+export function appContainerEnv(t: Topology, app: AppInstance, opts: { primaryOnly?: boolean } = {}): Record<string, string> {
+  const addresses = dockerServiceAddresses(t);
+  if (!opts.primaryOnly) return appEnvironment(t, app, addresses, appSecretFiles);
+  const env = appEnvironment(t, app, { ...addresses, dbNodes: addresses.dbNodes!.slice(0, 1) }, appSecretFiles);
+  return { ...env, AIDIARY_DB_POOL_SIZE: '2' };
 }
 
 export function envList(env: Record<string, string>): string[] {

@@ -27,7 +27,7 @@ export class Migrations extends pulumi.ComponentResource {
   constructor(name: string, args: MigrationsArgs, opts?: pulumi.ComponentResourceOptions) {
     super('aidiary:docker:Migrations', name, {}, opts);
     const t = args.topology;
-    const env = appContainerEnv(t, { name: 'migrate', index: 0, port: t.ports.appBase });
+    const env = appContainerEnv(t, { name: 'migrate', index: 0, port: t.ports.appBase }, { primaryOnly: true });
     this.container = new docker.Container(`${name}-run`, {
       image: args.appImage,
       command: migrateCommand,

@@ -17,11 +17,14 @@ export const appUid = 1000;
 
 /**
  * The app env on Kubernetes: topology-derived, with the pod name as AIDIARY_APP_NAME (so
- * X-Served-By names the pod) and secrets as file paths. `overrides` lets the migration Job pin
- * values that must not follow the app count.
+ * X-Served-By names the pod) and secrets as file paths. The migration Job passes `primaryOnly`:
+ * it writes and needs one connection, so its env (and name) does not follow the replica counts.
  */
-export function appEnvVars(t: Topology, overrides: Record<string, string> = {}): k8s.types.input.core.v1.EnvVar[] {
-  const env = { ...appEnvironment(t, appInstances(t)[0], kubernetesServiceAddresses(t), appSecretFiles), ...overrides };
+export function appEnvVars(t: Topology, opts: { primaryOnly?: boolean } = {}): k8s.types.input.core.v1.EnvVar[] {
+  const addresses = kubernetesServiceAddresses(t);
+  const env = opts.primaryOnly
+    ? { ...appEnvironment(t, appInstances(t)[0], { ...addresses, dbReadService: undefined }, appSecretFiles), AIDIARY_DB_POOL_SIZE: '2' }
+    : appEnvironment(t, appInstances(t)[0], addresses, appSecretFiles);
   return Object.entries(env).map(([name, value]) =>
     name === 'AIDIARY_APP_NAME' ? { name, valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } } : { name, value });
 }

@@ -18,12 +18,9 @@ export interface MigrationsArgs {
   dependsOn?: pulumi.Resource[];
 }
 
-/** Migrations need one connection, whatever the app count: the Job must not follow appReplicas. */
-const migrationEnvOverrides = { AIDIARY_DB_POOL_SIZE: '2' };
-
 /** The Job name carries a hash of the image and env, so each release runs its migrations once. */
 export function migrationJobName(t: Topology, appImage: string): string {
-  return `${t.name}-migrate-${contentHash(appImage, JSON.stringify(appEnvVars(t, migrationEnvOverrides)))}`;
+  return `${t.name}-migrate-${contentHash(appImage, JSON.stringify(appEnvVars(t, { primaryOnly: true })))}`;
 }
 
 /**
@@ -52,7 +49,7 @@ export class Migrations extends pulumi.ComponentResource {
               name: 'migrate',
               image: args.appImage,
               command: migrateCommand,
-              env: appEnvVars(t, migrationEnvOverrides),
+              env: appEnvVars(t, { primaryOnly: true }),
               resources: appResources,
               securityContext: appContainerSecurityContext,
               volumeMounts: [appSecretMount, appTmpMount],

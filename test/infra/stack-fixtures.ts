@@ -1,0 +1,75 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { onTestFinished } from 'vitest';
+import { runProgram, type ProgramRun } from './pulumi-harness';
+
+// Stack configs as the CLI would pass them, plus helpers shared by the infra suites.
+
+/** Secret config values an operator sets with `pulumi config set --secret`. */
+export const prodSecretConfig = {
+  backupAccessKeyId: 'AKIATESTACCESSKEY0001',
+  backupSecretAccessKey: 'test-secret-access-key-0123456789abcdef',
+  tlsPrivateKey: '-----BEGIN PRIVATE KEY-----\nMIItestprivatekeymaterial\n-----END PRIVATE KEY-----',
+};
+
+export const counts = [1, 3, 7] as const;
+
+export function runStaging(appReplicas: number, dbReplicas: number, extra: Record<string, string> = {}): Promise<ProgramRun> {
+  return runProgram('staging', { target: 'docker', appReplicas: String(appReplicas), dbReplicas: String(dbReplicas), ...extra }, Object.keys(extra).filter((k) => k === 'adminPassword'));
+}
+
+export function runProd(appReplicas: number, dbReplicas: number, extra: Record<string, string> = {}): Promise<ProgramRun> {
+  const config: Record<string, string> = {
+    target: 'kubernetes',
+    appReplicas: String(appReplicas),
+    dbReplicas: String(dbReplicas),
+    namespace: 'aidiary-prod',
+    appImage: 'registry.example/aidiary-app:1.2.3',
+    edgeImage: 'registry.example/aidiary-edge:1.2.3',
+    backupDestination: 's3://aidiary-backups/prod',
+    tlsCertificate: '-----BEGIN CERTIFICATE-----\nMIIpublic\n-----END CERTIFICATE-----',
+    ...prodSecretConfig,
+    ...extra,
+  };
+  return runProgram('prod', config, [...Object.keys(prodSecretConfig), 'adminPassword']);
+}
+
+export function envFromList(list: string[]): Record<string, string> {
+  return Object.fromEntries(list.map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]));
+}
+
+/** A temp dir removed when the current test ends. */
+export function tempDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/**
+ * Rewrites every AIDIARY_*_FILE of an env to a temp file holding what the platform would put at
+ * that path (`contentAt(path)`), as the container would see it.
+ */
+export function materializeSecretFiles(env: Record<string, string>, contentAt: (path: string) => string): Record<string, string> {
+  const dir = tempDir('aidiary-secrets-');
+  const out = { ...env };
+  for (const [key, path] of Object.entries(env)) {
+    if (!key.endsWith('_FILE')) continue;
+    const local = join(dir, key.toLowerCase());
+    writeFileSync(local, contentAt(path), { mode: 0o600 });
+    out[key] = local;
+  }
+  return out;
+}
+
+/** Every generated or configured secret value must appear only inside secret Outputs. */
+export function plainTextLeaks(run: ProgramRun, plainStrings: (v: unknown) => string[], knownSecrets: string[]): string[] {
+  const secrets = [...run.generatedSecrets, ...knownSecrets].filter((s) => s.length >= 8);
+  const leaks: string[] = [];
+  for (const r of run.resources) {
+    for (const s of plainStrings(r.raw)) {
+      for (const secret of secrets) if (s.includes(secret)) leaks.push(`${r.type} ${r.name}: ${secret.slice(0, 6)}…`);
+    }
+  }
+  return leaks;
+}
