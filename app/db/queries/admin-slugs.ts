@@ -1,31 +1,14 @@
 import type { Queryable } from '../db';
+import { isReservedSlug, maxSlugLength, slugify } from '../../content/slug';
 
-// Readable Unicode slugs: "日本語のタイトル" → "日本語のタイトル", "Hello, World!" → "hello-world".
-// Letters and digits of every script are kept (NFKC-normalised, lower-cased); URLs percent-encode
-// them. Paths the site itself uses are avoided so /:slug redirects can never shadow them.
+// Slug checks for writes. slugify (app/content/slug.ts) makes readable Unicode slugs; here: is a
+// client-chosen slug acceptable, and which suffix (-2, -3, …) is free, in one query.
 
-const reserved = new Set(['admin', 'api', 'login', 'logout', 'search', 'tag', 'category', 'author', 'page', 'posts',
-  'feed', 'feed.xml', 'sitemap', 'sitemap.xml', 'static', 'health', 'metrics', 'wp-admin', 'wp-login']);
+export { slugify };
 
-export const maxSlugLength = 120;
-
-export function slugify(input: string): string {
-  const base = input
-    .normalize('NFKC')
-    .toLowerCase()
-    .replace(/[^\p{L}\p{N}\p{M}]+/gu, '-')
-    .replace(/^-+|-+$/g, '');
-  // Cut at a separator when possible, counting code points (never split a character).
-  let slug = Array.from(base).slice(0, maxSlugLength).join('');
-  if (slug.length < base.length && slug.includes('-')) slug = slug.slice(0, slug.lastIndexOf('-'));
-  slug = slug.replace(/-+$/g, '');
-  if (reserved.has(slug) || /^\d+$/.test(slug)) slug = `${slug}-post`;
-  return slug;
-}
-
-/** A slug the user typed: same alphabet as slugify, must not change under slugify. */
+/** A slug a client typed: same alphabet as slugify (it must not change under slugify), not reserved. */
 export function isValidSlug(slug: string): boolean {
-  return slug.length > 0 && Array.from(slug).length <= maxSlugLength && slugify(slug) === slug;
+  return slug.length > 0 && Array.from(slug).length <= maxSlugLength && !isReservedSlug(slug) && slugify(slug) === slug;
 }
 
 const escapeRegex = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
