@@ -81,8 +81,20 @@ export interface TagMeta {
   globalGen: number;
 }
 
+type ScriptFn = (...args: (string | number)[]) => Promise<unknown>;
+
 export class TagLsnStore {
-  constructor(private readonly redis: Redis) {}
+  private readonly invalidateFn: ScriptFn;
+  private readonly storeFn: ScriptFn;
+
+  constructor(private readonly redis: Redis) {
+    // defineCommand sends EVALSHA (the script body only once per connection).
+    redis.defineCommand('aidiaryCacheInvalidate', { numberOfKeys: 1, lua: invalidateScript });
+    redis.defineCommand('aidiaryCacheStore', { numberOfKeys: 2, lua: storeScript });
+    const commands = redis as unknown as Record<string, ScriptFn>;
+    this.invalidateFn = commands.aidiaryCacheInvalidate.bind(redis);
+    this.storeFn = commands.aidiaryCacheStore.bind(redis);
+  }
 
   /** HMGET arguments for tagMeta(): gens and LSNs of `tags`, then __floor and __gen. */
   metaFields(tags: string[]): string[] {
@@ -107,14 +119,14 @@ export class TagLsnStore {
 
   /** Records `lsn` for each tag, bumps their generations, deletes their L2 pages. */
   async invalidate(tags: string[], lsn: string): Promise<Record<string, number>> {
-    const gens = (await this.redis.eval(invalidateScript, 1, tagsHashKey, lsn, ...tags)) as number[];
+    const gens = (await this.invalidateFn(tagsHashKey, lsn, ...tags)) as number[];
     return Object.fromEntries(tags.map((t, i) => [t, Number(gens[i])]));
   }
 
   /** Conditional store (see storeScript); true when the generations still matched. */
   async storeIfCurrent(key: string, json: string, pxMs: number, gens: Record<string, number>, writeL2: boolean): Promise<boolean> {
     const pairs = Object.entries(gens).flatMap(([t, g]) => [t, String(g)]);
-    const ok = await this.redis.eval(storeScript, 2, tagsHashKey, pageKey(key), json, String(Math.max(1, Math.round(pxMs))), writeL2 ? '1' : '0', String(pairs.length / 2), ...pairs);
+    const ok = await this.storeFn(tagsHashKey, pageKey(key), json, String(Math.max(1, Math.round(pxMs))), writeL2 ? '1' : '0', String(pairs.length / 2), ...pairs);
     return Number(ok) === 1;
   }
 

@@ -266,6 +266,7 @@ describe('cache Redis down', () => {
       const x = await newCache('app-7', { redisUrl: own.url });
       const state = { version: 1, renders: 0 };
       const cachedReq = page('/down-cached', ['post:5'], state);
+      await x.invalidate(['post:5'], '0/1000000'); // generation 1 on the Redis that will be lost
       expect((await x.get(cachedReq)).cacheStatus).toBe('MISS');
       expect((await x.get(cachedReq)).cacheStatus).toBe('HIT-L1');
 
@@ -295,6 +296,8 @@ describe('cache Redis down', () => {
         probe.disconnect();
       }
       expect((await x.get(cachedReq)).cacheStatus).toBe('MISS');
+      // The restarted Redis counts generations from 0 again: L1 must accept pages again.
+      expect((await x.get(cachedReq)).cacheStatus).toBe('HIT-L1');
     } finally {
       await own.stop();
     }
