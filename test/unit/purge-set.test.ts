@@ -18,10 +18,11 @@ const post = (over: Partial<PostSnapshot> = {}): PostSnapshot => ({
 const lsn = '0/16B3748';
 
 describe('purgeSetFor', () => {
-  it('publishing a new post purges the posts page (home listing, every page of it)', () => {
+  it('publishing a new post purges the posts page (home listing, every page of it) and a cached 404 of its URL', () => {
     const tags = purgeSetFor({ kind: 'post', before: null, after: post(), lsn });
     expect(tags).toContain('list:home');
     expect(tags).toContain('post:7');
+    expect(tags).toContain('post-slug:hello-world');
   });
 
   it('a new post purges every tag and category archive it appears on (no collection-key hole)', () => {
@@ -52,7 +53,7 @@ describe('purgeSetFor', () => {
 
   it('slug change purges the post tag (carried by the old-slug and new-slug pages) and the listings', () => {
     const tags = purgeSetFor({ kind: 'post', before: post(), after: post({ slug: 'hello-again' }), lsn });
-    expect(tags).toEqual(expect.arrayContaining(['post:7', 'list:home', 'feed', 'sitemap']));
+    expect(tags).toEqual(expect.arrayContaining(['post:7', 'post-slug:hello-world', 'post-slug:hello-again', 'list:home', 'feed', 'sitemap']));
   });
 
   it('re-categorising purges the OLD and the NEW category and tag archives', () => {
@@ -76,8 +77,9 @@ describe('purgeSetFor', () => {
   });
 
   it('an unlisted post purges its page and what links to it, but a draft edit purges only its own page', () => {
-    expect(purgeSetFor({ kind: 'post', lsn, before: post({ status: 'draft' }), after: post({ status: 'draft', slug: 'x' }) })).toEqual(['post:7']);
-    expect(purgeSetFor({ kind: 'post', lsn, before: null, after: post({ status: 'draft' }) })).toEqual(['post:7']);
+    expect(purgeSetFor({ kind: 'post', lsn, before: post({ status: 'draft' }), after: post({ status: 'draft', slug: 'x' }) }).sort())
+      .toEqual(['post-slug:hello-world', 'post-slug:x', 'post:7']);
+    expect(purgeSetFor({ kind: 'post', lsn, before: null, after: post({ status: 'draft' }) }).sort()).toEqual(['post-slug:hello-world', 'post:7']);
     expect(purgeSetFor({ kind: 'post', lsn, before: post({ status: 'unlisted' }), after: post({ status: 'unlisted' }) })).toContain('post:7');
   });
 
