@@ -206,6 +206,17 @@ export async function up(opts: UpOptions): Promise<UpResult> {
   }
 }
 
+/**
+ * pg_ctl stop -w returns once postmaster.pid is gone, a moment before the postmaster process has
+ * exited; "down stops every pid" means the pid is gone too.
+ */
+async function stopPostgresAndWait(node: PgNode): Promise<void> {
+  const pid = postmasterPid(node);
+  await stopPostgres(node, 'fast');
+  const deadline = Date.now() + 10_000;
+  while (pid && isAlive(pid) && Date.now() < deadline) await sleep(20);
+}
+
 /** Stops every process of the state dir by pid: nginx, apps (drain), PostgreSQL (fast), Redis. */
 async function stopEverything(state: StateDir, log: Log): Promise<string[]> {
   const t = state.read()?.topology;
@@ -229,10 +240,10 @@ async function stopEverything(state: StateDir, log: Log): Promise<string[]> {
   // Replicas and Redis then stop in parallel.
   const primaries = running.filter((n) => isPrimaryDataDir(n));
   const standbys = running.filter((n) => !isPrimaryDataDir(n));
-  for (const node of primaries) await step(log, `stop ${node.name}`, () => stopPostgres(node, 'fast'));
+  for (const node of primaries) await step(log, `stop ${node.name}`, () => stopPostgresAndWait(node));
   const redisPids = state.pidFiles().filter((p) => p.node.startsWith('redis-'));
   await step(log, `stop ${[...standbys.map((n) => n.name), ...redisPids.map((p) => p.node)].join(', ') || 'nothing else'}`, () => Promise.all([
-    ...standbys.map((node) => stopPostgres(node, 'fast')),
+    ...standbys.map((node) => stopPostgresAndWait(node)),
     ...redisPids.map(async (p) => { if (p.pid) await stopRedis(p.pid); state.removePid(p.node); }),
   ]));
   stopped.push(...primaries.map((n) => n.name), ...standbys.map((n) => n.name), ...redisPids.map((p) => p.node));
@@ -349,7 +360,7 @@ export async function scale(opts: ScaleOptions): Promise<{ topology: Topology }>
       save(shrunk);
       await applySyncSettings(state, t); // before the replicas leave, so a quorum never waits on them
       for (const { db, node } of removed) {
-        await step(log, `stop ${node.name}`, () => stopPostgres(node, 'fast'));
+        await step(log, `stop ${node.name}`, () => stopPostgresAndWait(node));
         state.removePid(node.name);
         for (const { node: other } of pgNodes(state, t)) {
           if (postmasterPid(other)) await superuserQuery(other, 'SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active', [db.slotName]);
