@@ -1,0 +1,146 @@
+import pino from 'pino';
+import pg from 'pg';
+import { Registry, collectDefaultMetrics, Histogram } from 'prom-client';
+import type { FastifyBaseLogger } from 'fastify';
+import type { AppConfig } from './config';
+import type { AppDeps, ContentChange, PageCache } from './deps';
+import type { Db, Queryable } from './db/db';
+import { createPassthroughPageCache } from './cache/passthrough-page-cache';
+import { createPageCache } from './cache/page-cache';
+import { purgeSetFor } from './cache/purge-set';
+import { createRedisSessionStore } from './session/redis-session-store';
+
+// AppConfig → AppDeps: the only place that opens pools and clients. main.ts calls it once; tests
+// call it against the servers they started. closeDeps() releases everything it opened.
+
+export const httpDurationMetric = 'aidiary_http_request_duration_seconds';
+
+export function createLogger(config: Pick<AppConfig, 'appName' | 'logLevel'>): FastifyBaseLogger {
+  return pino({
+    level: config.logLevel,
+    base: { app: config.appName },
+    // Secrets never reach the log: cookies, auth headers, passwords, CSRF tokens.
+    redact: {
+      paths: [
+        'req.headers.cookie', 'req.headers.authorization', 'req.headers["x-csrf-token"]', 'res.headers["set-cookie"]',
+        'headers.cookie', 'headers.authorization', '*.password', 'password', '*.passwordHash', '*.sessionSecret', '*.dbPassword',
+        'config.sessionSecret', 'config.dbPassword', 'config.adminPassword',
+      ],
+      censor: '[redacted]',
+    },
+  }) as unknown as FastifyBaseLogger;
+}
+
+export function createMetrics(config: Pick<AppConfig, 'appName'>): Registry {
+  const registry = new Registry();
+  registry.setDefaultLabels({ app: config.appName });
+  collectDefaultMetrics({ register: registry });
+  new Histogram({
+    name: httpDurationMetric,
+    help: 'HTTP request latency by route pattern, method and status class',
+    labelNames: ['route', 'method', 'status'],
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [registry],
+  });
+  return registry;
+}
+
+// ---------------------------------------------------------------------------------------------
+// TEMPORARY FALLBACK until app/db/router.ts (createRoutedDb) lands: one pool on the first node,
+// reads and writes on it. Replace with `createRoutedDb({ config, logger, metrics })`.
+function temporarySingleNodeDb(config: AppConfig, logger: FastifyBaseLogger): Db {
+  const target = config.dbNodes?.[0] ?? { name: 'pg-primary', ...config.dbPrimaryService! };
+  const pool = new pg.Pool({
+    host: target.host, port: target.port, database: config.dbName, user: config.dbUser, password: config.dbPassword,
+    max: config.dbPoolSize, connectionTimeoutMillis: 3000,
+  });
+  pool.on('error', (err) => logger.warn({ err }, 'db pool: idle client error'));
+  const name = 'name' in target ? target.name : 'pg-primary';
+  return {
+    async read(_ctx, fn) {
+      const client = await pool.connect();
+      try {
+        return { value: await fn(client as unknown as Queryable), node: name };
+      } finally {
+        client.release();
+      }
+    },
+    async write(fn) {
+      const client = await pool.connect();
+      try {
+        await client.query('BEGIN');
+        const value = await fn(client as unknown as Queryable);
+        await client.query('COMMIT');
+        const lsn = (await client.query<{ lsn: string }>('SELECT pg_current_wal_insert_lsn()::text AS lsn')).rows[0].lsn;
+        return { value, node: name, lsn };
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => {});
+        throw err;
+      } finally {
+        client.release();
+      }
+    },
+    async canServeReads() {
+      try {
+        await pool.query('SELECT 1');
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    async close() {
+      await pool.end();
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+
+export interface CreateDepsOverrides {
+  logger?: FastifyBaseLogger;
+  metrics?: Registry;
+}
+
+export async function createDeps(config: AppConfig, overrides: CreateDepsOverrides = {}): Promise<AppDeps> {
+  const logger = overrides.logger ?? createLogger(config);
+  const metrics = overrides.metrics ?? createMetrics(config);
+  const db = temporarySingleNodeDb(config, logger);
+  const sessions = createRedisSessionStore({ url: config.redisSessionsUrl, logger, metrics });
+  const pageCache: PageCache = config.cache.l1 || config.cache.l2
+    ? createPageCache({ config, logger, metrics, db })
+    : createPassthroughPageCache();
+
+  return {
+    config,
+    db,
+    logger,
+    metrics,
+    sessions,
+    pageCache,
+    async onContentChanged(change: ContentChange) {
+      // A purge failure must not fail the write that already committed: log it; the cache's
+      // generation backstop and TTLs bound the staleness.
+      try {
+        await pageCache.invalidate(purgeSetFor(change), change.lsn);
+      } catch (err) {
+        logger.error({ err, change: change.kind }, 'page cache purge failed');
+      }
+    },
+  };
+}
+
+/** Closes in reverse order of dependency: the cache (uses db and Redis), sessions, then the pools. */
+export async function closeDeps(deps: AppDeps): Promise<void> {
+  const steps: Array<[string, () => Promise<void>]> = [
+    ['pageCache', () => deps.pageCache.close()],
+    ['sessions', () => deps.sessions.close()],
+    ['db', () => deps.db.close()],
+  ];
+  for (const [name, step] of steps) {
+    try {
+      await step();
+    } catch (err) {
+      deps.logger.warn({ err }, `closing ${name} failed`);
+    }
+  }
+}

@@ -1,0 +1,192 @@
+import type { Queryable } from '../db';
+
+// The public side's read queries. Each is a named prepared statement with fixed text (the filter
+// kind picks the statement, never string-built SQL), and each page needs at most two of them:
+// an optional lookup of the archive's subject (category, tag, author) and one listing query that
+// returns the page rows with their author, categories and tags aggregated (json_agg in scalar
+// subqueries over the ≤ page-size rows) plus the filter's total via count(*) OVER ().
+
+export interface TermRef { slug: string; name: string }
+
+export interface PostSummary {
+  id: number;
+  title: string;
+  slug: string;
+  excerpt: string;
+  /** The first part of the Markdown body, for an excerpt when the post has none. */
+  contentHead: string;
+  status: 'published' | 'unlisted';
+  publishedAt: Date;
+  updatedAt: Date;
+  author: { username: string; displayName: string };
+  categories: TermRef[];
+  tags: TermRef[];
+}
+
+export interface PostPage {
+  rows: PostSummary[];
+  /** Matching rows over all pages; null when the page is past the end (no row to carry it). */
+  total: number | null;
+}
+
+export type ListingFilter =
+  | { kind: 'home' }
+  | { kind: 'category'; categoryId: number }
+  | { kind: 'tag'; tagId: number }
+  | { kind: 'author'; userId: number }
+  | { kind: 'date'; from: Date; to: Date }
+  | { kind: 'search'; pattern: string };
+
+/** The WHERE fragment per filter kind; `$3` is the filter's value when it has one. */
+const filters: Record<ListingFilter['kind'], string> = {
+  home: "p.status = 'published'",
+  category: "p.status = 'published' AND EXISTS (SELECT 1 FROM post_categories pc WHERE pc.post_id = p.id AND pc.category_id = $3)",
+  tag: "p.status = 'published' AND EXISTS (SELECT 1 FROM post_tags pt WHERE pt.post_id = p.id AND pt.tag_id = $3)",
+  author: "p.status = 'published' AND p.author_id = $3",
+  date: "p.status = 'published' AND p.published_at >= $3 AND p.published_at < $4",
+  // Same expression as posts_search_trgm_idx so the planner can use it (3+ characters).
+  search: "p.status = 'published' AND (p.title || ' ' || p.excerpt || ' ' || p.content) ILIKE $3",
+};
+
+const summaryColumns = `
+  p.id, p.title, p.slug, p.excerpt, left(p.content, 600) AS content_head, p.status::text AS status,
+  p.published_at, p.updated_at, u.username, u.display_name,
+  coalesce((SELECT json_agg(json_build_object('slug', c.slug, 'name', c.name) ORDER BY c.name, c.id)
+            FROM post_categories pc JOIN categories c ON c.id = pc.category_id WHERE pc.post_id = p.id), '[]') AS categories,
+  coalesce((SELECT json_agg(json_build_object('slug', t.slug, 'name', t.name) ORDER BY t.name, t.id)
+            FROM post_tags pt JOIN tags t ON t.id = pt.tag_id WHERE pt.post_id = p.id), '[]') AS tags`;
+
+function listingText(kind: ListingFilter['kind']): string {
+  // The page's ids (and the total) first, so the aggregates run for the page rows only.
+  return `
+    WITH page AS (
+      SELECT p.id, p.published_at, count(*) OVER () AS total
+      FROM posts p
+      WHERE ${filters[kind]}
+      ORDER BY p.published_at DESC, p.id DESC
+      LIMIT $1 OFFSET $2
+    )
+    SELECT ${summaryColumns}, page.total
+    FROM page JOIN posts p ON p.id = page.id JOIN users u ON u.id = p.author_id
+    ORDER BY page.published_at DESC, page.id DESC`;
+}
+
+const listingStatements = Object.fromEntries(
+  (Object.keys(filters) as ListingFilter['kind'][]).map((kind) => [kind, { name: `public_list_${kind}`, text: listingText(kind) }]),
+) as Record<ListingFilter['kind'], { name: string; text: string }>;
+
+interface SummaryRow {
+  id: string; title: string; slug: string; excerpt: string; content_head: string; status: 'published' | 'unlisted';
+  published_at: Date; updated_at: Date; username: string; display_name: string; categories: TermRef[]; tags: TermRef[];
+}
+
+function toSummary(r: SummaryRow): PostSummary {
+  return {
+    id: Number(r.id), title: r.title, slug: r.slug, excerpt: r.excerpt, contentHead: r.content_head, status: r.status,
+    publishedAt: r.published_at, updatedAt: r.updated_at,
+    author: { username: r.username, displayName: r.display_name },
+    categories: r.categories, tags: r.tags,
+  };
+}
+
+/** LIKE pattern for a partial match of `term`: its own %, _ and \ match literally. */
+export function containsPattern(term: string): string {
+  return `%${term.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+}
+
+export async function listPosts(q: Queryable, filter: ListingFilter, limit: number, offset: number): Promise<PostPage> {
+  const values: unknown[] = [limit, offset];
+  switch (filter.kind) {
+    case 'category': values.push(filter.categoryId); break;
+    case 'tag': values.push(filter.tagId); break;
+    case 'author': values.push(filter.userId); break;
+    case 'date': values.push(filter.from, filter.to); break;
+    case 'search': values.push(filter.pattern); break;
+    case 'home': break;
+  }
+  const res = await q.query<SummaryRow & { total: string }>({ ...listingStatements[filter.kind], values });
+  return { rows: res.rows.map(toSummary), total: res.rows.length ? Number(res.rows[0].total) : null };
+}
+
+export interface CategoryInfo { id: number; slug: string; name: string; description: string; parent: TermRef | null }
+export interface TagInfo { id: number; slug: string; name: string }
+export interface AuthorInfo { id: number; username: string; displayName: string; bio: string }
+
+export async function findCategory(q: Queryable, slug: string): Promise<CategoryInfo | null> {
+  const res = await q.query<{ id: string; slug: string; name: string; description: string; parent_slug: string | null; parent_name: string | null }>({
+    name: 'public_category_by_slug',
+    text: `SELECT c.id, c.slug, c.name, c.description, pa.slug AS parent_slug, pa.name AS parent_name
+           FROM categories c LEFT JOIN categories pa ON pa.id = c.parent_id WHERE c.slug = $1`,
+    values: [slug],
+  });
+  const r = res.rows[0];
+  return r ? { id: Number(r.id), slug: r.slug, name: r.name, description: r.description, parent: r.parent_slug ? { slug: r.parent_slug, name: r.parent_name! } : null } : null;
+}
+
+export async function findTag(q: Queryable, slug: string): Promise<TagInfo | null> {
+  const res = await q.query<{ id: string; slug: string; name: string }>({
+    name: 'public_tag_by_slug', text: 'SELECT id, slug, name FROM tags WHERE slug = $1', values: [slug],
+  });
+  const r = res.rows[0];
+  return r ? { id: Number(r.id), slug: r.slug, name: r.name } : null;
+}
+
+export async function findAuthor(q: Queryable, username: string): Promise<AuthorInfo | null> {
+  const res = await q.query<{ id: string; username: string; display_name: string; bio: string }>({
+    name: 'public_author_by_username', text: 'SELECT id, username, display_name, bio FROM users WHERE username = $1', values: [username],
+  });
+  const r = res.rows[0];
+  return r ? { id: Number(r.id), username: r.username, displayName: r.display_name, bio: r.bio } : null;
+}
+
+export interface PostDetail extends PostSummary { content: string }
+
+/** A post the public may open: published or unlisted (drafts and trash are not found). One round trip. */
+export async function findVisiblePost(q: Queryable, slug: string): Promise<PostDetail | null> {
+  const res = await q.query<SummaryRow & { content: string }>({
+    name: 'public_post_by_slug',
+    text: `SELECT ${summaryColumns}, p.content
+           FROM posts p JOIN users u ON u.id = p.author_id
+           WHERE p.slug = $1 AND p.status IN ('published', 'unlisted')`,
+    values: [slug],
+  });
+  const r = res.rows[0];
+  return r ? { ...toSummary(r), content: r.content } : null;
+}
+
+export async function visiblePostExists(q: Queryable, slug: string): Promise<boolean> {
+  const res = await q.query({
+    name: 'public_post_exists', text: "SELECT 1 FROM posts WHERE slug = $1 AND status IN ('published', 'unlisted')", values: [slug],
+  });
+  return res.rows.length > 0;
+}
+
+export interface FeedItem { title: string; slug: string; excerpt: string; contentHead: string; publishedAt: Date; updatedAt: Date; author: string; categories: string[] }
+
+export async function feedItems(q: Queryable, limit: number): Promise<FeedItem[]> {
+  const res = await q.query<{ title: string; slug: string; excerpt: string; content_head: string; published_at: Date; updated_at: Date; display_name: string; categories: string[] }>({
+    name: 'public_feed',
+    text: `SELECT p.title, p.slug, p.excerpt, left(p.content, 600) AS content_head, p.published_at, p.updated_at, u.display_name,
+                  coalesce((SELECT array_agg(c.name ORDER BY c.name) FROM post_categories pc JOIN categories c ON c.id = pc.category_id WHERE pc.post_id = p.id), '{}') AS categories
+           FROM posts p JOIN users u ON u.id = p.author_id
+           WHERE p.status = 'published'
+           ORDER BY p.published_at DESC, p.id DESC LIMIT $1`,
+    values: [limit],
+  });
+  return res.rows.map((r) => ({
+    title: r.title, slug: r.slug, excerpt: r.excerpt, contentHead: r.content_head, publishedAt: r.published_at,
+    updatedAt: r.updated_at, author: r.display_name, categories: r.categories,
+  }));
+}
+
+export interface SitemapEntry { slug: string; updatedAt: Date }
+
+/** Published posts only (never unlisted), newest first; the sitemap protocol caps a file at 50,000 URLs. */
+export async function sitemapEntries(q: Queryable, limit = 49_000): Promise<SitemapEntry[]> {
+  const res = await q.query<{ slug: string; updated_at: Date }>({
+    name: 'public_sitemap',
+    text: "SELECT slug, updated_at FROM posts WHERE status = 'published' ORDER BY published_at DESC, id DESC LIMIT $1",
+    values: [limit],
+  });
+  return res.rows.map((r) => ({ slug: r.slug, updatedAt: r.updated_at }));
+}

@@ -1,0 +1,89 @@
+import type { FastifyBaseLogger } from 'fastify';
+import type { Db, Queryable } from '../db';
+
+// Site title/description/posts-per-page: loaded once per process and refreshed when they change,
+// never queried per render. A cheap version probe (max(updated_at) + count) runs every
+// refreshIntervalMs in the background, so a change made through any replica reaches every
+// process within about that interval; refresh() reloads at once (after a local settings write).
+
+export interface SiteSettings {
+  title: string;
+  description: string;
+  postsPerPage: number;
+  /** Every key, for themes. */
+  all: Record<string, string>;
+}
+
+const defaults: SiteSettings = { title: 'AIDiary', description: '', postsPerPage: 10, all: {} };
+
+async function loadAll(q: Queryable): Promise<{ settings: SiteSettings; version: string }> {
+  const res = await q.query<{ key: string; value: string; version: string }>({
+    name: 'site_settings_all',
+    text: `SELECT key, value, (SELECT coalesce(max(updated_at)::text, '') || '/' || count(*) FROM site_settings) AS version
+           FROM site_settings`,
+  });
+  const all: Record<string, string> = {};
+  for (const r of res.rows) all[r.key] = r.value;
+  const perPage = Number(all.posts_per_page);
+  return {
+    settings: {
+      title: all.title || defaults.title,
+      description: all.description ?? defaults.description,
+      postsPerPage: Number.isInteger(perPage) && perPage >= 1 && perPage <= 100 ? perPage : defaults.postsPerPage,
+      all,
+    },
+    version: res.rows[0]?.version ?? '',
+  };
+}
+
+export class SiteSettingsStore {
+  private current: SiteSettings = defaults;
+  private version: string | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private inflight: Promise<void> | null = null;
+
+  constructor(private readonly db: Db, private readonly logger: FastifyBaseLogger, private readonly refreshIntervalMs = 1000) {}
+
+  get(): SiteSettings {
+    return this.current;
+  }
+
+  /** Loads now; later calls reuse a running load. Never throws (keeps the last good settings). */
+  refresh(): Promise<void> {
+    this.inflight ??= (async () => {
+      try {
+        const { value } = await this.db.read({}, loadAll);
+        this.current = value.settings;
+        this.version = value.version;
+      } catch (err) {
+        this.logger.warn({ err }, 'site settings: load failed; keeping the previous values');
+      } finally {
+        this.inflight = null;
+      }
+    })();
+    return this.inflight;
+  }
+
+  private async probe(): Promise<void> {
+    try {
+      const { value } = await this.db.read({}, (q) => q.query<{ version: string }>({
+        name: 'site_settings_version',
+        text: "SELECT coalesce(max(updated_at)::text, '') || '/' || count(*) AS version FROM site_settings",
+      }));
+      if (value.rows[0]?.version !== this.version) await this.refresh();
+    } catch (err) {
+      this.logger.debug({ err }, 'site settings: version probe failed');
+    }
+  }
+
+  start(): void {
+    if (this.timer) return;
+    this.timer = setInterval(() => void this.probe(), this.refreshIntervalMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+}

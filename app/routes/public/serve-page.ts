@@ -1,0 +1,93 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { AppDeps, CacheStatus, RenderedPage } from '../../deps';
+import type { Queryable, ReadContext } from '../../db/db';
+import { siteTag } from '../../cache/tags';
+import { readContextFor } from '../../session/plugin';
+
+// Every public page goes through here: anonymous requests through the page cache (keyed by the
+// canonical path), logged-in requests straight to the database with their read-your-writes
+// context (X-Cache: BYPASS). All of a page's queries run inside ONE db.read() callback, so they
+// hit one node and the page costs at most the round trips its loader makes (≤ 2 by design).
+
+/** nginx keeps anonymous pages for 1 s (s-maxage wins over proxy_cache_valid); browsers revalidate. */
+export const anonymousCacheControl = 'public, max-age=0, s-maxage=1';
+export const privateCacheControl = 'private, no-store';
+
+export interface PageOutput {
+  status: number;
+  body: string;
+  contentType?: string;
+  headers?: Record<string, string>;
+}
+
+export interface PageSpec<T> {
+  key: string;
+  /** Purge tags besides `site` (always added). */
+  tags: string[];
+  /** The page's reads; runs inside one db.read(). */
+  load(q: Queryable): Promise<T>;
+  /** Pure: data → output (templates run outside the DB callback, so no connection is held). */
+  view(data: T): PageOutput;
+}
+
+export function isLoggedIn(request: FastifyRequest): boolean {
+  return Boolean(request.sessionUser);
+}
+
+export async function renderPage<T>(deps: AppDeps, ctx: ReadContext, spec: PageSpec<T>): Promise<RenderedPage & { lsn: string | null }> {
+  const result = await deps.db.read(ctx, (q) => spec.load(q));
+  const out = spec.view(result.value);
+  return {
+    status: out.status,
+    body: out.body,
+    contentType: out.contentType ?? 'text/html; charset=utf-8',
+    dbNode: result.node,
+    renderedBy: deps.config.appName,
+    headers: out.headers,
+    lsn: result.lsn ?? null,
+  };
+}
+
+/** A page that needs no database (the empty search form). */
+export function staticPage(deps: AppDeps, out: PageOutput): RenderedPage {
+  return { status: out.status, body: out.body, contentType: out.contentType ?? 'text/html; charset=utf-8', dbNode: null, renderedBy: deps.config.appName, headers: out.headers };
+}
+
+export async function servePage<T>(request: FastifyRequest, reply: FastifyReply, deps: AppDeps, spec: PageSpec<T>): Promise<FastifyReply> {
+  let page: RenderedPage;
+  let cacheStatus: CacheStatus;
+  if (isLoggedIn(request)) {
+    const rendered = await renderPage(deps, readContextFor(request), spec);
+    await request.server.sessionKit?.recordRead(request, rendered.lsn);
+    page = rendered;
+    cacheStatus = 'BYPASS';
+    reply.header('Cache-Control', privateCacheControl);
+  } else {
+    ({ page, cacheStatus } = await deps.pageCache.get({
+      key: spec.key,
+      tags: [siteTag, ...spec.tags],
+      render: async (ctx) => {
+        const { lsn: _lsn, ...rendered } = await renderPage(deps, ctx, spec);
+        return rendered;
+      },
+    }));
+    reply.header('Cache-Control', anonymousCacheControl);
+  }
+  return sendPage(reply, page, cacheStatus);
+}
+
+export function sendPage(reply: FastifyReply, page: RenderedPage, cacheStatus: CacheStatus): FastifyReply {
+  reply.code(page.status);
+  reply.header('Content-Type', page.contentType);
+  reply.header('X-Cache', cacheStatus);
+  reply.header('X-Served-By', page.renderedBy);
+  if (page.dbNode) reply.header('X-DB-Node', page.dbNode);
+  for (const [name, value] of Object.entries(page.headers ?? {})) reply.header(name, value);
+  return reply.send(page.body);
+}
+
+/** 301 to a canonical URL (same origin: `location` is always a path we built). */
+export function redirectPermanent(reply: FastifyReply, location: string): FastifyReply {
+  reply.header('Cache-Control', anonymousCacheControl);
+  return reply.redirect(location, 301);
+}

@@ -1,0 +1,155 @@
+import { randomUUID } from 'node:crypto';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Histogram } from 'prom-client';
+import type { AppDeps } from './deps';
+import { HttpError, errorCatalog, type ErrorCode } from './errors';
+import { httpDurationMetric } from './create-deps';
+import { registerSessionPlugin } from './session/plugin';
+import { registerPublicRoutes } from './routes/public/index';
+import { publicContext } from './routes/public/public-context';
+import { errorOutput } from './routes/public/not-found';
+import { anonymousCacheControl } from './routes/public/serve-page';
+// TODO(auth/API engineer): enable once app/routes/api/index.ts and app/routes/admin/index.ts land.
+// import { registerApiRoutes } from './routes/api/index';
+// import { registerAdminRoutes } from './routes/admin/index';
+
+// buildServer(deps): the whole HTTP surface, no environment reads and no listening (main.ts
+// listens; tests use inject()). Every response carries X-Served-By; errors come from the catalog
+// in app/errors.ts as `{error:{code,message}}` under /api and the themed error page elsewhere;
+// stack traces never leave the process.
+
+const drainingApps = new WeakSet<FastifyInstance>();
+
+/** Readiness off: /health/ready answers 503 so the load balancer stops sending new requests. */
+export function startDraining(app: FastifyInstance): void {
+  drainingApps.add(app);
+}
+
+export function isDraining(app: FastifyInstance): boolean {
+  return drainingApps.has(app);
+}
+
+const requestIdPattern = /^[A-Za-z0-9._:-]{8,128}$/;
+const readinessTimeoutMs = 1500;
+
+/** pg/network errors that mean "the database is unreachable right now" (→ 503, not 500). */
+function isDbUnavailable(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && (/^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENOTFOUND|EPIPE)$/.test(code) || /^(08|57P)/.test(code))) return true;
+    const message = (e as { message?: unknown }).message;
+    if (typeof message === 'string' && /timeout exceeded when trying to connect|Connection terminated|no (usable|reachable) (database|db|node)/i.test(message)) return true;
+  }
+  return false;
+}
+
+/** Any thrown value → the catalog entry a client sees (and whether it is our fault). */
+export function classifyError(err: unknown): { status: number; code: ErrorCode; message: string; internal: boolean } {
+  if (err instanceof HttpError) return { status: err.status, code: err.code, message: err.message, internal: err.status >= 500 && err.code === 'internal' };
+  const fe = err as Partial<FastifyError> & { validationContext?: string };
+  if (fe.validation) {
+    const body = fe.validationContext === 'body';
+    return { status: body ? 422 : 400, code: body ? 'invalid_field' : 'bad_request', message: fe.message ?? errorCatalog.bad_request.message, internal: false };
+  }
+  switch (fe.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE': return { status: 413, code: 'payload_too_large', message: errorCatalog.payload_too_large.message, internal: false };
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE': return { status: 415, code: 'unsupported_media_type', message: errorCatalog.unsupported_media_type.message, internal: false };
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+    case 'FST_ERR_CTP_INVALID_JSON_BODY': return { status: 400, code: 'invalid_json', message: errorCatalog.invalid_json.message, internal: false };
+    default: break;
+  }
+  if (isDbUnavailable(err)) return { status: 503, code: 'db_unavailable', message: errorCatalog.db_unavailable.message, internal: false };
+  const status = typeof fe.statusCode === 'number' ? fe.statusCode : 500;
+  if (status === 413) return { status, code: 'payload_too_large', message: errorCatalog.payload_too_large.message, internal: false };
+  if (status === 415) return { status, code: 'unsupported_media_type', message: errorCatalog.unsupported_media_type.message, internal: false };
+  if (status >= 400 && status < 500) {
+    // Fastify's own 4xx (bad JSON, proto poisoning, bad URL…): its message is safe and useful.
+    const code: ErrorCode = status === 404 ? 'not_found' : status === 401 ? 'unauthenticated' : status === 403 ? 'forbidden' : 'bad_request';
+    return { status: status === 404 || status === 401 || status === 403 ? status : 400, code, message: fe.message || errorCatalog[code].message, internal: false };
+  }
+  return { status: 500, code: 'internal', message: errorCatalog.internal.message, internal: true };
+}
+
+const wantsJson = (request: FastifyRequest) => request.url.startsWith('/api/') || request.url === '/api';
+
+export async function buildServer(deps: AppDeps): Promise<FastifyInstance> {
+  const { config } = deps;
+  const app = Fastify({
+    loggerInstance: deps.logger,
+    trustProxy: config.trustProxy,
+    bodyLimit: 1024 * 1024,
+    // Unicode slugs are percent-encoded: up to 9 bytes of URL per character.
+    routerOptions: { maxParamLength: 1500, ignoreTrailingSlash: false },
+    requestIdLogLabel: 'reqId',
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && requestIdPattern.test(given) ? given : randomUUID();
+    },
+    disableRequestLogging: false,
+  });
+
+  const duration = deps.metrics.getSingleMetric(httpDurationMetric) as Histogram<'route' | 'method' | 'status'> | undefined;
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('X-Served-By', config.appName);
+    reply.header('X-Request-Id', request.id);
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    duration?.observe(
+      { route: request.routeOptions.url ?? 'unmatched', method: request.method, status: `${Math.floor(reply.statusCode / 100)}xx` },
+      reply.elapsedTime / 1000,
+    );
+  });
+
+  // Liveness: no I/O at all.
+  app.get('/health', async (_request, reply) => {
+    reply.header('Cache-Control', 'no-store');
+    return { status: 'ok', service: 'aidiary', app: config.appName, uptimeSeconds: Math.round(process.uptime()) };
+  });
+
+  // Readiness: can serve reads (a DB node reachable) and not draining. Redis is not consulted:
+  // without it public pages still serve (invariant 7), so it must not take the pod out.
+  app.get('/health/ready', async (_request, reply) => {
+    reply.header('Cache-Control', 'no-store');
+    if (isDraining(app)) return reply.code(503).send({ status: 'draining', app: config.appName });
+    const ok = await Promise.race([
+      deps.db.canServeReads().catch(() => false),
+      new Promise<boolean>((r) => setTimeout(() => r(false), readinessTimeoutMs).unref()),
+    ]);
+    return reply.code(ok ? 200 : 503).send({ status: ok ? 'ready' : 'unready', app: config.appName, db: ok });
+  });
+
+  app.get('/metrics', async (_request, reply) => {
+    reply.header('Cache-Control', 'no-store').type(deps.metrics.contentType);
+    return deps.metrics.metrics();
+  });
+
+  const { theme, settings } = publicContext(app, deps);
+
+  const sendError = (request: FastifyRequest, reply: FastifyReply, status: number, code: ErrorCode, message: string) => {
+    if (reply.sent) return reply;
+    reply.code(status);
+    if (status === 503) reply.header('Retry-After', '2');
+    if (!request.session) reply.header('Cache-Control', status === 404 ? anonymousCacheControl : 'no-store');
+    if (wantsJson(request)) return reply.type('application/json; charset=utf-8').send({ error: { code, message } });
+    const heading = status >= 500 ? 'エラー / Error' : 'リクエストを処理できません / Request not processed';
+    const out = errorOutput(theme, settings.get(), status, heading, message);
+    return reply.type('text/html; charset=utf-8').send(out.body);
+  };
+
+  app.setErrorHandler(async (err, request, reply) => {
+    const c = classifyError(err);
+    if (c.internal) request.log.error({ err }, 'unhandled error');
+    else if (c.status >= 500) request.log.warn({ err: { message: (err as Error).message, code: (err as { code?: string }).code } }, c.code);
+    return sendError(request, reply, c.status, c.code, c.message);
+  });
+
+  app.setNotFoundHandler(async (request, reply) => sendError(request, reply, 404, 'not_found', errorCatalog.not_found.message));
+
+  await registerSessionPlugin(app, deps);
+  await registerPublicRoutes(app, deps);
+  // await registerApiRoutes(app, deps);
+  // await registerAdminRoutes(app, deps);
+
+  return app;
+}

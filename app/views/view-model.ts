@@ -1,0 +1,93 @@
+import type { PostDetail, PostSummary } from '../db/queries/public-posts';
+import type { SiteSettings } from '../db/queries/site-settings';
+import { excerptOf } from '../content/excerpt';
+import { renderMarkdown } from '../content/markdown';
+import { pageUrl, urls } from './urls';
+
+// What templates receive (`it`). Everything here is plain data; the templates escape it.
+
+export interface LinkVm { name: string; url: string }
+
+export interface PostCardVm {
+  title: string;
+  url: string;
+  excerpt: string;
+  date: string;
+  dateIso: string;
+  author: LinkVm;
+  categories: LinkVm[];
+  tags: LinkVm[];
+}
+
+export interface PostVm extends PostCardVm {
+  /** Sanitized HTML from Markdown (app/content/markdown.ts): the one raw value templates print. */
+  html: string;
+  unlisted: boolean;
+}
+
+export interface PaginationVm {
+  page: number;
+  totalPages: number;
+  total: number;
+  prevUrl: string | null;
+  nextUrl: string | null;
+}
+
+export interface ViewData {
+  site: { title: string; description: string };
+  view: { kind: string; heading: string; description: string; noindex: boolean; canonical: string; documentTitle: string };
+  posts: PostCardVm[];
+  post: PostVm | null;
+  pagination: PaginationVm | null;
+  search: { query: string; total: number } | null;
+  error: { status: number; message: string } | null;
+}
+
+/** YYYY-MM-DD in UTC: date archives are UTC too, so a post's date links to the archive holding it. */
+export const displayDate = (d: Date) => d.toISOString().slice(0, 10);
+
+export function postCard(p: PostSummary): PostCardVm {
+  return {
+    title: p.title,
+    url: urls.post(p.slug),
+    excerpt: excerptOf(p.excerpt, p.contentHead),
+    date: displayDate(p.publishedAt),
+    dateIso: p.publishedAt.toISOString(),
+    author: { name: p.author.displayName, url: urls.author(p.author.username) },
+    categories: p.categories.map((c) => ({ name: c.name, url: urls.category(c.slug) })),
+    tags: p.tags.map((t) => ({ name: t.name, url: urls.tag(t.slug) })),
+  };
+}
+
+export function postView(p: PostDetail): PostVm {
+  return { ...postCard(p), html: renderMarkdown(p.content), unlisted: p.status === 'unlisted' };
+}
+
+export function pagination(base: string, page: number, perPage: number, total: number, query = ''): PaginationVm {
+  const totalPages = Math.max(1, Math.ceil(total / perPage));
+  return {
+    page, totalPages, total,
+    prevUrl: page > 1 ? pageUrl(base, page - 1, query) : null,
+    nextUrl: page < totalPages ? pageUrl(base, page + 1, query) : null,
+  };
+}
+
+export function viewData(site: SiteSettings, view: Partial<ViewData['view']> & { kind: string; canonical: string }, rest: Partial<Omit<ViewData, 'site' | 'view'>> = {}): ViewData {
+  const heading = view.heading ?? '';
+  return {
+    site: { title: site.title, description: site.description },
+    view: {
+      kind: view.kind,
+      canonical: view.canonical,
+      heading,
+      description: view.description ?? '',
+      noindex: view.noindex ?? false,
+      documentTitle: view.documentTitle ?? (heading ? `${heading} | ${site.title}` : site.title),
+    },
+    posts: rest.posts ?? [],
+    post: rest.post ?? null,
+    pagination: rest.pagination ?? null,
+    search: rest.search ?? null,
+    error: rest.error ?? null,
+  };
+}
