@@ -1,5 +1,4 @@
 import type { Redis } from 'ioredis';
-import type { PageRequest } from '../deps';
 import type { RenderLock } from './render-lock';
 
 // Warming: after a purge and on start, the home page and the most-read pages are rendered again
@@ -10,8 +9,11 @@ import type { RenderLock } from './render-lock';
 export const hitsKey = 'cache:hits';
 export const warmLockKey = 'cache:warm-lock';
 
-/** Turns the hottest page keys into page requests (the public routes know how to render them). */
-export type WarmSource = (hotKeys: string[]) => PageRequest[] | Promise<PageRequest[]>;
+/**
+ * Fetches one page through the app's own routes so it lands in the cache, e.g.
+ * `(path) => app.inject({ method: 'GET', url: path })` (page keys are canonical paths).
+ */
+export type WarmFetcher = (path: string) => Promise<unknown>;
 
 const maxTrackedKeys = 10_000;
 
@@ -39,24 +41,25 @@ export class HitTracker {
 }
 
 export class Warmer {
-  private source: WarmSource | null = null;
+  private fetcher: WarmFetcher | null = null;
+  private alwaysPaths: string[] = ['/'];
   private timer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly redis: Redis,
     private readonly lock: RenderLock,
     private readonly hotPages: number,
-    private readonly fill: (req: PageRequest) => Promise<unknown>,
     private readonly onError: (err: unknown) => void,
   ) {}
 
-  setSource(source: WarmSource | null): void {
-    this.source = source;
+  setFetcher(fetcher: WarmFetcher | null, alwaysPaths: string[] = ['/']): void {
+    this.fetcher = fetcher;
+    this.alwaysPaths = alwaysPaths;
   }
 
   /** Debounced: a burst of invalidations (one write purges several tags) warms once. */
   schedule(delayMs = 200): void {
-    if (!this.source || this.timer) return;
+    if (!this.fetcher || this.timer) return;
     this.timer = setTimeout(() => {
       this.timer = null;
       this.run().catch(this.onError);
@@ -66,15 +69,16 @@ export class Warmer {
 
   /** Warms when this replica wins the lock; returns the number of pages requested, or null. */
   async run(): Promise<number | null> {
-    if (!this.source) return null;
+    const fetcher = this.fetcher;
+    if (!fetcher) return null;
     const lock = await this.lock.tryAcquire(warmLockKey, 30_000);
     if (!lock) return null;
     try {
       const hot = await HitTracker.hotKeys(this.redis, this.hotPages);
-      const requests = await this.source(hot);
+      const paths = [...new Set([...this.alwaysPaths, ...hot])];
       // One after the other: warming must not compete with visitors for the DB pool.
-      for (const req of requests) await this.fill(req).catch(this.onError);
-      return requests.length;
+      for (const path of paths) await fetcher(path).catch(this.onError);
+      return paths.length;
     } finally {
       await lock.release().catch(this.onError);
     }

@@ -8,7 +8,7 @@ import type { CacheStatus, PageCache, PageRequest, RenderedPage } from '../deps'
 import { siteTag } from './tags';
 import { CacheMetrics } from './cache-metrics';
 import { createCacheRedis, createCacheSubscriber } from './cache-redis-client';
-import { HitTracker, Warmer, type WarmSource } from './cache-warmer';
+import { HitTracker, Warmer, type WarmFetcher } from './cache-warmer';
 import { InvalidationBus, type InvalidationMessage } from './invalidation-bus';
 import { L1Cache, type CachedPage } from './l1-cache';
 import { L2Cache } from './l2-cache';
@@ -70,8 +70,13 @@ export interface ClusterPageCache extends PageCache {
   setLayers(layers: Partial<CacheLayers>): void;
   /** Renders done by this process and by the whole cluster (a Redis counter; null if unknown). */
   renderCounts(): Promise<{ process: number; cluster: number | null }>;
-  /** Registers what warming renders (home + hottest pages) and warms now if this replica wins the lock. */
-  setWarmSource(source: WarmSource | null): void;
+  /**
+   * Registers how to warm a path (through the app's routes, e.g. app.inject) and which paths are
+   * always warmed ('/' by default) besides the most-read ones. Warming runs after purges (on the
+   * replica that purged, debounced) and on warm(); a Redis lock makes one replica do it.
+   */
+  setWarmFetcher(fetcher: WarmFetcher | null, alwaysPaths?: string[]): void;
+  /** Warms now if this replica wins the lock: the number of paths fetched, or null. */
   warm(): Promise<number | null>;
   /** Resolves once the invalidation subscriber is subscribed (tests, startup). */
   ready(): Promise<void>;
@@ -145,7 +150,7 @@ class RedisPageCache implements ClusterPageCache {
       onResubscribed: () => this.flushL1('subscriber reconnected'),
       onError: (err) => this.redisFailed('pubsub', err),
     });
-    this.warmer = new Warmer(this.redis, this.lock, tuning.warmHotPages, (req) => this.get(req), (err) => this.redisFailed('warm', err));
+    this.warmer = new Warmer(this.redis, this.lock, tuning.warmHotPages, (err) => this.logger.warn({ err }, 'cache warming step failed'));
 
     this.redis.on('ready', () => {
       if (this.redisConnectedOnce) this.onRedisReconnected();
@@ -518,8 +523,8 @@ class RedisPageCache implements ClusterPageCache {
     return { process: this.processRenders, cluster };
   }
 
-  setWarmSource(source: WarmSource | null): void {
-    this.warmer.setSource(source);
+  setWarmFetcher(fetcher: WarmFetcher | null, alwaysPaths?: string[]): void {
+    this.warmer.setFetcher(fetcher, alwaysPaths);
   }
 
   async warm(): Promise<number | null> {
