@@ -29,13 +29,15 @@ function canonical(value: unknown): string {
   return JSON.stringify(value) ?? 'null';
 }
 
-export async function idempotentWrite(
+export interface WriteAnswer { status: number; body: unknown; replay: boolean; lsn: string }
+
+/** Runs the write and its bookkeeping; the caller decides how to answer (JSON or a redirect). */
+export async function performWrite(
   request: FastifyRequest,
-  reply: FastifyReply,
   deps: AppDeps,
   userId: number,
   fn: (q: Queryable) => Promise<WriteOutcome>,
-): Promise<unknown> {
+): Promise<WriteAnswer> {
   const rawKey = request.headers['idempotency-key'];
   const key = typeof rawKey === 'string' ? rawKey : null;
   if (rawKey !== undefined && (key === null || !keyPattern.test(key))) {
@@ -77,7 +79,19 @@ export async function idempotentWrite(
     }
   }
   await request.server.sessionKit.recordWrite(request, lsn);
-  if (value.replay) reply.header('Idempotency-Replayed', 'true');
-  reply.code(value.status);
-  return value.body;
+  return { status: value.status, body: value.body, replay: value.replay, lsn };
+}
+
+/** performWrite answered as JSON; a replay carries `Idempotency-Replayed: true`. */
+export async function idempotentWrite(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  deps: AppDeps,
+  userId: number,
+  fn: (q: Queryable) => Promise<WriteOutcome>,
+): Promise<unknown> {
+  const answer = await performWrite(request, deps, userId, fn);
+  if (answer.replay) reply.header('Idempotency-Replayed', 'true');
+  reply.code(answer.status);
+  return answer.body;
 }
