@@ -34,6 +34,8 @@ export class CacheMetrics {
   private readonly invalidations: Counter<'via'>;
   private readonly redisErrors: Counter<'op'>;
   private readonly invalidationDelay: Histogram;
+  readonly l2Bytes: Gauge;
+  readonly l2EvictedKeys: Gauge;
   readonly l1Bytes: Gauge;
   readonly l1Entries: Gauge;
   private readonly hitL1;
@@ -54,6 +56,8 @@ export class CacheMetrics {
     });
     this.l1Bytes = new Gauge({ name: 'aidiary_cache_l1_bytes', help: 'L1 size in bytes', registers });
     this.l1Entries = new Gauge({ name: 'aidiary_cache_l1_entries', help: 'L1 entries', registers });
+    this.l2Bytes = new Gauge({ name: 'aidiary_cache_l2_bytes', help: 'Memory used by the cache Redis (INFO used_memory)', registers });
+    this.l2EvictedKeys = new Gauge({ name: 'aidiary_cache_l2_evicted_keys', help: 'Keys the cache Redis evicted under maxmemory (INFO evicted_keys, a server-wide counter)', registers });
     this.hitL1 = this.hits.labels({ layer: 'l1' });
     this.hitL2 = this.hits.labels({ layer: 'l2' });
   }

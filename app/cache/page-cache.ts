@@ -167,6 +167,7 @@ class RedisPageCache implements ClusterPageCache {
     every(tuning.backstopIntervalMs, () => this.backstop());
     every(tuning.hitFlushIntervalMs, () => this.hits.flush(this.redis).catch((err) => this.redisFailed('hits', err)));
     every(1000, async () => this.updateSizeGauges());
+    every(5000, async () => { await this.readL2Info(); });
   }
 
   // ---- reads -------------------------------------------------------------------------------
@@ -465,6 +466,22 @@ class RedisPageCache implements ClusterPageCache {
     this.logger.warn({ err, op }, 'cache redis unavailable: treated as a cache miss');
   }
 
+  /** L2 size and evictions come from the Redis server itself (INFO), shared by all replicas. */
+  private async readL2Info(): Promise<{ usedMemoryBytes: number; evictedKeys: number; maxMemoryBytes: number } | null> {
+    if (this.redis.status !== 'ready') return null;
+    try {
+      const info = await this.redis.info();
+      const field = (name: string) => Number(new RegExp(`^${name}:(\\d+)`, 'm').exec(info)?.[1] ?? 0);
+      const out = { usedMemoryBytes: field('used_memory'), evictedKeys: field('evicted_keys'), maxMemoryBytes: field('maxmemory') };
+      this.metrics.l2Bytes.set(out.usedMemoryBytes);
+      this.metrics.l2EvictedKeys.set(out.evictedKeys);
+      return out;
+    } catch (err) {
+      this.redisFailed('info', err);
+      return null;
+    }
+  }
+
   private updateSizeGauges(): void {
     this.metrics.l1Bytes.set(this.l1.bytes);
     this.metrics.l1Entries.set(this.l1.entries);
@@ -497,6 +514,7 @@ class RedisPageCache implements ClusterPageCache {
       layers: this.layers(),
       redis: this.redis.status,
       l1: { bytes: this.l1.bytes, entries: this.l1.entries, maxBytes: this.deps.config.cache.l1MaxBytes },
+      l2: await this.readL2Info(),
       counters: { ...c },
       // Requests not rendered / all requests (the benchmark's definition).
       hitRatio: served + c.renders > 0 ? served / (served + c.renders) : null,

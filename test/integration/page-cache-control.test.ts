@@ -88,6 +88,8 @@ describe('control server', () => {
     const stats = await (await fetch(`${base}/cache/stats`)).json();
     expect(stats).toMatchObject({ enabled: true, layers: { l1: true, l2: true } });
     expect(stats.counters.renders).toBe(3);
+    expect(stats.l2.usedMemoryBytes).toBeGreaterThan(0);
+    expect(stats.l2.maxMemoryBytes).toBeGreaterThan(0); // the cache role runs with maxmemory + allkeys-lru
   });
 
   it('rejects a malformed layers body', async () => {
