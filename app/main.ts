@@ -1,6 +1,8 @@
 import { loadConfig, ConfigError, type AppConfig } from './config';
 import { createDeps, closeDeps } from './create-deps';
 import { buildServer, startDraining } from './server';
+import { startControlServer } from './control-server';
+import { isClusterPageCache } from './cache/page-cache';
 
 // The only file that listens. Shutdown on SIGTERM/SIGINT (invariant 1): readiness off at once,
 // keep serving for drainMs so the load balancer notices, then close the listener (in-flight
@@ -36,6 +38,12 @@ async function main(): Promise<void> {
 
   await app.listen({ host: config.host, port: config.port });
   log.info({ host: config.host, port: config.port, app: config.appName }, 'listening');
+  // Loopback-only cache control (bench, tests); cache warming fetches pages through the routes.
+  const control = config.controlPort > 0 ? await startControlServer(deps, config.controlPort) : null;
+  if (isClusterPageCache(deps.pageCache)) {
+    deps.pageCache.setWarmFetcher((path) => app.inject({ method: 'GET', url: path }));
+    void deps.pageCache.warm();
+  }
 
   let stopping = false;
   const shutdown = async (signal: string) => {
@@ -58,6 +66,7 @@ async function main(): Promise<void> {
     } catch (err) {
       log.error({ err }, 'error while closing the server');
     }
+    await control?.close().catch(() => {});
     await closeDeps(deps);
     log.info('stopped');
     process.exit(0);
