@@ -9,8 +9,8 @@ import { registerPublicRoutes } from './routes/public/index';
 import { publicContext } from './routes/public/public-context';
 import { errorOutput } from './routes/public/not-found';
 import { anonymousCacheControl } from './routes/public/serve-page';
-// TODO(auth/API engineer): enable once app/routes/api/index.ts and app/routes/admin/index.ts land.
-// import { registerApiRoutes } from './routes/api/index';
+import { registerApiRoutes } from './routes/api/index';
+// TODO(auth engineer): enable once app/routes/admin/index.ts lands.
 // import { registerAdminRoutes } from './routes/admin/index';
 
 // buildServer(deps): the whole HTTP surface, no environment reads and no listening (main.ts
@@ -80,12 +80,10 @@ export async function buildServer(deps: AppDeps): Promise<FastifyInstance> {
     bodyLimit: 1024 * 1024,
     // Unicode slugs are percent-encoded: up to 9 bytes of URL per character.
     routerOptions: { maxParamLength: 1500, ignoreTrailingSlash: false },
-    requestIdLogLabel: 'reqId',
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && requestIdPattern.test(given) ? given : randomUUID();
     },
-    disableRequestLogging: false,
   });
 
   const duration = deps.metrics.getSingleMetric(httpDurationMetric) as Histogram<'route' | 'method' | 'status'> | undefined;
@@ -148,7 +146,7 @@ export async function buildServer(deps: AppDeps): Promise<FastifyInstance> {
 
   await registerSessionPlugin(app, deps);
   await registerPublicRoutes(app, deps);
-  // await registerApiRoutes(app, deps);
+  await registerApiRoutes(app, deps);
   // await registerAdminRoutes(app, deps);
 
   return app;
