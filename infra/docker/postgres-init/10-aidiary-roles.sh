@@ -8,8 +8,8 @@ set -euo pipefail
 
 psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname postgres \
   --set app_user="$AIDIARY_DB_USER" --set repl_user="$AIDIARY_REPLICATION_USER" --set db="$POSTGRES_DB" <<'SQL'
-\set app_password `cat /run/aidiary/secrets/db-password`
-\set repl_password `cat /run/aidiary/secrets/replication-password`
+\set app_password `cat "${AIDIARY_SECRETS_DIR:-/run/aidiary/secrets}/db-password"`
+\set repl_password `cat "${AIDIARY_SECRETS_DIR:-/run/aidiary/secrets}/replication-password"`
 CREATE ROLE :"repl_user" WITH REPLICATION LOGIN PASSWORD :'repl_password';
 CREATE ROLE :"app_user" WITH LOGIN PASSWORD :'app_password';
 ALTER DATABASE :"db" OWNER TO :"app_user";

@@ -5,16 +5,17 @@
 set -euo pipefail
 
 : "${AIDIARY_PRIMARY_HOST:?}" "${AIDIARY_SLOT_NAME:?}" "${AIDIARY_REPLICATION_USER:?}" "${PGDATA:?}"
-passfile=/run/aidiary/secrets/replication.pgpass
+passfile="${AIDIARY_SECRETS_DIR:-/run/aidiary/secrets}/replication.pgpass"
+port="${AIDIARY_PRIMARY_PORT:-5432}"
 export PGPASSFILE="$passfile"
 
-until pg_isready -q -h "$AIDIARY_PRIMARY_HOST" -p 5432; do
+until pg_isready -q -h "$AIDIARY_PRIMARY_HOST" -p "$port"; do
   echo "waiting for primary $AIDIARY_PRIMARY_HOST"; sleep 1
 done
 
 backup() {
   rm -rf "${PGDATA:?}"/*
-  pg_basebackup -h "$AIDIARY_PRIMARY_HOST" -p 5432 -U "$AIDIARY_REPLICATION_USER" -D "$PGDATA" \
+  pg_basebackup -h "$AIDIARY_PRIMARY_HOST" -p "$port" -U "$AIDIARY_REPLICATION_USER" -D "$PGDATA" \
     -X stream -c fast "$@" -S "$AIDIARY_SLOT_NAME"
 }
 # The slot survives on the primary when this replica's volume was recreated: reuse it then.
@@ -22,7 +23,7 @@ backup -C || backup
 
 touch "$PGDATA/standby.signal"
 cat >> "$PGDATA/postgresql.auto.conf" <<CONF
-primary_conninfo = 'host=$AIDIARY_PRIMARY_HOST port=5432 user=$AIDIARY_REPLICATION_USER application_name=$AIDIARY_SLOT_NAME passfile=$passfile'
+primary_conninfo = 'host=$AIDIARY_PRIMARY_HOST port=$port user=$AIDIARY_REPLICATION_USER application_name=$AIDIARY_SLOT_NAME passfile=$passfile'
 primary_slot_name = '$AIDIARY_SLOT_NAME'
 CONF
 chmod 0700 "$PGDATA"
