@@ -2,7 +2,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { Db, Queryable } from '../db';
 
 // Site title/description/posts-per-page: loaded once per process and refreshed when they change,
-// never queried per render. A cheap version probe (max(updated_at) + count) runs every
+// never queried per render. A cheap version probe (an md5 over the few rows) runs every
 // refreshIntervalMs in the background, so a change made through any replica reaches every
 // process within about that interval; refresh() reloads at once (after a local settings write).
 
@@ -14,13 +14,15 @@ export interface SiteSettings {
   all: Record<string, string>;
 }
 
+// A digest of every key and value: catches any change, even one that forgot to bump updated_at.
+const versionExpression = "SELECT coalesce(md5(string_agg(key || '=' || value, E'\\n' ORDER BY key)), '') FROM site_settings";
+
 const defaults: SiteSettings = { title: 'AIDiary', description: '', postsPerPage: 10, all: {} };
 
 async function loadAll(q: Queryable): Promise<{ settings: SiteSettings; version: string }> {
   const res = await q.query<{ key: string; value: string; version: string }>({
     name: 'site_settings_all',
-    text: `SELECT key, value, (SELECT coalesce(max(updated_at)::text, '') || '/' || count(*) FROM site_settings) AS version
-           FROM site_settings`,
+    text: `SELECT key, value, (${versionExpression}) AS version FROM site_settings`,
   });
   const all: Record<string, string> = {};
   for (const r of res.rows) all[r.key] = r.value;
@@ -68,7 +70,7 @@ export class SiteSettingsStore {
     try {
       const { value } = await this.db.read({}, (q) => q.query<{ version: string }>({
         name: 'site_settings_version',
-        text: "SELECT coalesce(max(updated_at)::text, '') || '/' || count(*) AS version FROM site_settings",
+        text: `SELECT (${versionExpression}) AS version`,
       }));
       if (value.rows[0]?.version !== this.version) await this.refresh();
     } catch (err) {
