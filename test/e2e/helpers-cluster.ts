@@ -51,13 +51,15 @@ export function get(url: string, agent?: Agent, timeoutMs = 10_000): Promise<Get
  * (`req.reusedSocket` + ECONNRESET). Only that case is retried, once, and it is counted.
  */
 export async function getRetryingStaleKeepAlive(url: string, agent: Agent, onRetry: () => void): Promise<GetResult> {
-  try {
-    return await get(url, agent);
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException & { reusedSocket?: boolean };
-    if (!e.reusedSocket || e.code !== 'ECONNRESET') throw err;
-    onRetry();
-    return get(url, agent);
+  // Several pooled sockets can be closed by the same reload, so a retry may pick another one.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await get(url, agent);
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException & { reusedSocket?: boolean };
+      if (!e.reusedSocket || e.code !== 'ECONNRESET' || attempt >= 4) throw err;
+      onRetry();
+    }
   }
 }
 
@@ -90,7 +92,8 @@ export function steadyLoad(baseUrl: string, opts: { concurrency: number; paths: 
         if (r.servedBy) report.servedBy[r.servedBy] = (report.servedBy[r.servedBy] ?? 0) + 1;
       } catch (err) {
         report.requests++;
-        report.failures.push({ status: null, error: `${(err as NodeJS.ErrnoException).code ?? ''} ${(err as Error).message}`, path });
+        const e = err as NodeJS.ErrnoException & { reusedSocket?: boolean };
+        report.failures.push({ status: null, error: `${e.code ?? ''} ${e.message}${e.reusedSocket ? ' (reused socket)' : ' (fresh socket)'}`, path });
       }
     }
   };

@@ -83,7 +83,7 @@ describe('renderNginxConfig: static upstream passes nginx -t', () => {
     const servers = Array.from({ length: 8 }, (_, k) => ({ host: `app-${k}`.replace('app-', '127.0.0.'), port: 3000 }));
     const r = nginxTest((p) => input({ target: 'docker', appReplicas: 8 }, { upstream: { kind: 'static', servers } }, p));
     expect(r.ok, r.output).toBe(true);
-    expect(r.conf).toMatch(/listen 18080 reuseport/);
+    expect(r.conf).toMatch(/listen 18080 backlog=4096;/);
   });
 
   it('with TLS', () => {
@@ -211,7 +211,8 @@ describe('renderNginxConfig: resolve upstream (Kubernetes headless Service, ngin
   });
 
   it('listens on every interface inside the pod; stub_status stays on loopback', () => {
-    expect(conf).toMatch(/listen 8080 reuseport/);
+    expect(conf).toMatch(/listen 8080 backlog=4096;/);
+    expect(conf).not.toContain('reuseport');
     expect(conf).toMatch(/listen 127\.0\.0\.1:8089;/);
   });
 
