@@ -5,7 +5,7 @@ import type { FastifyBaseLogger } from 'fastify';
 // no offline queue (a command while disconnected fails at once and becomes a cache miss), one try.
 // The subscriber keeps its offline queue so SUBSCRIBE can be issued before the first connect.
 
-export const cacheCommandTimeoutMs = 250;
+export const cacheCommandTimeoutMs = 500;
 
 const retryStrategy = (times: number) => Math.min(50 * 2 ** Math.min(times, 5), 1000);
 

@@ -317,9 +317,15 @@ class RedisPageCache implements ClusterPageCache {
   private refreshInBackground(req: PageRequest): void {
     if (this.refreshes.has(req.key)) return;
     this.refreshes.do(req.key, async () => {
-      let meta: TagMeta;
       try {
-        meta = (await this.l2.lookup(req.key, req.tags, false)).meta;
+        const lookup = await this.l2.lookup(req.key, req.tags, this.layerState.l2);
+        const meta = lookup.meta;
+        // Another replica may have refreshed it already: take its L2 copy instead of rendering.
+        const entry = lookup.entry;
+        if (entry && Date.now() < entry.freshUntilMs && req.tags.every((t) => (entry.gens[t] ?? 0) === meta.gens[t])) {
+          this.putL1(req.key, { ...entry, freshUntilMs: Math.min(entry.freshUntilMs, Date.now() + jitter(this.deps.config.cache.l1TtlSeconds * 1000)) }, meta.globalGen);
+          return;
+        }
         const lock = await this.lock.tryAcquire(lockKey(req.key));
         if (!lock) return; // another replica refreshes it
         try {
