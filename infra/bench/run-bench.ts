@@ -1,0 +1,241 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startAuthorWriter, type AuthorWriter, type WriterReport } from './author-writer';
+import {
+  checkTargets, computeRatios, invalidReasons, medianRun, notRun, scenarioNames,
+  type BenchReport, type ScenarioName, type ScenarioResult,
+} from './bench-report';
+import type { BenchTarget } from './bench-target';
+import { ControlClient, type CacheLayers } from './control-client';
+import { machineFacts } from './machine-facts';
+import { renderChartSvg } from './report-chart';
+import { scenarioSpecs, type Requirement, type ScenarioSpec } from './scenarios';
+import { discoverUrlMix } from './url-mix';
+import { runWrk, type WrkRun } from './wrk-runner';
+import type { WrkResult } from './wrk-result';
+import { zipfSequence } from './zipf';
+
+// `aidiary bench`: each scenario sets its cache layers, warms up, then measures with wrk; the
+// report carries same-run ratios and the issue-8 targets (absolute numbers depend on the machine).
+
+export const edgeBypassHeader = 'X-Bench-Bypass-Edge';
+
+export interface BenchOptions {
+  target: BenchTarget;
+  durationSeconds: number;
+  warmupSeconds?: number;
+  connections: number;
+  threads?: number;
+  scenarios?: ScenarioName[];
+  /** Interleaved rounds; each scenario reports its median round by req/s. */
+  rounds?: number;
+  /** Directory for latest.json and latest.svg; null writes neither. */
+  resultsDir: string | null;
+  /** Also write the JSON here (--out). */
+  outFile?: string;
+  progress?: (message: string) => void;
+}
+
+const zipfS = 1;
+const mixSequenceLength = 100_000;
+
+async function fetchBody(url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: Buffer; headers: Headers }> {
+  const res = await fetch(url, { headers, redirect: 'manual', signal: AbortSignal.timeout(30_000) });
+  return { status: res.status, body: Buffer.from(await res.arrayBuffer()), headers: res.headers };
+}
+
+/** True when nginx skips its micro-cache for the bench header (or has no micro-cache at all). */
+async function edgeBypassWorks(baseUrl: string): Promise<{ ok: boolean; reason: string }> {
+  const seen: string[] = [];
+  for (let i = 0; i < 2; i++) {
+    const r = await fetchBody(`${baseUrl}/`, { [edgeBypassHeader]: '1' });
+    seen.push(r.headers.get('x-edge-cache') ?? '(none)');
+  }
+  if (seen.every((s) => s === 'BYPASS' || s === '(none)')) return { ok: true, reason: '' };
+  return { ok: false, reason: `nginx does not honour ${edgeBypassHeader} (X-Edge-Cache: ${seen.join(', ')})` };
+}
+
+/** Accept bodies within ±pct of the reference size: a redirect or an error page is far off. */
+const around = (bytes: number, pct: number) => ({ min: Math.floor(bytes * (1 - pct)), max: Math.ceil(bytes * (1 + pct)) });
+
+export async function runBench(opts: BenchOptions): Promise<BenchReport> {
+  const say = opts.progress ?? (() => {});
+  const t = opts.target;
+  const startedAt = new Date().toISOString();
+  const threads = Math.max(1, Math.min(opts.threads ?? cpus().length, opts.connections));
+  const warmupSeconds = opts.warmupSeconds ?? Math.min(5, Math.max(1, Math.round(opts.durationSeconds / 2)));
+  const rounds = Math.max(1, opts.rounds ?? 1);
+  const wanted = new Set(opts.scenarios ?? scenarioNames);
+  const specs = scenarioSpecs.filter((s) => wanted.has(s.name));
+  const control = new ControlClient(t.apps);
+  const work = mkdtempSync(join(tmpdir(), 'aidiary-bench-'));
+  let staticFile: string | null = null;
+  let originalLayers: CacheLayers | null = null;
+
+  say(`machine facts, then discovering URLs on ${t.baseUrl}`);
+  const machine = machineFacts();
+
+  try {
+    // ---- what this target can do -------------------------------------------------------------
+    const missing = new Map<Requirement, string>();
+    if (t.kind === 'url') missing.set('control', '--url mode: no cache-layer switches');
+    else if (!control.available) missing.set('control', `no control port on ${t.apps.filter((a) => a.controlPort === null).map((a) => a.name).join(', ') || 'any app'} (AIDIARY_CONTROL_PORT unset)`);
+    if (!missing.has('control')) {
+      originalLayers = await control.layers().catch(() => null);
+      if (!originalLayers) missing.set('control', 'the page cache is off in this cluster (nothing to switch)');
+    }
+    if (!t.staticRoot) missing.set('static-root', '--url mode: cannot place a static file');
+    if (!t.author) missing.set('author', 'no author credentials (set AIDIARY_BENCH_AUTHOR_PASSWORD or AIDIARY_ADMIN_PASSWORD)');
+    if (specs.some((s) => s.bypassEdge)) {
+      const edge = await edgeBypassWorks(t.baseUrl);
+      if (!edge.ok) missing.set('edge-bypass', edge.reason);
+    }
+
+    // ---- inputs: the home page size, the static copy, the URL mixes ---------------------------
+    const home = await fetchBody(`${t.baseUrl}/`);
+    if (home.status !== 200) throw new Error(`GET / answered ${home.status}; the stack is not serving`);
+    const homeBytes = home.body.length;
+    const health = await fetchBody(`${t.baseUrl}/health`);
+    const healthBytes = health.body.length;
+    let staticPath: string | null = null;
+    if (t.staticRoot && wanted.has('static')) {
+      // The home page's own bytes, so nginx sends the same size as the cached page (pid-named:
+      // concurrent benches never share or delete each other's file).
+      mkdirSync(t.staticRoot, { recursive: true });
+      staticPath = `/static/bench-home-${process.pid}.html`;
+      staticFile = join(t.staticRoot, `bench-home-${process.pid}.html`);
+      writeFileSync(staticFile, home.body);
+      const check = await fetchBody(`${t.baseUrl}${staticPath}`);
+      if (check.status !== 200 || check.body.length !== homeBytes) missing.set('static-root', `nginx did not serve ${staticPath} (${check.status}, ${check.body.length} B)`);
+    }
+    const needMix = specs.some((s) => s.requestKind === 'zipf-mix' || s.requestKind === 'posts-cold');
+    const mix = needMix ? await discoverUrlMix(t.baseUrl) : null;
+    const files = { mix: join(work, 'zipf-mix.txt'), coldWarm: join(work, 'cold-warmup.txt'), cold: join(work, 'cold.txt') };
+    if (mix) {
+      writeFileSync(files.mix, zipfSequence(mix, mixSequenceLength, zipfS, 42).join('\n') + '\n');
+      // Warm-up on the oldest fifth, measure on the rest: the measured posts are never warmed.
+      const split = Math.max(1, Math.floor(mix.posts.length * 0.8));
+      writeFileSync(files.cold, mix.posts.slice(0, split).join('\n') + '\n');
+      writeFileSync(files.coldWarm, (mix.posts.slice(split).length > 0 ? mix.posts.slice(split) : mix.posts).join('\n') + '\n');
+      say(`mix: ${mix.posts.length} posts (of ${mix.postsAvailable}), ${mix.listings.length} listings; home page ${homeBytes} B`);
+      if (mix.postsAvailable < 10_000) say(`note: the issue's mix is over 10,000 posts; this site has ${mix.postsAvailable}`);
+    }
+
+    // ---- one scenario round -------------------------------------------------------------------
+    const runOne = async (spec: ScenarioSpec, round: number): Promise<ScenarioResult> => {
+      const blocked = spec.requires.filter((r) => missing.has(r));
+      if (spec.requestKind === 'static-file' && !staticPath) blocked.push('static-root');
+      if (blocked.length > 0) return notRun(spec.name, spec.description, blocked.map((b) => missing.get(b) ?? b).join('; '), opts.connections);
+      if (spec.layers && !missing.has('control')) await control.setLayers(spec.layers);
+      if (spec.requestKind === 'posts-cold') await control.flush();
+
+      const headers: Record<string, string> = spec.bypassEdge ? { [edgeBypassHeader]: '1' } : {};
+      const base: Omit<WrkRun, 'durationSeconds'> = { url: `${t.baseUrl}/`, script: 'single', connections: opts.connections, threads, headers };
+      let measure: Omit<WrkRun, 'durationSeconds'>;
+      let warm: Omit<WrkRun, 'durationSeconds'>;
+      switch (spec.requestKind) {
+        case 'static-file':
+          measure = warm = { ...base, url: `${t.baseUrl}${staticPath}`, expectBytes: { min: homeBytes, max: homeBytes } };
+          break;
+        case 'health':
+          measure = warm = { ...base, url: `${t.baseUrl}/health`, expectBytes: around(healthBytes, 0.5) };
+          break;
+        case 'home':
+          measure = warm = { ...base, expectBytes: around(homeBytes, 0.1) };
+          break;
+        case 'posts-cold':
+          warm = { ...base, script: 'sequence', pathsFile: files.coldWarm, expectBytes: { min: 512, max: Number.MAX_SAFE_INTEGER } };
+          measure = { ...warm, pathsFile: files.cold };
+          break;
+        case 'zipf-mix':
+          warm = { ...base, script: 'sequence', pathsFile: files.mix, offset: 0, expectBytes: { min: 512, max: Number.MAX_SAFE_INTEGER } };
+          measure = { ...warm, offset: mixSequenceLength / 2 };
+          break;
+      }
+      const label = `${spec.name}${rounds > 1 ? ` (round ${round + 1}/${rounds})` : ''}`;
+      say(`${label}: warm-up ${warmupSeconds} s`);
+      const warmResult = await runWrk({ ...warm, durationSeconds: warmupSeconds });
+      if (spec.requestKind === 'posts-cold') await control.flush();
+      const rendersBefore = missing.has('control') ? null : await control.renders();
+      let writer: AuthorWriter | null = null;
+      if (spec.withWriter) writer = await startAuthorWriter(t.baseUrl, t.author!);
+      say(`${label}: measuring ${opts.durationSeconds} s at ${opts.connections} connections`);
+      let result: WrkResult;
+      let writerReport: WriterReport | undefined;
+      try {
+        result = await runWrk({ ...measure, durationSeconds: opts.durationSeconds });
+      } finally {
+        if (writer) writerReport = await writer.stop();
+      }
+      const rendersAfter = rendersBefore === null ? null : await control.renders();
+      const renders = rendersBefore === null || rendersAfter === null ? null : rendersAfter - rendersBefore;
+      const cacheHitRatio = renders === null || result.requests === 0 ? null : Math.max(0, 1 - renders / result.requests);
+      const out: ScenarioResult = {
+        name: spec.name, description: spec.description, status: 'ok', connections: opts.connections,
+        durationSeconds: Math.round(result.durationSeconds * 100) / 100,
+        requests: result.requests, requestsPerSecond: result.requestsPerSecond, latencyMs: result.latencyMs,
+        statuses: result.statuses, non2xx: result.non2xx, socketErrors: result.socketErrors,
+        bytesPerResponse: result.bytesPerResponse, wrongSizeBodies: result.wrongSizeBodies, repeatedPaths: result.repeatedPaths,
+        cacheHitRatio: cacheHitRatio === null ? null : Math.round(cacheHitRatio * 10_000) / 10_000, renders,
+        writer: writerReport, invalidReasons: [], notes: [], roundsRequestsPerSecond: [result.requestsPerSecond],
+      };
+      out.invalidReasons = invalidReasons(out);
+      const warmErrors = invalidReasons({ ...warmResult, writer: undefined });
+      if (warmErrors.length > 0) out.notes.push(`warm-up had errors: ${warmErrors.join('; ')}`);
+      if (spec.requestKind === 'posts-cold' && result.repeatedPaths > 0) out.notes.push(`${result.repeatedPaths} of ${result.requests} requests wrapped around the ${mix!.posts.length}-post list (not first requests)`);
+      if (out.invalidReasons.length > 0) out.status = 'invalid';
+      say(`${label}: ${Math.round(out.requestsPerSecond)} req/s, p99 ${out.latencyMs.p99} ms, ${out.non2xx} non-2xx${out.cacheHitRatio === null ? '' : `, hit ${(out.cacheHitRatio * 100).toFixed(2)} %`}`);
+      return out;
+    };
+
+    // ---- interleaved rounds ---------------------------------------------------------------------
+    const perScenario = new Map<ScenarioName, ScenarioResult[]>();
+    for (let round = 0; round < rounds; round++) {
+      for (const spec of specs) {
+        const r = await runOne(spec, round);
+        perScenario.set(spec.name, [...(perScenario.get(spec.name) ?? []), r]);
+      }
+    }
+    const scenarios = specs.map((spec) => {
+      const runs = perScenario.get(spec.name)!;
+      const measured = runs.filter((r) => r.status !== 'not-run');
+      if (measured.length === 0) return runs[0];
+      const chosen = { ...medianRun(measured) };
+      chosen.roundsRequestsPerSecond = measured.map((r) => r.requestsPerSecond);
+      // One bad round makes the scenario invalid: errors are never averaged away.
+      chosen.invalidReasons = [...new Set(measured.flatMap((r) => r.invalidReasons))];
+      chosen.notes = [...new Set(measured.flatMap((r) => r.notes))];
+      chosen.status = chosen.invalidReasons.length > 0 ? 'invalid' : 'ok';
+      return chosen;
+    });
+
+    const ratios = computeRatios(scenarios);
+    const report: BenchReport = {
+      startedAt,
+      finishedAt: new Date().toISOString(),
+      target: { kind: t.kind, url: t.baseUrl, apps: t.topology?.apps ?? null, dbReplicas: t.topology?.dbReplicas ?? null },
+      settings: { durationSeconds: opts.durationSeconds, warmupSeconds, connections: opts.connections, threads, rounds },
+      machine,
+      mix: mix ? { zipfS, posts: mix.posts.length, postsAvailable: mix.postsAvailable, listings: mix.listings.length, listingShare: mix.listingShare } : null,
+      scenarios,
+      ratios,
+      targets: checkTargets(scenarios, ratios),
+      valid: scenarios.every((s) => s.status !== 'invalid'),
+      files: { json: null, chart: null },
+    };
+    if (opts.resultsDir) {
+      mkdirSync(opts.resultsDir, { recursive: true });
+      report.files = { json: join(opts.resultsDir, 'latest.json'), chart: join(opts.resultsDir, 'latest.svg') };
+      writeFileSync(report.files.chart!, renderChartSvg(report));
+      writeFileSync(report.files.json!, JSON.stringify(report, null, 2) + '\n');
+    }
+    if (opts.outFile) writeFileSync(opts.outFile, JSON.stringify(report, null, 2) + '\n');
+    return report;
+  } finally {
+    if (staticFile) rmSync(staticFile, { force: true });
+    rmSync(work, { recursive: true, force: true });
+    // Leave the cluster as we found it.
+    if (originalLayers) await control.setLayers(originalLayers).catch((err) => say(`could not restore cache layers: ${(err as Error).message}`));
+  }
+}

@@ -1,0 +1,41 @@
+import type { ScenarioName } from './bench-report';
+import type { CacheLayers } from './control-client';
+
+// The issue-8 scenarios: what each one requests and which switches it needs. Order matters only
+// for readability; every scenario sets its own cache layers before its warm-up.
+
+export type Requirement = 'control' | 'static-root' | 'edge-bypass' | 'author';
+
+export interface ScenarioSpec {
+  name: ScenarioName;
+  description: string;
+  requires: Requirement[];
+  /** Cache layers during the scenario (applied through every app's control port). */
+  layers: CacheLayers | null;
+  /** Send the edge-bypass header (loopback-only in nginx) so the micro-cache is skipped. */
+  bypassEdge: boolean;
+  requestKind: 'static-file' | 'health' | 'home' | 'posts-cold' | 'zipf-mix';
+  withWriter: boolean;
+}
+
+const on: CacheLayers = { l1: true, l2: true };
+
+export const scenarioSpecs: ScenarioSpec[] = [
+  { name: 'static', description: 'nginx serving a static file the size of the home page (the machine limit)', requires: ['static-root'], layers: null, bypassEdge: false, requestKind: 'static-file', withWriter: false },
+  { name: 'health', description: '/health through nginx (trivial-endpoint reference)', requires: [], layers: null, bypassEdge: false, requestKind: 'health', withWriter: false },
+  { name: 'home-cached', description: '/ warm through every cache layer (edge micro-cache, L1, L2)', requires: [], layers: on, bypassEdge: false, requestKind: 'home', withWriter: false },
+  { name: 'home-l1', description: '/ with the nginx micro-cache bypassed: app L1 hits', requires: ['control', 'edge-bypass'], layers: on, bypassEdge: true, requestKind: 'home', withWriter: false },
+  { name: 'home-uncached', description: '/ with every cache off: each request runs the SQL and renders', requires: ['control', 'edge-bypass'], layers: { l1: false, l2: false }, bypassEdge: true, requestKind: 'home', withWriter: false },
+  { name: 'posts-cold', description: 'distinct post pages after a flush, each first request a miss', requires: ['control'], layers: on, bypassEdge: false, requestKind: 'posts-cold', withWriter: false },
+  { name: 'zipf-mix', description: 'Zipf (s=1) reads over the posts plus listings', requires: [], layers: on, bypassEdge: false, requestKind: 'zipf-mix', withWriter: false },
+  { name: 'read-write', description: 'the Zipf mix plus an author publishing and editing every second', requires: ['author'], layers: on, bypassEdge: false, requestKind: 'zipf-mix', withWriter: true },
+];
+
+export function parseScenarioList(value: string | undefined): ScenarioName[] {
+  const all = scenarioSpecs.map((s) => s.name);
+  if (!value || value === 'all') return all;
+  const names = value.split(',').map((s) => s.trim()).filter(Boolean);
+  const unknown = names.filter((n) => !all.includes(n as ScenarioName));
+  if (unknown.length > 0) throw new Error(`unknown scenario ${unknown.map((u) => `"${u}"`).join(', ')}; choose from ${all.join(', ')}`);
+  return names as ScenarioName[];
+}

@@ -1,0 +1,73 @@
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { projectRoot } from '../local/state';
+import { parseWrkOutput, type WrkResult } from './wrk-result';
+
+// Runs wrk (C, installed by apt: a Node load generator tops out near half of wrk on 2 cores) with
+// one of our Lua scripts and parses the JSON its done() hook prints.
+
+export const wrkBinary = existsSync('/usr/bin/wrk') ? '/usr/bin/wrk' : 'wrk';
+
+export type WrkScript = 'single' | 'sequence';
+
+export interface WrkRun {
+  url: string;
+  script: WrkScript;
+  connections: number;
+  threads: number;
+  durationSeconds: number;
+  /** A response slower than this drops out of wrk's histogram and counts as a timeout. */
+  timeoutSeconds?: number;
+  headers?: Record<string, string>;
+  expectBytes?: { min: number; max: number };
+  /** sequence.lua: file of paths, one per line, and a start offset. */
+  pathsFile?: string;
+  offset?: number;
+}
+
+/** The wrk/ directory of Lua scripts, found from the source tree (works from dist/ too). */
+export function wrkScriptPath(script: WrkScript): string {
+  const fromSource = join(dirname(new URL(import.meta.url).pathname), 'wrk', `${script}.lua`);
+  if (existsSync(fromSource)) return fromSource;
+  return join(projectRoot(), 'infra', 'bench', 'wrk', `${script}.lua`);
+}
+
+export function wrkArgs(run: WrkRun): string[] {
+  const connections = Math.max(run.connections, run.threads);
+  const args = [
+    `-t${run.threads}`, `-c${connections}`, `-d${Math.max(1, Math.round(run.durationSeconds))}s`,
+    '--timeout', `${run.timeoutSeconds ?? 10}s`,
+    '-s', wrkScriptPath(run.script),
+    run.url,
+    '--',
+    `threads=${run.threads}`,
+  ];
+  for (const [name, value] of Object.entries(run.headers ?? {})) args.push(`header=${name}:${value}`);
+  if (run.expectBytes) args.push(`min_bytes=${run.expectBytes.min}`, `max_bytes=${run.expectBytes.max}`);
+  if (run.pathsFile) args.push(`paths=${run.pathsFile}`, `offset=${run.offset ?? 0}`);
+  return args;
+}
+
+export function runWrk(run: WrkRun): Promise<WrkResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(wrkBinary, wrkArgs(run), { stdio: ['ignore', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (c: Buffer) => out.push(c));
+    child.stderr.on('data', (c: Buffer) => err.push(c));
+    child.on('error', (e) => reject(new Error(`cannot run ${wrkBinary} (apt install wrk)`, { cause: e })));
+    child.on('close', (code) => {
+      const stdout = Buffer.concat(out).toString('utf8');
+      if (code !== 0) {
+        reject(new Error(`wrk exited with ${code}: ${Buffer.concat(err).toString('utf8').trim() || stdout.slice(-300)}`));
+        return;
+      }
+      try {
+        resolve(parseWrkOutput(stdout));
+      } catch (e) {
+        reject(e);
+      }
+    });
+  });
+}
