@@ -10,8 +10,7 @@ import { publicContext } from './routes/public/public-context';
 import { errorOutput } from './routes/public/not-found';
 import { anonymousCacheControl } from './routes/public/serve-page';
 import { registerApiRoutes } from './routes/api/index';
-// TODO(auth engineer): enable once app/routes/admin/index.ts lands.
-// import { registerAdminRoutes } from './routes/admin/index';
+import { registerAdminRoutes } from './routes/admin/index';
 
 // buildServer(deps): the whole HTTP surface, no environment reads and no listening (main.ts
 // listens; tests use inject()). Every response carries X-Served-By; errors come from the catalog
@@ -147,7 +146,7 @@ export async function buildServer(deps: AppDeps): Promise<FastifyInstance> {
   await registerSessionPlugin(app, deps);
   await registerPublicRoutes(app, deps);
   await registerApiRoutes(app, deps);
-  // await registerAdminRoutes(app, deps);
+  await registerAdminRoutes(app, deps);
 
   return app;
 }
