@@ -1,7 +1,8 @@
 import { parseArgs } from 'node:util';
 import { freePortBlock } from '../../local/process';
 import { BASE_PORT_SPAN } from '../../local/cluster-layout';
-import { isNodeProcess } from '../../local/preflight';
+import { checkBinaries, isNodeProcess } from '../../local/preflight';
+import { isRoot } from '../../local/process';
 import { down, up } from '../../local/runner';
 import { resolveStateDir, StateDir } from '../../local/state';
 import { emitJson, intOption, progress } from '../output';
@@ -25,6 +26,7 @@ export async function upCommand(argv: string[]): Promise<number> {
     strict: true,
   });
   const stateDir = resolveStateDir(values['state-dir']);
+  await installMissingSystemPackages();
   const basePortRaw = values['base-port'];
   const basePort = basePortRaw === 'auto' ? await freePortBlock(BASE_PORT_SPAN) : intOption('base-port', basePortRaw, 1);
   const result = await up({
@@ -44,6 +46,20 @@ export async function upCommand(argv: string[]): Promise<number> {
   return supervise(stateDir);
 }
 
+/** A fresh machine: nginx/PostgreSQL/Redis through apt when we may (root), else checkBinaries' message. */
+async function installMissingSystemPackages(): Promise<void> {
+  try {
+    checkBinaries();
+  } catch (err) {
+    if (!isRoot() || process.env.AIDIARY_NO_APT === '1') throw err;
+    progress('installing missing system packages through apt…');
+    // @ts-expect-error plain JS helper without types (it must run on a fresh clone before any build)
+    const { ensureSystem } = await import('../../../scripts/ensure-system.mjs');
+    ensureSystem();
+    checkBinaries();
+  }
+}
+
 /** Foreground: wait for Ctrl-C/SIGTERM and stop everything; exit if the cluster is stopped elsewhere. */
 function supervise(stateDir: string): Promise<number> {
   const state = new StateDir(stateDir);
@@ -58,7 +74,8 @@ function supervise(stateDir: string): Promise<number> {
       process.off('SIGTERM', onSignal);
       progress(`${reason}: stopping the cluster`);
       try {
-        await down({ stateDir, log: progress });
+        const { stopped } = await down({ stateDir, log: progress });
+        progress(`stopped ${stopped.join(', ')} (data kept)`);
         resolve(0);
       } catch (err) {
         progress(`down failed: ${(err as Error).message}`);
