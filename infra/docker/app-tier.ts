@@ -12,6 +12,8 @@ export interface AppTierArgs {
   networkName: pulumi.Input<string>;
   appImage: pulumi.Input<string>;
   secrets: AppSecretValues;
+  /** Resolves only after the release's migrations exited 0 (see Migrations.succeeded). */
+  migrationsSucceeded: pulumi.Input<string>;
 }
 
 /** Readiness as the container health check: Pulumi's `wait` holds the old container until it passes. */
@@ -39,7 +41,7 @@ export class AppTier extends pulumi.ComponentResource {
       envs: envList(appContainerEnv(t, app)),
       uploads: appSecretUploads(args.secrets),
       networksAdvanced: [{ name: args.networkName, aliases: [appAlias, app.name] }],
-      labels: containerLabels(t.name, 'app', app.name),
+      labels: [...containerLabels(t.name, 'app', app.name), { label: 'aidiary.migrations', value: args.migrationsSucceeded }],
       healthcheck: { tests: appHealthcheckTest(app.port), interval: '2s', timeout: '2s', retries: 3, startPeriod: '30s' },
       restart: 'unless-stopped',
       // SIGTERM starts the drain; Docker waits this long before SIGKILL.

@@ -6,6 +6,7 @@ import * as docker from '@pulumi/docker';
 import { dbInstances, synchronousStandbyNames, type DbInstance, type Topology } from '../topology';
 import { containerLabels } from './container-labels';
 import { postgresImage } from './images';
+import { requireExitZero } from './one-shot-gate';
 import { secretUpload } from './secret-files';
 
 export interface DatabaseArgs {
@@ -64,6 +65,8 @@ export class Database extends pulumi.ComponentResource {
   readonly containerNames: pulumi.Output<string>[];
   /** The one-shot applying the durability mode; later tiers depend on it. */
   readonly syncConfig: docker.Container;
+  /** Its container name once it exited 0; a failure stops the migrations and the apps. */
+  readonly syncConfigApplied: pulumi.Output<string>;
 
   constructor(name: string, args: DatabaseArgs, opts?: pulumi.ComponentResourceOptions) {
     super('aidiary:docker:Database', name, {}, opts);
@@ -134,6 +137,8 @@ export class Database extends pulumi.ComponentResource {
       logs: true,
     }, { parent: this, dependsOn: nodes });
 
+    this.syncConfigApplied = pulumi.all([this.syncConfig.name, this.syncConfig.exitCode])
+      .apply(([n, code]) => requireExitZero('synchronous_standby_names', n, code));
     this.containerNames = nodes.map((c) => c.name);
     this.registerOutputs({ containerNames: this.containerNames });
   }

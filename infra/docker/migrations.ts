@@ -3,6 +3,7 @@ import * as docker from '@pulumi/docker';
 import type { Topology } from '../topology';
 import { appContainerEnv, appSecretUploads, appUser, envList, type AppSecretValues } from './app-env';
 import { containerLabels } from './container-labels';
+import { requireExitZero } from './one-shot-gate';
 
 export interface MigrationsArgs {
   /** Must exist before this tier's containers start (passed to each child). */
@@ -11,6 +12,8 @@ export interface MigrationsArgs {
   networkName: pulumi.Input<string>;
   appImage: pulumi.Input<string>;
   secrets: AppSecretValues;
+  /** Resolves only once the durability mode is applied (see Database.syncConfigApplied). */
+  after: pulumi.Input<string>;
 }
 
 export const migrateCommand = ['node', 'dist/cli.mjs', 'migrate'];
@@ -23,6 +26,12 @@ export const migrateCommand = ['node', 'dist/cli.mjs', 'migrate'];
  */
 export class Migrations extends pulumi.ComponentResource {
   readonly container: docker.Container;
+  /**
+   * The run's container name, available only once it exited 0. With `mustRun: false` the
+   * provider records a failed exit code instead of failing, so this check is what stops the
+   * apps of a release whose migrations failed: they take it as a label input.
+   */
+  readonly succeeded: pulumi.Output<string>;
 
   constructor(name: string, args: MigrationsArgs, opts?: pulumi.ComponentResourceOptions) {
     super('aidiary:docker:Migrations', name, {}, opts);
@@ -35,12 +44,13 @@ export class Migrations extends pulumi.ComponentResource {
       envs: envList(env),
       uploads: appSecretUploads(args.secrets),
       networksAdvanced: [{ name: args.networkName }],
-      labels: containerLabels(t.name, 'migrate', 'migrate'),
+      labels: [...containerLabels(t.name, 'migrate', 'migrate'), { label: 'aidiary.after', value: args.after }],
       mustRun: false,
       restart: 'no',
       attach: true,
       logs: true,
     }, { parent: this, dependsOn: args.dependsOn });
-    this.registerOutputs({ containerName: this.container.name });
+    this.succeeded = pulumi.all([this.container.name, this.container.exitCode]).apply(([n, code]) => requireExitZero('migrations', n, code));
+    this.registerOutputs({ containerName: this.container.name, succeeded: this.succeeded });
   }
 }

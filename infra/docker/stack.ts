@@ -32,10 +32,12 @@ export function deployDockerStack(s: DockerSettings) {
   const appSecrets = { dbPassword: secrets.dbPassword, sessionSecret: secrets.sessionSecret, adminPassword: secrets.adminPassword };
   const migrations = new Migrations('migrations', {
     topology: t, networkName: network.name, appImage: images.appImage, secrets: appSecrets,
+    after: database.syncConfigApplied,
     dependsOn: [database.syncConfig, redis],
   });
   const apps = new AppTier('apps', {
     topology: t, networkName: network.name, appImage: images.appImage, secrets: appSecrets,
+    migrationsSucceeded: migrations.succeeded,
     dependsOn: [migrations.container],
   });
   const lb = new LoadBalancer('lb', {

@@ -1,5 +1,6 @@
 import { describe, expect, test, beforeAll } from 'vitest';
 import { loadConfig } from '../../app/config';
+import { requireExitZero } from '../../infra/docker/one-shot-gate';
 import { appInstances, dbInstances, parseTopology, synchronousStandbyNames } from '../../infra/topology';
 import { plainStrings, type ProgramRun, type RecordedResource } from './pulumi-harness';
 import { counts, envFromList, materializeSecretFiles, plainTextLeaks, runStaging } from './stack-fixtures';
@@ -160,4 +161,15 @@ test('an operator-chosen admin password flows as a secret into the admin passwor
   const upload = app.inputs.uploads.find((u: { file: string }) => u.file === envFromList(app.inputs.envs).AIDIARY_ADMIN_PASSWORD_FILE);
   expect(upload.content).toBe('operator-chosen-admin-password');
   expect(run.byType('random:index/randomPassword:RandomPassword').map((r) => r.name)).not.toContain('secrets-admin-password');
+});
+
+test('a one-shot that exited non-zero fails every input that waits on it', () => {
+  expect(requireExitZero('migrations', 'migrations-run-x', 0)).toBe('migrations-run-x');
+  expect(() => requireExitZero('migrations', 'migrations-run-x', 1)).toThrow(/migrations: migrations-run-x exited with 1; see `docker logs migrations-run-x`/);
+});
+
+test('apps carry the migration gate; migrations carry the sync-config gate', async () => {
+  const run = await runStaging(2, 2);
+  for (const app of byRole(run, 'app')) expect(labelsOf(app)['aidiary.migrations']).toBe('migrations-run-1a2b3c4');
+  expect(labelsOf(byRole(run, 'migrate')[0])['aidiary.after']).toBe('database-sync-config-1a2b3c4');
 });

@@ -61,7 +61,10 @@ function mockState(type: string, name: string, inputs: Record<string, any>): Rec
     return { ...inputs, repoDigest: `${repo}@sha256:${createHash('sha256').update(name).digest('hex')}` };
   }
   // The engine auto-names resources without an explicit name (random suffix); emulate that.
-  if (type.startsWith('docker:')) return { ...inputs, name: inputs.name ?? `${name}-1a2b3c4` };
+  if (type.startsWith('docker:')) {
+    // One-shot containers (attach) report the exit code of their run: success by default.
+    return { ...inputs, name: inputs.name ?? `${name}-1a2b3c4`, ...(inputs.attach ? { exitCode: 0 } : {}) };
+  }
   if (type.startsWith('kubernetes:')) return { ...inputs, metadata: { ...inputs.metadata, name: inputs.metadata?.name ?? `${name}-1a2b3c4` } };
   return inputs;
 }
@@ -72,7 +75,13 @@ let runCount = 0;
  * `config` keys without the project prefix; values as strings (as the CLI passes them).
  * Secret keys are passed to the runtime as secrets.
  */
-export async function runProgram(stack: string, config: Record<string, string>, secretKeys: string[] = []): Promise<ProgramRun> {
+export async function runProgram(
+  stack: string,
+  config: Record<string, string>,
+  secretKeys: string[] = [],
+  /** Adjusts what the mock "provider" returns, e.g. a failed one-shot container. */
+  tweakState: (type: string, name: string, state: Record<string, any>) => Record<string, any> = (_t, _n, s) => s,
+): Promise<ProgramRun> {
   const generatedSecrets: string[] = [];
   pulumi.runtime.setAllConfig(
     Object.fromEntries(Object.entries(config).map(([k, v]) => [`aidiary:${k}`, v])),
@@ -80,7 +89,7 @@ export async function runProgram(stack: string, config: Record<string, string>, 
   );
   await pulumi.runtime.setMocks({
     newResource(args) {
-      const state = mockState(args.type, args.name, args.inputs);
+      const state = tweakState(args.type, args.name, mockState(args.type, args.name, args.inputs));
       if (args.type === 'random:index/randomPassword:RandomPassword') generatedSecrets.push(state.result);
       return { id: `${args.name}-id`, state };
     },

@@ -10,7 +10,7 @@ shift
 
 install -d -m 0700 -o postgres -g postgres /run/aidiary/secrets
 for f in /run/aidiary/uploads/*; do
-  [ -f "$f" ] && install -m 0600 -o postgres -g postgres "$f" "/run/aidiary/secrets/$(basename "$f")"
+  if [ -f "$f" ]; then install -m 0600 -o postgres -g postgres "$f" "/run/aidiary/secrets/$(basename "$f")"; fi
 done
 
 if [ "$role" = replica ] && [ ! -s "$PGDATA/PG_VERSION" ]; then
