@@ -17,6 +17,9 @@ import { createLoginRateLimiter, type LoginRateLimiter } from './rate-limit';
 //   request.sessionUnavailable  true when a session cookie came in but Redis was unreachable
 //                        (the request is then anonymous for public pages; session routes answer 503)
 //
+// Public pages: when request.sessionUser is set, bypass the page cache, read with
+// `deps.db.read(readContextFor(request), …)` and then call `app.sessionKit.recordRead(request, res.lsn)`.
+//
 // Cookie `aidiary_session`: HttpOnly, SameSite=Lax, Path=/, Secure over HTTPS. Anonymous visitors
 // never get one: a session is created only by a successful login (with a fresh id).
 // CSRF: every POST/PUT/PATCH/DELETE made with a session needs `X-CSRF-Token` (or the `_csrf` form
