@@ -130,7 +130,8 @@ async function startDatabase(state: StateDir, t: Topology, log: Log): Promise<{ 
   state.writePid(primary.name, postmasterPid(primary)!);
 
   const replicas = nodes.filter((n) => n.node.name !== primary.name);
-  for (const { db, node } of replicas) {
+  // Replicas are independent of each other: clone and start them in parallel.
+  await Promise.all(replicas.map(async ({ db, node }) => {
     if (!hasData(node)) {
       await step(log, `pg_basebackup ${node.name} from ${primary.name}`, () => createReplica(primary, node, { slotName: db.slotName, settings: pgSettings(t, node.name, !fresh) }));
     } else {
@@ -138,7 +139,7 @@ async function startDatabase(state: StateDir, t: Topology, log: Log): Promise<{ 
     }
     await step(log, `start ${node.name} (replica) on port ${node.port}`, () => startPostgres(node));
     state.writePid(node.name, postmasterPid(node)!);
-  }
+  }));
   await step(log, `wait for ${replicas.length} replica(s) to stream`, () => waitForStreaming(primary, replicas.map((r) => r.db.slotName)));
   await ensureCandidateSlots(state, t);
   await applySyncSettings(state, t);
