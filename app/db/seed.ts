@@ -242,6 +242,8 @@ export async function seedDemoContent(target: Db | Queryable, opts: SeedOptions 
       text: 'INSERT INTO site_settings (key, value) VALUES ($1, $2)',
       values: [markerKey, JSON.stringify({ posts: postCount, categories: categoryCount, tags: tagCount, seed: opts.seed ?? 42 })],
     });
+    // Fresh statistics, so the first listings plan with real row counts (not the empty-table guess).
+    await q.query({ text: 'ANALYZE users, categories, tags, posts, post_categories, post_tags' });
     return { seeded: true, posts: inserted, categories: categoryCount, tags: tagCount, users: userIds.length };
   });
 }
