@@ -197,6 +197,8 @@ describe('posts API', () => {
       [{ title: 'x', tags: [999999] }, /^tags:/],
       [{ title: 'x', publishedAt: 'yesterday' }, /^publishedAt:/],
       [{ title: 42 }, /^title:/],
+      [{ title: 'a\u0000b' }, /^title: must not contain NUL/],
+      [{ title: 'x', content: 'nul \u0000 inside' }, /^content:/],
     ];
     for (const [payload, message] of cases) {
       const res = await post('POST', '/api/posts', payload);
@@ -339,5 +341,53 @@ describe('preview', () => {
     expect(res.json().html).toContain('<strong>bold</strong>');
     expect(res.json().html).not.toMatch(/<script|onerror/);
     expect((await as(t.app, sam)('POST', '/api/preview', { content: 'x' })).statusCode).toBe(403);
+  });
+});
+
+describe('fuzz', () => {
+  it('answers random bodies, ids, queries and headers on every API route without a 5xx', async () => {
+    let seed = 20251129;
+    const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const pick = <T>(xs: T[]): T => xs[Math.floor(rand() * xs.length)];
+    const strings = ['', 'x', '\u0000', 'a\u0000b', '日本語', "' OR 1=1 --", '<script>', '%00', '../..', 'x'.repeat(300), '\ud800', '-1', '1e309', 'null', '{}'];
+    const values = (): unknown => pick([
+      () => pick(strings), () => Math.floor(rand() * 1e6) - 1000, () => rand(), () => null, () => true, () => [],
+      () => [pick(strings), Math.floor(rand() * 100)], () => ({ a: pick(strings) }), () => Number.MAX_SAFE_INTEGER + 2,
+      () => '9999-12-31T23:59:59Z', () => '2025-01-01T00:00:00+14:00',
+    ])();
+    const fields = ['title', 'content', 'status', 'excerpt', 'categories', 'tags', 'slug', 'publishedAt', 'name', 'description', 'parentId', 'username', 'password', 'role', '__proto__', 'constructor'];
+    const routes: Array<['GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', string]> = [
+      ['GET', '/api/posts'], ['POST', '/api/posts'], ['GET', '/api/posts/ID'], ['PUT', '/api/posts/ID'], ['PATCH', '/api/posts/ID'], ['DELETE', '/api/posts/ID'],
+      ['GET', '/api/categories'], ['POST', '/api/categories'], ['PUT', '/api/categories/ID'], ['DELETE', '/api/categories/ID'],
+      ['GET', '/api/tags'], ['POST', '/api/tags'], ['PUT', '/api/tags/ID'], ['DELETE', '/api/tags/ID'],
+      ['POST', '/api/auth/login'], ['GET', '/api/auth/me'], ['POST', '/api/preview'],
+    ];
+    const [{ id: realId }] = await t.sql<{ id: string }>('SELECT id FROM posts ORDER BY id LIMIT 1');
+    const failures: string[] = [];
+    const enc = (x: string) => {
+      try {
+        return encodeURIComponent(x);
+      } catch {
+        return '%E0%A4%A'; // a malformed escape, which is itself worth sending
+      }
+    };
+    for (let i = 0; i < 400; i++) {
+      const [method, path] = pick(routes);
+      const id = pick([String(realId), '1', '0', 'abc', enc(pick(strings)), '99999999999']);
+      const query = rand() < 0.4 ? `?${pick(['limit', 'offset', 'status', 'x'])}=${enc(pick(strings))}` : '';
+      const url = path.replace('ID', id || '1') + query;
+      const body: Record<string, unknown> = {};
+      for (let k = Math.floor(rand() * 5); k > 0; k--) body[pick(fields)] = values();
+      const who = pick([editor, alice, sam, null]);
+      const headers: Record<string, string> = {};
+      if (who) headers.cookie = rand() < 0.9 ? who.cookie : `aidiary_session=${pick(strings)}`;
+      if (who && rand() < 0.8) headers['x-csrf-token'] = who.csrf;
+      if (rand() < 0.2) headers['idempotency-key'] = pick(['k1', 'k2', pick(strings)]);
+      const payload = method === 'GET' || method === 'DELETE' ? undefined : rand() < 0.1 ? pick(strings) : JSON.stringify(body);
+      if (payload !== undefined) headers['content-type'] = rand() < 0.9 ? 'application/json' : pick(['text/plain', 'application/x-www-form-urlencoded']);
+      const res = await t.app.inject({ method, url, headers, ...(payload !== undefined ? { payload } : {}) });
+      if (res.statusCode >= 500) failures.push(`${method} ${url} ${payload?.slice(0, 120)} → ${res.statusCode} ${res.body.slice(0, 200)}`);
+    }
+    expect(failures).toEqual([]);
   });
 });

@@ -53,7 +53,8 @@ export function mapDbError(err: unknown): never {
   const constraint = (err as { constraint?: string } | null)?.constraint;
   if (code === '23505') throw httpError('conflict', constraint?.includes('slug') ? 'That slug is already used.' : undefined, { cause: err });
   if (code === '23503') throw httpError('invalid_field', 'A referenced row does not exist.', { cause: err });
-  if (code === '23514' || code === '22001' || code === '22P02' || code === '22007' || code === '22008') {
+  // Class 22 (data exception: NUL bytes, out-of-range values, bad encodings) and check violations.
+  if (code === '23514' || code?.startsWith('22')) {
     throw httpError('invalid_field', `A field is out of range${constraint ? ` (${constraint})` : ''}.`, { cause: err });
   }
   if (code && (connectionCodes.has(code) || code.startsWith('08'))) throw httpError('db_unavailable', undefined, { cause: err });

@@ -14,16 +14,19 @@ import type { WriteOutcome } from './idempotent-write';
 // Post create/update/trash inside a write transaction, shared by the JSON API and the admin forms.
 // Categories and tags are referenced by slug (string) or id (number); unknown ones are a 422.
 
-const termRef = z.union([z.string().min(1).max(200), z.number().int().positive().max(Number.MAX_SAFE_INTEGER)]);
+/** PostgreSQL text cannot hold NUL: refuse it as a field error (422), not a database error. */
+export const noNul = (s: z.ZodString) => s.refine((v) => !v.includes('\u0000'), 'must not contain NUL characters');
+
+const termRef = z.union([noNul(z.string().min(1).max(200)), z.number().int().positive().max(Number.MAX_SAFE_INTEGER)]);
 
 export const postInput = z.object({
-  title: z.string().trim().min(1, 'must not be empty').max(255),
-  content: z.string().max(500_000).default(''),
+  title: noNul(z.string().trim().min(1, 'must not be empty').max(255)),
+  content: noNul(z.string().max(500_000)).default(''),
   status: z.enum(postStatuses as [PostStatus, ...PostStatus[]]).default('draft'),
-  excerpt: z.string().max(500).optional(),
+  excerpt: noNul(z.string().max(500)).optional(),
   categories: z.array(termRef).max(50).optional(),
   tags: z.array(termRef).max(100).optional(),
-  slug: z.string().min(1).max(200).optional(),
+  slug: noNul(z.string().min(1).max(200)).optional(),
   publishedAt: z.string().datetime({ offset: true }).nullable().optional(),
 }).strict();
 

@@ -9,6 +9,7 @@ import { deleteTerm, getTerm, insertTerm, listTerms, updateTerm, wouldCycle, typ
 import { isValidSlug, slugify, uniqueSlug } from '../../db/queries/admin-slugs';
 import { mapDbError, parseId, parseWith, requireCsrf, requireJson, requireUser } from './guards';
 import { idempotentWrite, type WriteOutcome } from './idempotent-write';
+import { noNul } from './post-writes';
 
 // /api/categories and /api/tags: list (any logged-in user), create (categories: editor+; tags:
 // author+), rename/delete (editor+). A change purges the whole site cache (kind: 'site').
@@ -19,9 +20,9 @@ const listQuery = z.object({
 }).strict();
 
 export const termInput = z.object({
-  name: z.string().trim().min(1, 'must not be empty').max(100),
-  slug: z.string().min(1).max(200).optional(),
-  description: z.string().max(1000).optional(),
+  name: noNul(z.string().trim().min(1, 'must not be empty').max(100)),
+  slug: noNul(z.string().min(1).max(200)).optional(),
+  description: noNul(z.string().max(1000)).optional(),
   parentId: z.number().int().positive().max(Number.MAX_SAFE_INTEGER).nullable().optional(),
 }).strict();
 export type TermInput = z.infer<typeof termInput>;
