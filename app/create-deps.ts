@@ -138,7 +138,9 @@ export async function closeDeps(deps: AppDeps): Promise<void> {
   ];
   for (const [name, step] of steps) {
     try {
+      const startedAt = Date.now();
       await step();
+      deps.logger.debug({ ms: Date.now() - startedAt }, `closed ${name}`);
     } catch (err) {
       deps.logger.warn({ err }, `closing ${name} failed`);
     }

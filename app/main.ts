@@ -67,6 +67,7 @@ async function main(): Promise<void> {
       log.error({ err }, 'error while closing the server');
     }
     await control?.close().catch(() => {});
+    log.info('http server closed; closing pools and clients');
     await closeDeps(deps);
     log.info('stopped');
     process.exit(0);

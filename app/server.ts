@@ -91,6 +91,11 @@ export async function buildServer(deps: AppDeps): Promise<FastifyInstance> {
     reply.header('X-Served-By', config.appName);
     reply.header('X-Request-Id', request.id);
   });
+  // While draining, every response closes its connection: a keep-alive socket that finishes an
+  // in-flight request after close() began would otherwise stay open until the client drops it.
+  app.addHook('onSend', async (_request, reply) => {
+    if (isDraining(app)) reply.header('Connection', 'close');
+  });
   app.addHook('onResponse', async (request, reply) => {
     duration?.observe(
       { route: request.routeOptions.url ?? 'unmatched', method: request.method, status: `${Math.floor(reply.statusCode / 100)}xx` },
