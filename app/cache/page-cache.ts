@@ -78,8 +78,10 @@ export interface ClusterPageCache extends PageCache {
   setWarmFetcher(fetcher: WarmFetcher | null, alwaysPaths?: string[]): void;
   /** Warms now if this replica wins the lock: the number of paths fetched, or null. */
   warm(): Promise<number | null>;
-  /** Resolves once the invalidation subscriber is subscribed (tests, startup). */
-  ready(): Promise<void>;
+  /** L1 size right now (no Redis round trip). */
+  l1Stats(): { bytes: number; entries: number };
+  /** Resolves once the cache client is ready and the subscriber subscribed, or after timeoutMs. */
+  ready(timeoutMs?: number): Promise<void>;
   /** Test hook: drop this replica's incoming invalidation messages (as if lost). */
   setDropInvalidationMessages(drop: boolean): void;
 }
@@ -531,6 +533,10 @@ class RedisPageCache implements ClusterPageCache {
     return { ...this.layerState };
   }
 
+  l1Stats(): { bytes: number; entries: number } {
+    return { bytes: this.l1.bytes, entries: this.l1.entries };
+  }
+
   setLayers(layers: Partial<CacheLayers>): void {
     this.layerState = { ...this.layerState, ...layers };
     if (!this.layerState.l1) this.l1.clear();
@@ -560,8 +566,15 @@ class RedisPageCache implements ClusterPageCache {
     }
   }
 
-  ready(): Promise<void> {
-    return this.subscribed;
+  /** Both connections up (bounded: a cache that cannot connect must not hold up a start). */
+  async ready(timeoutMs = 5000): Promise<void> {
+    const clientReady = this.redis.status === 'ready'
+      ? Promise.resolve()
+      : new Promise<void>((resolve) => this.redis.once('ready', () => resolve()));
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<void>((resolve) => { timer = setTimeout(resolve, timeoutMs); });
+    await Promise.race([Promise.all([this.subscribed, clientReady]), timeout]);
+    clearTimeout(timer);
   }
 
   setDropInvalidationMessages(drop: boolean): void {

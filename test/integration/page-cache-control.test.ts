@@ -72,7 +72,7 @@ describe('control server', () => {
     const off = await post('/cache/layers', { l1: false });
     expect(off.status).toBe(200);
     expect(await off.json()).toEqual({ layers: { l1: false, l2: true } });
-    expect((await cache.get(req)).cacheStatus).toBe('HIT-L2');
+    expect((await cache.get(req)).cacheStatus, JSON.stringify(await cache.stats())).toBe('HIT-L2');
 
     await post('/cache/layers', { l2: false });
     expect((await cache.get(req)).cacheStatus).toBe('MISS');

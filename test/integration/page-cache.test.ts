@@ -69,7 +69,7 @@ function page(key: string, tags: string[], state: { version: number; renders: nu
   };
 }
 
-const l1Entries = async (c: ClusterPageCache) => ((await c.stats()).l1 as { entries: number }).entries;
+const l1Entries = async (c: ClusterPageCache) => c.l1Stats().entries;
 const counters = async (c: ClusterPageCache) => (await c.stats()).counters as Record<string, number>;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
