@@ -391,3 +391,16 @@ describe('fuzz', () => {
     expect(failures).toEqual([]);
   });
 });
+
+describe('stale sessions', () => {
+  it('a user demoted after login loses write rights at once', async () => {
+    await createUser(t, 'carol', 'editor', 'carol-pass-1');
+    const carol = await login(t.app, 'carol', 'carol-pass-1');
+    expect((await as(t.app, carol)('POST', '/api/categories', { name: 'carol-1' })).statusCode).toBe(201);
+    await t.sql("UPDATE users SET role = 'subscriber' WHERE username = 'carol'");
+    const res = await as(t.app, carol)('POST', '/api/categories', { name: 'carol-2' });
+    expect(res.statusCode).toBe(403);
+    expect(res.json().error.message).toMatch(/log in again/);
+    expect((await t.sql("SELECT count(*)::int AS n FROM categories WHERE name = 'carol-2'"))[0].n).toBe(0);
+  });
+});

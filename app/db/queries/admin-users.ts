@@ -30,3 +30,9 @@ export async function findUserById(q: Queryable, id: number): Promise<Omit<Login
   const r = rows[0];
   return r ? { id: Number(r.id), username: r.username, displayName: r.display_name, role: r.role } : null;
 }
+
+/** The user's current role, read inside a write transaction (sessions keep the role from login). */
+export async function currentRole(q: Queryable, id: number): Promise<Role | null> {
+  const { rows } = await q.query<{ role: Role }>({ name: 'admin_user_role', text: 'SELECT role FROM users WHERE id = $1 FOR SHARE', values: [id] });
+  return rows[0]?.role ?? null;
+}

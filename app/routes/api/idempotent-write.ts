@@ -5,6 +5,8 @@ import type { Queryable } from '../../db/db';
 import { httpError } from '../../errors';
 import { claimIdempotencyKey, storeIdempotentResponse } from '../../db/queries/admin-idempotency';
 import { mapDbError } from './guards';
+import { currentRole } from '../../db/queries/admin-users';
+import { roleRank } from '../../auth/roles';
 
 // Runs one content write in a primary transaction and does the bookkeeping every write needs:
 // Idempotency-Key (stored in the SAME transaction, so "wrote" and "remembered the answer" cannot
@@ -50,6 +52,13 @@ export async function performWrite(
   let result;
   try {
     result = await deps.db.write(async (q) => {
+      // The session holds the role from login: a user demoted or deleted since then loses the
+      // write here, in the same transaction, instead of at the session's expiry.
+      const session = request.session;
+      const role = await currentRole(q, userId);
+      if (!role || (session && roleRank[role] < roleRank[session.data.role])) {
+        throw httpError('forbidden', 'Your account changed since you logged in; log in again.');
+      }
       if (key) {
         const prior = await claimIdempotencyKey(q, userId, key, signature);
         if (prior) {
