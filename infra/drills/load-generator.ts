@@ -83,7 +83,13 @@ async function discoverPostPaths(baseUrl: string, agent: Agent): Promise<string[
   try {
     const res = await httpGet(`${baseUrl}/sitemap.xml`, agent);
     const paths = [...res.body.matchAll(/<loc>([^<]+)<\/loc>/g)].map((m) => new URL(m[1]).pathname).filter((p) => p.startsWith('/posts/'));
-    return paths.slice(0, 5);
+    // Only pages that answer now: a cached sitemap may still list a post removed since (a restore).
+    const live: string[] = [];
+    for (const p of paths.slice(0, 10)) {
+      if (live.length >= 5) break;
+      if ((await httpGet(`${baseUrl}${p}`, agent)).status === 200) live.push(p);
+    }
+    return live;
   } catch {
     return [];
   }

@@ -146,6 +146,11 @@ async function flushWalToArchive(primary: PgNode, timeoutMs = 20_000): Promise<v
   }
 }
 
+/** PostgreSQL's timestamptz input form ('2026-01-31 12:00:00.123+00'); it rejects the ISO 'T…Z' form here. */
+export function pgTimestamp(d: Date): string {
+  return d.toISOString().replace('T', ' ').replace('Z', '+00');
+}
+
 function chownTreeToPostgres(path: string): Promise<unknown> {
   return process.getuid?.() === 0 ? execFileAsync('chown', ['-R', 'postgres:postgres', path]) : Promise.resolve();
 }
@@ -166,7 +171,7 @@ export interface RestoreResult {
  */
 export async function restore(opts: { stateDir: string; time?: Date; log?: Log }): Promise<RestoreResult> {
   const started = Date.now();
-  const log = opts.log ?? noop;
+  const log: Log = (m) => (opts.log ?? noop)(`${m} (+${Date.now() - started} ms)`);
   const state = new StateDir(opts.stateDir);
   const t = topologyOf(state);
   const release = state.acquireLock('restore');
@@ -198,7 +203,7 @@ export async function restore(opts: { stateDir: string; time?: Date; log?: Log }
       .filter((l) => !/^\s*(primary_conninfo|primary_slot_name|restore_command|recovery_target\w*)\s*=/.test(l)).join('\n');
     const archive = walArchiveDir(opts.stateDir);
     writeFileSync(autoConf, `${kept.trimEnd()}\nrestore_command = 'cp ${archive}/%f %p'\n`
-      + (target ? `recovery_target_time = '${target.toISOString()}'\nrecovery_target_action = 'promote'\n` : ''), { mode: 0o600 });
+      + (target ? `recovery_target_time = '${pgTimestamp(target)}'\nrecovery_target_action = 'promote'\n` : ''), { mode: 0o600 });
     writeFileSync(join(primary.dataDir, 'recovery.signal'), '', { mode: 0o600 });
     await chownTreeToPostgres(primary.dataDir);
 
@@ -253,6 +258,10 @@ async function refreshApps(state: StateDir, t: Topology, log: Log): Promise<void
       client.disconnect();
     }
   }
+  // nginx's micro-cache may hold pages from after T (served stale while updating): drop its files;
+  // nginx treats a missing cache file as a miss.
+  const edgeCache = join(state.nginxDir, 'cache');
+  if (existsSync(edgeCache)) for (const f of readdirSync(edgeCache)) rmSync(join(edgeCache, f), { recursive: true, force: true });
   const secrets = { dbPasswordFile: state.dbPasswordFile, sessionSecretFile: state.sessionSecretFile, adminPasswordFile: state.adminPasswordFile };
   for (const app of appNodes(t)) {
     if (!state.readPid(app.name)) continue;
