@@ -167,10 +167,13 @@ export async function seedDemoContent(target: Db | Queryable, opts: SeedOptions 
     const tagNames: string[] = [];
     const tagSlugs: string[] = [];
     const usedTag = new Set<string>();
+    const seen = new Map<string, number>();
     for (let i = 0; i < tagCount; i++) {
       const japanese = i % 2 === 0;
-      const base = japanese ? jaNouns[i % jaNouns.length] : enNouns[i % enNouns.length];
-      const name = i < 30 ? base : `${base} ${Math.floor(i / 30) + 1}`;
+      const base = japanese ? jaNouns[Math.floor(i / 2) % jaNouns.length] : enNouns[Math.floor(i / 2) % enNouns.length];
+      const n = (seen.get(base) ?? 0) + 1;
+      seen.set(base, n);
+      const name = n === 1 ? base : `${base} ${n}`;
       tagNames.push(name);
       tagSlugs.push(uniqueSlugIn(slugify(name), usedTag));
     }
