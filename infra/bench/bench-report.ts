@@ -27,6 +27,8 @@ export interface ScenarioResult {
   /** Requests not rendered / all requests in the measured phase (app render counters); null if unknown. */
   cacheHitRatio: number | null;
   renders: number | null;
+  /** Page-cache counters of the measured phase, summed over apps (edge hits never reach an app). */
+  appCache: { hitsL1: number; hitsL2: number; staleServed: number; renders: number } | null;
   writer?: WriterReport;
   invalidReasons: string[];
   /** Facts worth knowing that do not invalidate the run (e.g. posts-cold wrapped around its list). */
@@ -63,7 +65,7 @@ export function notRun(name: ScenarioName, description: string, reason: string, 
     name, description, status: 'not-run', reason, connections, durationSeconds: 0, requests: 0, requestsPerSecond: 0,
     latencyMs: { mean: 0, p50: 0, p75: 0, p90: 0, p99: 0, p999: 0, max: 0, stdev: 0 },
     statuses: {}, non2xx: 0, socketErrors: { connect: 0, read: 0, write: 0, timeout: 0 },
-    bytesPerResponse: { mean: 0, min: 0, max: 0 }, wrongSizeBodies: 0, repeatedPaths: 0, cacheHitRatio: null, renders: null,
+    bytesPerResponse: { mean: 0, min: 0, max: 0 }, wrongSizeBodies: 0, repeatedPaths: 0, cacheHitRatio: null, renders: null, appCache: null,
     invalidReasons: [], notes: [], roundsRequestsPerSecond: [],
   };
 }
@@ -83,6 +85,9 @@ export function invalidReasons(r: Pick<ScenarioResult, 'non2xx' | 'socketErrors'
   if (r.writer && r.writer.non2xx > 0) reasons.push(`${r.writer.non2xx} failed writes (${r.writer.failures.slice(0, 3).join('; ')})`);
   return reasons;
 }
+
+/** home-uncached counts as uncached while at most this share of its requests skip rendering. */
+export const maxUncachedHitRatio = 0.05;
 
 const round3 = (x: number) => Math.round(x * 1000) / 1000;
 
@@ -105,7 +110,16 @@ export function checkTargets(scenarios: ScenarioResult[], ratios: BenchReport['r
   const r1 = ratios.homeCachedOverStatic;
   checks.push({ name: 'home-cached / static', target: '≥ 0.8', measured: r1 === null ? 'not measured' : r1.toFixed(3), pass: r1 === null ? null : r1 >= 0.8 });
   const r2 = ratios.homeUncachedOverHealth;
-  checks.push({ name: 'home-uncached / health', target: '≥ 0.1 (predecessor 0.014)', measured: r2 === null ? 'not measured' : r2.toFixed(3), pass: r2 === null ? null : r2 >= 0.1 });
+  // Only an uncached run counts: if the app served most requests without rendering (a cache layer
+  // still on, or concurrent misses coalesced), the ratio is not the one the target is about.
+  const uncachedHit = find('home-uncached')?.cacheHitRatio ?? null;
+  const reallyUncached = uncachedHit === null || uncachedHit <= maxUncachedHitRatio;
+  checks.push({
+    name: 'home-uncached / health',
+    target: '≥ 0.1 (predecessor 0.014)',
+    measured: r2 === null ? 'not measured' : reallyUncached ? r2.toFixed(3) : `${r2.toFixed(3)}, but not an uncached run: ${(uncachedHit! * 100).toFixed(1)} % of requests were not rendered`,
+    pass: r2 === null ? null : r2 >= 0.1 && reallyUncached,
+  });
   const hc = find('home-cached');
   checks.push({
     name: 'home-cached p99',

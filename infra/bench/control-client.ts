@@ -4,6 +4,7 @@ import type { BenchApp } from './bench-target';
 // read render counters. Only reachable on 127.0.0.1, never through nginx.
 
 export interface CacheLayers { l1: boolean; l2: boolean }
+export interface CacheCounters { hitsL1: number; hitsL2: number; staleServed: number; renders: number }
 
 async function call(app: BenchApp, method: 'GET' | 'POST', path: string, body?: unknown): Promise<unknown> {
   if (app.controlPort === null) throw new Error(`${app.name} has no control port`);
@@ -26,8 +27,36 @@ export class ControlClient {
     return this.apps.length > 0 && this.apps.every((a) => a.controlPort !== null);
   }
 
+  /**
+   * With every layer off the bench also asks the app not to coalesce concurrent misses
+   * (`coalesce: false`), so each request renders; an app whose control server does not know the
+   * flag answers 400 and gets the plain layers (the render counter then shows the coalescing).
+   */
   async setLayers(layers: CacheLayers): Promise<void> {
-    await Promise.all(this.apps.map((a) => call(a, 'POST', '/cache/layers', layers)));
+    await Promise.all(this.apps.map(async (a) => {
+      if (!layers.l1 && !layers.l2) {
+        try {
+          await call(a, 'POST', '/cache/layers', { ...layers, coalesce: false });
+          return;
+        } catch (err) {
+          if (!/: 400 /.test((err as Error).message)) throw err;
+        }
+      } else {
+        // Restore coalescing where the flag exists; ignore apps that do not know it.
+        await call(a, 'POST', '/cache/layers', { ...layers, coalesce: true }).catch(() => null);
+      }
+      await call(a, 'POST', '/cache/layers', layers);
+    }));
+  }
+
+  /** Page-cache counters summed over the apps (hits per layer, stale, renders). */
+  async counters(): Promise<CacheCounters> {
+    const all = await Promise.all(this.apps.map(async (a) => {
+      const stats = (await call(a, 'GET', '/cache/stats')) as { counters?: Partial<Record<string, number>> } | null;
+      const c = stats?.counters ?? {};
+      return { hitsL1: c.hitsL1 ?? 0, hitsL2: c.hitsL2 ?? 0, staleServed: c.staleServed ?? 0, renders: c.renders ?? 0 };
+    }));
+    return all.reduce((x, y) => ({ hitsL1: x.hitsL1 + y.hitsL1, hitsL2: x.hitsL2 + y.hitsL2, staleServed: x.staleServed + y.staleServed, renders: x.renders + y.renders }));
   }
 
   /** Flush is cluster-wide (L2 + a pub/sub flush to every L1), but we ask each app so no L1 is missed. */

@@ -37,6 +37,7 @@ export function formatReport(r: BenchReport): string {
   ];
   if (r.mix) out.push(`mix: Zipf s=${r.mix.zipfS} over ${r.mix.posts} posts (of ${r.mix.postsAvailable}) + ${r.mix.listings} listings, ${Math.round(r.mix.listingShare * 100)} % listings`);
   out.push('', ...lines, '');
+  for (const s of r.scenarios) for (const note of s.notes) out.push(`note: ${s.name}: ${note}`);
   const ratio = (x: number | null) => (x === null ? 'not measured' : x.toFixed(3));
   out.push(`ratios: home-cached / static = ${ratio(r.ratios.homeCachedOverStatic)}; home-uncached / health = ${ratio(r.ratios.homeUncachedOverHealth)}`);
   for (const t of r.targets) out.push(`${t.pass === null ? 'N/A ' : t.pass ? 'PASS' : 'FAIL'}  ${t.name}: ${t.measured} (target ${t.target})`);

@@ -63,6 +63,16 @@ describe('ratios and targets', () => {
     expect(r.valid).toBe(false);
   });
 
+  it('home-uncached only counts when its requests were really rendered', () => {
+    const s = fullRun();
+    s[4] = measured('home-uncached', 3_300, { cacheHitRatio: 0.95 });
+    const r = report(s);
+    expect(r.targets[1].pass).toBe(false);
+    expect(r.targets[1].measured).toBe('0.110, but not an uncached run: 95.0 % of requests were not rendered');
+    s[4] = measured('home-uncached', 3_300, { cacheHitRatio: 0.01 });
+    expect(report(s).targets[1]).toMatchObject({ pass: true, measured: '0.110' });
+  });
+
   it('reports a target as not measured (null) when its scenario did not run, and does not judge p99 at another concurrency', () => {
     const s = fullRun();
     s[0] = notRun('static', 'static', '--url mode', 64);
@@ -109,6 +119,8 @@ describe('table and chart', () => {
     expect(text).toContain('home-cached / static = 0.840');
     expect(text).toContain('PASS  zipf-mix cache hit ratio: 98.50 % (target ≥ 97 %)');
     expect(text).toContain('machine: Test <CPU> & co, 2 cores');
+    s[5].notes.push('12 of 900 requests wrapped');
+    expect(formatReport(report(s))).toContain('note: posts-cold: 12 of 900 requests wrapped');
   });
 
   it('the chart is well-formed SVG with a bar per measured scenario and escaped text', () => {
