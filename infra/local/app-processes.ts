@@ -37,7 +37,8 @@ export async function startApp(opts: { root: string; state: StateDir; topology: 
     cwd: opts.root,
   });
   state.writePid(app.name, pid);
-  await waitForHealthy(`http://${t.host}:${app.port}/health`, { timeoutMs: opts.timeoutMs ?? 30_000, alive: () => isAlive(pid), what: app.name, logFile });
+  // Ready = can serve reads (a DB node reachable, not draining), not merely alive.
+  await waitForHealthy(`http://${t.host}:${app.port}/health/ready`, { timeoutMs: opts.timeoutMs ?? 30_000, alive: () => isAlive(pid), what: app.name, logFile });
   return pid;
 }
 

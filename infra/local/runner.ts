@@ -305,16 +305,18 @@ export async function scale(opts: ScaleOptions): Promise<{ topology: Topology }>
       await step(log, `drain ${names.join(', ')}`, () => Promise.all(names.map((n) => stopApp(state, n, t.drainMs))));
     };
 
-    /** Restarts every app one at a time with the current topology's environment (new DB node list). */
+    /**
+     * Restarts every app one at a time with the topology's environment (new DB node list). No
+     * nginx reload: the app drains on SIGTERM and nginx retries elsewhere while its port is closed
+     * (invariant 1). Measured here, every reload resets a few client keep-alive connections (old
+     * workers close them), so rolling restarts avoid reloads altogether.
+     */
     const rollApps = async (target: Topology) => {
-      const apps = appNodes(target);
-      for (const app of apps) {
-        const others = apps.filter((a) => a.name !== app.name).map((a) => a.port);
-        if (others.length) await retireApps([app.name], others);
-        else await stopApp(state, app.name, target.drainMs);
-        await step(log, `restart ${app.name}`, () => startApp({ root, state, topology: target, app, secrets }));
-        writeNginxConfig(state, root, target, apps.map((a) => a.port));
-        await reloadNginx(lbPid!);
+      for (const app of appNodes(target)) {
+        await step(log, `restart ${app.name} (drain, start, ready)`, async () => {
+          await stopApp(state, app.name, target.drainMs);
+          await startApp({ root, state, topology: target, app, secrets });
+        });
       }
     };
 
