@@ -17,13 +17,10 @@ describe('app skeleton', () => {
     expect(res.headers['x-served-by']).toBe('app-7');
   });
 
-  it('is ready while the database answers, and 503 while draining', async () => {
-    expect((await t.app.inject('/health/ready')).statusCode).toBe(200);
-    const { startDraining } = await import('../../app/server');
-    startDraining(t.app);
+  it('is ready while the database answers', async () => {
     const res = await t.app.inject('/health/ready');
-    expect(res.statusCode).toBe(503);
-    expect(res.json().status).toBe('draining');
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toMatchObject({ status: 'ready', db: true });
   });
 
   it('exposes prom-client metrics including the request histogram', async () => {
@@ -62,6 +59,21 @@ describe('app skeleton', () => {
     expect((await t.app.inject('/static/../package.json')).statusCode).toBe(404);
   });
 
+  it('keeps serving public pages and stays ready while the sessions Redis is down', async () => {
+    await t.redis.kill();
+    try {
+      const start = Date.now();
+      const ready = await t.app.inject('/health/ready');
+      expect(ready.statusCode).toBe(200); // Redis is not part of readiness (invariant 9)
+      const home = await t.app.inject({ url: '/', headers: { cookie: `aidiary_session=${'A'.repeat(43)}` } });
+      expect(home.statusCode).toBe(200);
+      expect(home.body).toContain('post-card');
+      expect(Date.now() - start).toBeLessThan(5000);
+    } finally {
+      await t.redis.restart();
+    }
+  });
+
   it('migrations and seeding are idempotent', async () => {
     const conn = { host: t.pg.primary.host, port: t.pg.primary.port, database: t.pg.dbName, user: t.pg.appUser, password: t.pg.appPassword };
     expect((await runMigrations(conn)).applied).toEqual([]);
@@ -75,5 +87,16 @@ describe('app skeleton', () => {
       await client.end();
     }
     expect(await t.sql('SELECT count(*) AS n FROM posts')).toEqual(before);
+  });
+
+  // Last: draining is one-way for this app instance.
+  it('answers 503 on /health/ready once draining, with Connection: close', async () => {
+    const { startDraining } = await import('../../app/server');
+    startDraining(t.app);
+    const res = await t.app.inject('/health/ready');
+    expect(res.statusCode).toBe(503);
+    expect(res.json().status).toBe('draining');
+    expect(res.headers.connection).toBe('close');
+    expect((await t.app.inject('/health')).statusCode).toBe(200); // still alive
   });
 });
