@@ -1,0 +1,93 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pino } from 'pino';
+import { Registry } from 'prom-client';
+import { loadConfig } from '../../app/config';
+import { createRoutedDb, type RoutedDb } from '../../app/db/router';
+import { compareLsn } from '../../app/db/db';
+import { startPostgres, stopPostgres, superuserQuery } from '../../infra/local/postgres';
+import { startTestPostgres, type TestPostgres } from '../helpers/services';
+
+// Invariant 2 against a real primary and two streaming replicas: writes on the primary, reads
+// spread over the replicas, a lagging or dead replica skipped without a failed read.
+
+const silent = pino({ level: 'silent' });
+let pgServer: TestPostgres;
+let db: RoutedDb;
+let metrics: Registry;
+
+function makeDb(extra: Record<string, string> = {}, registry = new Registry()): RoutedDb {
+  return createRoutedDb({
+    config: loadConfig({ ...pgServer.env, AIDIARY_SESSION_SECRET: 'x'.repeat(40), ...extra }),
+    logger: silent,
+    metrics: registry,
+    pollIntervalMs: 100,
+  });
+}
+
+async function waitFor(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+beforeAll(async () => {
+  pgServer = await startTestPostgres({ replicas: 2 });
+  metrics = new Registry();
+  db = makeDb({}, metrics);
+  await db.write((q) => q.query({ text: 'CREATE TABLE probe (id serial PRIMARY KEY, v text NOT NULL)' }));
+  await waitFor(() => db.nodes().filter((n) => n.role === 'replica' && n.healthy && n.lagBytes === 0).length === 2, 'replicas caught up');
+}, 60_000);
+
+afterAll(async () => {
+  await db?.close();
+  await pgServer?.stop();
+});
+
+describe('createRoutedDb', () => {
+  it('finds the primary by role and lists every node', () => {
+    const nodes = db.nodes();
+    expect(nodes.map((n) => `${n.name}:${n.role}`).sort()).toEqual(['pg-0:primary', 'pg-1:replica', 'pg-2:replica']);
+    expect(nodes.every((n) => n.healthy && n.replayLsn)).toBe(true);
+  });
+
+  it('writes land on the primary and return a commit LSN', async () => {
+    const res = await db.write(async (q) => {
+      const { rows } = await q.query<{ id: number; recovery: boolean }>({ text: "INSERT INTO probe (v) VALUES ('a') RETURNING id, pg_is_in_recovery() AS recovery" });
+      return rows[0];
+    });
+    expect(res.node).toBe('pg-0');
+    expect(res.value.recovery).toBe(false);
+    expect(res.lsn).toMatch(/^[0-9A-F]+\/[0-9A-F]+$/);
+    const current = await superuserQuery<{ lsn: string }>(pgServer.primary, 'SELECT pg_current_wal_insert_lsn()::text AS lsn');
+    expect(compareLsn(res.lsn, current[0].lsn)).toBeLessThanOrEqual(0);
+  });
+
+  it('a failed write rolls back and the error is the statement error', async () => {
+    await expect(db.write((q) => q.query({ text: 'INSERT INTO probe (v) VALUES (NULL)' }))).rejects.toMatchObject({ code: '23502' });
+    const res = await db.read({ primary: true }, (q) => q.query<{ n: string }>({ text: 'SELECT count(*) AS n FROM probe WHERE v IS NULL' }));
+    expect(res.value.rows[0].n).toBe('0');
+  });
+
+  it('anonymous reads go to the replicas, spread over both', async () => {
+    const counts: Record<string, number> = {};
+    for (let i = 0; i < 60; i++) {
+      const res = await db.read({}, async (q) => (await q.query<{ r: boolean }>({ text: 'SELECT pg_is_in_recovery() AS r' })).rows[0].r);
+      expect(res.value).toBe(true);
+      counts[res.node] = (counts[res.node] ?? 0) + 1;
+    }
+    expect(counts['pg-0']).toBeUndefined();
+    expect(counts['pg-1']).toBeGreaterThanOrEqual(15);
+    expect(counts['pg-2']).toBeGreaterThanOrEqual(15);
+    const text = await metrics.metrics();
+    expect(text).toMatch(/aidiary_db_reads_total\{node="pg-1"\} \d+/);
+    expect(text).toMatch(/aidiary_db_replica_lag_bytes\{node="pg-2"\} \d+/);
+    expect(text).toMatch(/aidiary_db_pool_in_use\{node="pg-0"\} \d+/);
+  });
+
+  it('ctx.primary forces the primary', async () => {
+    const res = await db.read({ primary: true }, async (q) => (await q.query<{ r: boolean }>({ text: 'SELECT pg_is_in_recovery() AS r' })).rows[0].r);
+    expect(res).toMatchObject({ node: 'pg-0', value: false });
+  });
+});
