@@ -35,7 +35,7 @@ const readinessTimeoutMs = 1500;
 function isDbUnavailable(err: unknown): boolean {
   for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
     const code = (e as { code?: unknown }).code;
-    if (typeof code === 'string' && (/^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENOTFOUND|EPIPE)$/.test(code) || /^(08|57P)/.test(code))) return true;
+    if (typeof code === 'string' && (/^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN|EPIPE|53300)$/.test(code) || /^(08|57P)/.test(code))) return true;
     const message = (e as { message?: unknown }).message;
     if (typeof message === 'string' && /timeout exceeded when trying to connect|Connection terminated|no (usable|reachable) (database|db|node)/i.test(message)) return true;
   }
