@@ -25,7 +25,7 @@ export class HttpError extends Error {
   }
 }
 
-export function httpRequest(url: string, agent: Agent, req: HttpRequest = {}): Promise<HttpResult> {
+export function httpRequest(url: string, agent: Agent | false, req: HttpRequest = {}): Promise<HttpResult> {
   return new Promise((resolve, reject) => {
     const headers: Record<string, string> = { ...req.headers };
     if (req.body !== undefined) headers['content-length'] = String(Buffer.byteLength(req.body));
@@ -47,6 +47,8 @@ export async function httpGet(url: string, agent: Agent, headers: Record<string,
     return await httpRequest(url, agent, { headers, timeoutMs });
   } catch (err) {
     if (!(err instanceof HttpError) || !err.reusedSocket || err.code !== 'ECONNRESET') throw err;
-    return httpRequest(url, agent, { headers, timeoutMs });
+    // On a new connection: the pool's other idle sockets were likely closed at the same moment
+    // (nginx closes idle client connections on reload).
+    return httpRequest(url, false, { headers, timeoutMs });
   }
 }

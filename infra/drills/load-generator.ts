@@ -125,7 +125,10 @@ export function startLoad(opts: LoadOptions): RunningLoad {
     sent++;
     const startMs = Date.now();
     try {
-      const res = init?.method === 'POST' ? await httpRequest(base + path, agent, { ...init, timeoutMs }) : await httpGet(base + path, agent, init?.headers, timeoutMs);
+      // A write's retry goes out on a new connection: the pooled ones may be the stale cause.
+      const res = init?.method === 'POST'
+        ? await httpRequest(base + path, attempt === 2 ? false : agent, { ...init, timeoutMs })
+        : await httpGet(base + path, agent, init?.headers, timeoutMs);
       return { res, ok: record(kind, startMs, res, null, okWhen, attempt) };
     } catch (err) {
       record(kind, startMs, null, err, okWhen, attempt);

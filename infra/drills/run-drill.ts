@@ -28,13 +28,33 @@ export function isScenario(name: string): name is Scenario {
   return (SCENARIOS as readonly string[]).includes(name);
 }
 
+/**
+ * Starts app nodes that are down (a crash in an earlier drill), as a process supervisor would;
+ * returns their names so the report can say so. Other nodes are left to the drill that broke them.
+ */
+async function restartCrashedApps(driver: ClusterDriver, log: (m: string) => void): Promise<string[]> {
+  const down = (await driver.listNodes()).filter((n) => n.kind === 'app' && !n.healthy).map((n) => n.name);
+  const restarted: string[] = [];
+  for (const name of down) {
+    try {
+      log(`${name} is down before the drill: starting it`);
+      await driver.startNode(name);
+      restarted.push(name);
+    } catch (err) {
+      log(`${name}: ${(err as Error).message}`);
+    }
+  }
+  return restarted;
+}
+
 export async function runDrill(driver: ClusterDriver, scenario: Scenario, opts: DrillOptions): Promise<DrillReport> {
   const log = opts.log ?? (() => {});
-  await driver.waitHealthy(120_000);
+  const restartedBefore = await restartCrashedApps(driver, log);
+  await driver.waitHealthy(60_000);
   const holdMs = Math.min(10_000, Math.max(1000, Math.round(opts.durationMs * 0.3)));
   const warmupMs = Math.min(2000, Math.max(500, Math.round(opts.durationMs * 0.2)));
   const tailMs = Math.min(3000, Math.max(1000, Math.round(opts.durationMs * 0.2)));
-  const notes: string[] = [];
+  const notes: string[] = restartedBefore.length ? [`${restartedBefore.join(', ')} had crashed before this drill and was restarted first`] : [];
   const fault = { description: scenario === 'restore' ? 'base backup, load, point-in-time restore to T' : scenarioPlans[scenario].description, injectedAtMs: null as number | null, recoveredAtMs: null as number | null };
 
   let backupDone: Awaited<ReturnType<typeof backup>> | null = null;
@@ -105,7 +125,7 @@ export async function runDrill(driver: ClusterDriver, scenario: Scenario, opts: 
     verification = await verifyWrites(driver, result.runId, result.writes);
   }
   const restreamSeconds = await watch.finish(60_000);
-  await driver.waitHealthy(120_000).catch((err: Error) => notes.push(`cluster not fully healthy after the drill: ${err.message}`));
+  await driver.waitHealthy(60_000).catch((err: Error) => notes.push(`cluster not fully healthy after the drill: ${err.message}`));
 
   return buildReport({
     scenario,
