@@ -19,6 +19,7 @@ let pool: pg.Pool;
 let db: Db;
 let inspector: Redis;
 const caches: ClusterPageCache[] = [];
+const registries = new Map<ClusterPageCache, Registry>();
 
 /** The smallest real Db: every read on the primary (the router's own tests cover routing). */
 function primaryDb(p: pg.Pool): Db {
@@ -48,8 +49,10 @@ function config(name: string, redisUrl: string, cache: Record<string, string> = 
 }
 
 async function newCache(name: string, opts: { redisUrl?: string; env?: Record<string, string>; tuning?: Partial<PageCacheTuning> } = {}) {
-  const cache = createPageCache({ config: config(name, opts.redisUrl ?? redis.url, opts.env), logger: silent, metrics: new Registry(), db }, opts.tuning);
+  const registry = new Registry();
+  const cache = createPageCache({ config: config(name, opts.redisUrl ?? redis.url, opts.env), logger: silent, metrics: registry, db }, opts.tuning);
   caches.push(cache);
+  registries.set(cache, registry);
   await cache.ready();
   return cache;
 }
@@ -132,6 +135,11 @@ describe('page cache across three replicas', () => {
       return performance.now() - published;
     }));
     for (const d of delays) expect(d).toBeLessThan(100);
+    // Each replica observed the publish → purge delay in its histogram.
+    for (const cache of [b, c]) {
+      const histogram = (await registries.get(cache)!.getSingleMetric('aidiary_cache_invalidation_delay_seconds')!.get()).values;
+      expect(histogram.find((v) => (v as { metricName?: string }).metricName === 'aidiary_cache_invalidation_delay_seconds_count')!.value).toBeGreaterThanOrEqual(1);
+    }
     for (const cache of [a, b, c]) expect((await cache.get(req)).page.body).toBe('/inval v2');
     // The invalidating write's LSN is what the next fill must read at.
     expect(await inspector.hget('cache:tags', 'lsn:list:tag:inval')).toBe('0/1000000');
@@ -283,6 +291,8 @@ describe('cache Redis down', () => {
       expect(missed.cacheStatus).toBe('MISS');
       expect(missed.page.body).toBe('/down-new v1');
       expect((await counters(x)).redisErrors).toBeGreaterThan(errorsBefore);
+      const errorMetric = await registries.get(x)!.getSingleMetric('aidiary_cache_redis_errors_total')!.get();
+      expect(errorMetric.values.reduce((sum, v) => sum + v.value, 0)).toBeGreaterThan(0);
       expect((await x.get(cachedReq)).cacheStatus).toBe('HIT-L1');
       await expect(x.invalidate(['post:6'], '0/2000000')).resolves.toBeUndefined();
       const stats = await x.stats();
