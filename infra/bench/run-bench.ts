@@ -146,7 +146,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
           break;
         case 'posts-cold':
           warm = { ...base, script: 'sequence', pathsFile: files.coldWarm, expectBytes: { min: 512, max: Number.MAX_SAFE_INTEGER } };
-          measure = { ...warm, pathsFile: files.cold };
+          measure = { ...warm, pathsFile: files.cold, once: true };
           break;
         case 'zipf-mix':
           warm = { ...base, script: 'sequence', pathsFile: files.mix, offset: 0, expectBytes: { min: 512, max: Number.MAX_SAFE_INTEGER } };
@@ -200,7 +200,8 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
       out.invalidReasons = invalidReasons(out);
       const warmErrors = invalidReasons({ ...warmResult, writer: undefined });
       if (warmErrors.length > 0) out.notes.push(`warm-up had errors: ${warmErrors.join('; ')}`);
-      if (spec.requestKind === 'posts-cold' && result.repeatedPaths > 0) out.notes.push(`${result.repeatedPaths} of ${result.requests} requests wrapped around the ${mix!.posts.length}-post list (not first requests)`);
+      if (result.exhausted) out.notes.push(`every post of the measured list was requested once after ${out.durationSeconds} s (of ${opts.durationSeconds} s); req/s is over that time`);
+      if (result.repeatedPaths > 0 && spec.requestKind === 'posts-cold') out.notes.push(`${result.repeatedPaths} of ${result.requests} requests repeated a post (not first requests)`);
       if (spec.name === 'home-uncached' && out.cacheHitRatio !== null && out.cacheHitRatio > maxUncachedHitRatio) {
         out.notes.push(`only ${renders} renders for ${result.requests} requests: the app coalesced or cached, so this is not an uncached run`);
       }

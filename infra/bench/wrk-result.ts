@@ -8,6 +8,8 @@ const marker = 'BENCH_JSON ';
 const num = z.number().finite();
 const luaJson = z.object({
   duration_us: num,
+  /** sequence.lua once=1: µs from the first request to the end of the list (0: not exhausted). */
+  active_us: num.optional(),
   requests: num,
   bytes: num,
   errors: z.object({ connect: num, read: num, write: num, status: num, timeout: num }),
@@ -27,6 +29,8 @@ const luaJson = z.object({
 
 export interface WrkResult {
   durationSeconds: number;
+  /** True when sequence.lua (once=1) ran out of paths before wrk's -d: req/s is over the active time. */
+  exhausted: boolean;
   requests: number;
   requestsPerSecond: number;
   latencyMs: { mean: number; p50: number; p75: number; p90: number; p99: number; p999: number; max: number; stdev: number };
@@ -65,10 +69,12 @@ export function parseWrkOutput(stdout: string): WrkResult {
   if (!parsed.success) throw new WrkOutputError(`wrk JSON has an unexpected shape: ${parsed.error.message}`, { cause: parsed.error });
   const r = parsed.data;
   const p = (k: string) => ms(r.latency_us.percentiles[k] ?? Number.NaN);
-  const durationSeconds = r.duration_us / 1e6;
+  const exhausted = (r.active_us ?? 0) > 0;
+  const durationSeconds = (exhausted ? r.active_us! : r.duration_us) / 1e6;
   const non2xx = Object.entries(r.statuses).reduce((sum, [status, n]) => (/^2\d\d$/.test(status) ? sum : sum + n), 0);
   return {
     durationSeconds,
+    exhausted,
     requests: r.requests,
     requestsPerSecond: durationSeconds > 0 ? Math.round((r.requests / durationSeconds) * 10) / 10 : 0,
     latencyMs: {

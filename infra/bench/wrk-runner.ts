@@ -24,6 +24,8 @@ export interface WrkRun {
   /** sequence.lua: file of paths, one per line, and a start offset. */
   pathsFile?: string;
   offset?: number;
+  /** sequence.lua: stop once every path was requested (never re-request one). */
+  once?: boolean;
 }
 
 /** The wrk/ directory of Lua scripts, found from the source tree (works from dist/ too). */
@@ -46,6 +48,7 @@ export function wrkArgs(run: WrkRun): string[] {
   for (const [name, value] of Object.entries(run.headers ?? {})) args.push(`header=${name}:${value}`);
   if (run.expectBytes) args.push(`min_bytes=${run.expectBytes.min}`, `max_bytes=${run.expectBytes.max}`);
   if (run.pathsFile) args.push(`paths=${run.pathsFile}`, `offset=${run.offset ?? 0}`);
+  if (run.once) args.push('once=1');
   return args;
 }
 

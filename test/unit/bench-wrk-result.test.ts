@@ -29,6 +29,14 @@ describe('parseWrkOutput', () => {
     expect(r.wrongSizeBodies).toBe(10);
   });
 
+  it('with active_us (a once=1 list ran out) req/s is over the active time, not wrk\'s -d', () => {
+    const r = parseWrkOutput(luaLine({ active_us: 500_000, requests: 1000 }));
+    expect(r.exhausted).toBe(true);
+    expect(r.durationSeconds).toBe(0.5);
+    expect(r.requestsPerSecond).toBe(2000);
+    expect(parseWrkOutput(luaLine({ active_us: 0 })).exhausted).toBe(false);
+  });
+
   it('an empty status table (no response at all) parses as zero', () => {
     const r = parseWrkOutput(luaLine({ statuses: {}, requests: 0, responses: 0, body_min: -1, body_max: 0 }));
     expect(r.non2xx).toBe(0);
@@ -115,5 +123,22 @@ describe('wrk Lua scripts against a real server', () => {
     expect(big).toBeGreaterThan(10);
     expect(Math.abs(r.wrongSizeBodies - big)).toBeLessThanOrEqual(2);
     expect(r.bytesPerResponse.max).toBe(5000);
+  });
+
+  it('sequence.lua once=1: every path once, then stop; req/s over the active time', async () => {
+    const file = join(dir, 'once.txt');
+    writeFileSync(file, Array.from({ length: 300 }, (_, i) => `/p${i}`).join('\n') + '\n');
+    seen.length = 0;
+    const started = Date.now();
+    const r = await runWrk({ url: `${base}/`, script: 'sequence', connections: 4, threads: 2, durationSeconds: 4, pathsFile: file, once: true });
+    const paths = seen.map((s) => s.path);
+    // No path twice; requests in flight when a thread stops are dropped, never repeated.
+    expect(new Set(paths).size).toBe(paths.length);
+    expect(paths.length).toBeGreaterThan(290);
+    expect(r.repeatedPaths).toBe(0);
+    expect(r.exhausted).toBe(true);
+    expect(r.durationSeconds).toBeLessThan(3);
+    expect(r.requestsPerSecond).toBeCloseTo(r.requests / r.durationSeconds, 0);
+    expect(Date.now() - started).toBeGreaterThan(3500); // wrk itself still runs its -d
   });
 });

@@ -77,6 +77,17 @@ end
 report.json_value = json_value
 
 function done(summary, latency, requests)
+  -- Active time of sequence.lua's once=1 runs: from the first request of any thread to the last
+  -- thread's end of list; 0 unless every thread ran out (then wrk's duration is the -d, not ours).
+  local first, last, all_done = nil, 0, #threads > 0
+  for _, t in ipairs(threads) do
+    local f, l = t:get("first_us") or 0, t:get("last_us") or 0
+    if l == 0 then all_done = false end
+    if f > 0 and (first == nil or f < first) then first = f end
+    if l > last then last = l end
+  end
+  local active_us = 0
+  if all_done and first then active_us = last - first end
   local merged = { statuses = {}, body_bytes = 0, body_min = -1, body_max = 0, wrong_size = 0, responses = 0, repeats = 0 }
   for _, t in ipairs(threads) do
     local s = t:get("statuses") or {}
@@ -94,6 +105,7 @@ function done(summary, latency, requests)
   for _, p in ipairs({ 50, 75, 90, 99, 99.9 }) do pct[tostring(p)] = latency:percentile(p) end
   local out = {
     duration_us = summary.duration,
+    active_us = active_us,
     requests = summary.requests,
     bytes = summary.bytes,
     errors = {
