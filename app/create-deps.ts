@@ -1,10 +1,9 @@
 import pino from 'pino';
-import pg from 'pg';
 import { Registry, collectDefaultMetrics, Histogram } from 'prom-client';
 import type { FastifyBaseLogger } from 'fastify';
 import type { AppConfig } from './config';
 import type { AppDeps, ContentChange, PageCache } from './deps';
-import type { Db, Queryable } from './db/db';
+import { createRoutedDb } from './db/router';
 import { createPassthroughPageCache } from './cache/passthrough-page-cache';
 import { createPageCache } from './cache/page-cache';
 import { purgeSetFor } from './cache/purge-set';
@@ -45,57 +44,6 @@ export function createMetrics(config: Pick<AppConfig, 'appName'>): Registry {
   return registry;
 }
 
-// ---------------------------------------------------------------------------------------------
-// TEMPORARY FALLBACK until app/db/router.ts (createRoutedDb) lands: one pool on the first node,
-// reads and writes on it. Replace with `createRoutedDb({ config, logger, metrics })`.
-function temporarySingleNodeDb(config: AppConfig, logger: FastifyBaseLogger): Db {
-  const target = config.dbNodes?.[0] ?? { name: 'pg-primary', ...config.dbPrimaryService! };
-  const pool = new pg.Pool({
-    host: target.host, port: target.port, database: config.dbName, user: config.dbUser, password: config.dbPassword,
-    max: config.dbPoolSize, connectionTimeoutMillis: 3000,
-  });
-  pool.on('error', (err) => logger.warn({ err }, 'db pool: idle client error'));
-  const name = 'name' in target ? target.name : 'pg-primary';
-  return {
-    async read(_ctx, fn) {
-      const client = await pool.connect();
-      try {
-        return { value: await fn(client as unknown as Queryable), node: name };
-      } finally {
-        client.release();
-      }
-    },
-    async write(fn) {
-      const client = await pool.connect();
-      try {
-        await client.query('BEGIN');
-        const value = await fn(client as unknown as Queryable);
-        await client.query('COMMIT');
-        const lsn = (await client.query<{ lsn: string }>('SELECT pg_current_wal_insert_lsn()::text AS lsn')).rows[0].lsn;
-        return { value, node: name, lsn };
-      } catch (err) {
-        await client.query('ROLLBACK').catch(() => {});
-        throw err;
-      } finally {
-        client.release();
-      }
-    },
-    async canServeReads() {
-      try {
-        await pool.query('SELECT 1');
-        return true;
-      } catch {
-        return false;
-      }
-    },
-    async close() {
-      await pool.end();
-    },
-  };
-}
-
-// ---------------------------------------------------------------------------------------------
-
 export interface CreateDepsOverrides {
   logger?: FastifyBaseLogger;
   metrics?: Registry;
@@ -104,7 +52,7 @@ export interface CreateDepsOverrides {
 export async function createDeps(config: AppConfig, overrides: CreateDepsOverrides = {}): Promise<AppDeps> {
   const logger = overrides.logger ?? createLogger(config);
   const metrics = overrides.metrics ?? createMetrics(config);
-  const db = temporarySingleNodeDb(config, logger);
+  const db = createRoutedDb({ config, logger, metrics });
   const sessions = createRedisSessionStore({ url: config.redisSessionsUrl, logger, metrics });
   const pageCache: PageCache = config.cache.l1 || config.cache.l2
     ? createPageCache({ config, logger, metrics, db })
