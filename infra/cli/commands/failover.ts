@@ -1,13 +1,40 @@
 import { parseArgs } from 'node:util';
-import { resolveStateDir } from '../../local/state';
-import { UsageError } from '../output';
+import { pgNodes } from '../../local/cluster-layout';
+import { failover, localFailoverInput, switchover } from '../../local/failover';
+import { postmasterPid } from '../../local/postgres';
+import { resolveStateDir, StateDir } from '../../local/state';
+import { emitJson, progress, UsageError } from '../output';
 
-// `aidiary failover [--to pg-K]`: promotes the most advanced (or named) replica. The promotion
-// itself lives in infra/local/failover.ts (router engineer); wired here once it lands.
+// `aidiary failover [--to pg-K] [--planned]`: promotes the most advanced (or named) replica; the
+// others follow it and the old primary rejoins as a standby (infra/local/failover.ts).
+// --planned is the switchover: the primary stops cleanly once the target has all of its WAL.
 export async function failoverCommand(argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { to: { type: 'string' }, 'state-dir': { type: 'string' }, json: { type: 'boolean', default: false }, out: { type: 'string' } }, strict: true });
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      to: { type: 'string' }, planned: { type: 'boolean', default: false },
+      'state-dir': { type: 'string' }, json: { type: 'boolean', default: false }, out: { type: 'string' },
+    },
+    strict: true,
+  });
   if (values.to !== undefined && !/^pg-\d+$/.test(values.to)) throw new UsageError(`--to: expected a node name like pg-1, got "${values.to}"`);
-  resolveStateDir(values['state-dir']);
-  process.stderr.write('aidiary failover: not implemented yet (infra/local/failover.ts has not landed)\n');
-  return 2;
+  const state = new StateDir(resolveStateDir(values['state-dir']));
+  const s = state.read();
+  if (!s) throw new Error(`no cluster in ${state.root}; run \`aidiary up\` first`);
+  const release = state.acquireLock('failover');
+  try {
+    const input = localFailoverInput(state, s.topology, progress);
+    const result = await (values.planned ? switchover : failover)(input, { to: values.to });
+    // Postmaster pids change when nodes restart (fenced primary, rejoined standby).
+    for (const { node } of pgNodes(state, s.topology)) {
+      const pid = postmasterPid(node);
+      if (pid) state.writePid(node.name, pid);
+      else state.removePid(node.name);
+    }
+    progress(`${result.newPrimary} is the primary (was ${result.oldPrimary ?? 'none'}); streaming: ${result.streaming.join(', ') || 'none'}; in ${result.durationMs} ms`);
+    if (values.json) emitJson(result, values.out);
+    return 0;
+  } finally {
+    release();
+  }
 }
