@@ -44,6 +44,8 @@ export interface DrillReport {
   };
   writes: { attempted: number; acknowledged: number; retried: number; lost: number; duplicated: number };
   writeUnavailabilitySeconds: number;
+  /** The slowest acknowledged write, first attempt sent → acknowledged: a wait the client saw even without a failure. */
+  writeMaxLatencySeconds: number;
   readUnavailabilitySeconds: number;
   loggedInUnavailabilitySeconds: number;
   staleReads: number;
@@ -143,6 +145,7 @@ export function buildReport(input: ReportInput): DrillReport {
       duplicated: v.duplicated.length,
     },
     writeUnavailabilitySeconds: longestWindowSeconds(ev.filter((e) => e.kind === 'write'), load.endedMs),
+    writeMaxLatencySeconds: round(Math.max(0, ...load.writes.filter((w) => w.acknowledged).map((w) => w.ackMs! - w.firstSentMs)) / 1000),
     readUnavailabilitySeconds: longestWindowSeconds(ev.filter((e) => e.kind === 'anon-read'), load.endedMs),
     loggedInUnavailabilitySeconds: longestWindowSeconds(ev.filter((e) => e.kind === 'user-read' || e.kind === 'verify-read'), load.endedMs),
     staleReads: load.staleReads.length,
@@ -202,7 +205,7 @@ export function formatReport(r: DrillReport): string {
   if (Object.keys(q.failedByStatus).length) lines.push(`  failed by status: ${Object.entries(q.failedByStatus).map(([k, v]) => `${k} ×${v}`).join(', ')}`);
   lines.push(
     `  writes: ${r.writes.attempted} attempted, ${r.writes.acknowledged} acknowledged, ${r.writes.retried} retried, ${r.writes.lost} lost, ${r.writes.duplicated} duplicated`,
-    `  unavailability: writes ${r.writeUnavailabilitySeconds} s, anonymous reads ${r.readUnavailabilitySeconds} s, logged-in reads ${r.loggedInUnavailabilitySeconds} s`,
+    `  unavailability: writes ${r.writeUnavailabilitySeconds} s (slowest acknowledged write ${r.writeMaxLatencySeconds} s), anonymous reads ${r.readUnavailabilitySeconds} s, logged-in reads ${r.loggedInUnavailabilitySeconds} s`,
     `  stale reads seen by the writer: ${r.staleReads}; replicas streaming again after: ${fmt(r.replicasStreamingAgainSeconds)}`,
   );
   if (r.restore) lines.push(`  restore to ${r.restore.targetTime}: ${r.restore.expectedBack} expected back, ${r.restore.missing} missing, ${r.restore.extra} extra`);
@@ -213,8 +216,8 @@ export function formatReport(r: DrillReport): string {
 
 /** The README table: one row per drill. */
 export function formatTable(reports: DrillReport[]): string {
-  const head = '| scenario | requests | failed (after retry) | write unavail. | read unavail. | acked writes | lost | dup | stale | re-stream | result |';
-  const sep = '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |';
-  const rows = reports.map((r) => `| ${r.scenario} | ${r.requests.sent} | ${r.requests.failed} (${r.requests.failedAfterRetry}) | ${r.writeUnavailabilitySeconds} s | ${r.readUnavailabilitySeconds} s | ${r.writes.acknowledged} | ${r.writes.lost} | ${r.writes.duplicated} | ${r.staleReads} | ${fmt(r.replicasStreamingAgainSeconds)} | ${r.pass ? 'pass' : 'FAIL'} |`);
+  const head = '| scenario | requests | failed (after retry) | write unavail. | slowest write | read unavail. | acked writes | lost | dup | stale | re-stream | result |';
+  const sep = '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |';
+  const rows = reports.map((r) => `| ${r.scenario} | ${r.requests.sent} | ${r.requests.failed} (${r.requests.failedAfterRetry}) | ${r.writeUnavailabilitySeconds} s | ${r.writeMaxLatencySeconds} s | ${r.readUnavailabilitySeconds} s | ${r.writes.acknowledged} | ${r.writes.lost} | ${r.writes.duplicated} | ${r.staleReads} | ${fmt(r.replicasStreamingAgainSeconds)} | ${r.pass ? 'pass' : 'FAIL'} |`);
   return [head, sep, ...rows].join('\n');
 }

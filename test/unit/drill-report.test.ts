@@ -58,7 +58,7 @@ describe('targets', () => {
     expect(r.writeUnavailabilitySeconds).toBe(6.1);
     expect(r.checks.filter((c) => !c.pass).map((c) => c.name)).toEqual(['write unavailability ≤ 5 s', '0 acknowledged writes lost', '0 duplicated writes']);
     expect(formatReport(r)).toContain('[FAIL] 0 acknowledged writes lost: 1 of 2 acknowledged');
-    expect(formatTable([r])).toContain('| kill-primary | 2 | 1 (0) | 6.1 s |');
+    expect(formatTable([r])).toContain('| kill-primary | 2 | 1 (0) | 6.1 s | 0 s |');
   });
 
   it('a restore reports writes missing before T and present after it', () => {
