@@ -56,6 +56,23 @@ async function edgeBypassWorks(baseUrl: string): Promise<{ ok: boolean; reason: 
   return { ok: false, reason: `nginx does not honour ${edgeBypassHeader} (X-Edge-Cache: ${seen.join(', ')})` };
 }
 
+/**
+ * The current home page, not a stale copy: the edge (proxy_cache_use_stale updating) and the app
+ * (stale-while-revalidate) may answer one request with an old version right after a write.
+ */
+async function freshHomePage(baseUrl: string, canBypassEdge: boolean): Promise<{ status: number; body: Buffer }> {
+  const headers: Record<string, string> = canBypassEdge ? { [edgeBypassHeader]: '1' } : {};
+  let last = await fetchBody(`${baseUrl}/`, headers);
+  for (let i = 0; i < 10; i++) {
+    const stale = /STALE|UPDATING/i.test(`${last.headers.get('x-cache') ?? ''} ${last.headers.get('x-edge-cache') ?? ''}`);
+    if (last.status === 200 && !stale) break;
+    await new Promise((r) => setTimeout(r, 300));
+    last = await fetchBody(`${baseUrl}/`, headers);
+  }
+  if (last.status !== 200) throw new Error(`GET / answered ${last.status}; the stack is not serving`);
+  return last;
+}
+
 /** Accept bodies within ±pct of the reference size: a redirect or an error page is far off. */
 const around = (bytes: number, pct: number) => ({ min: Math.floor(bytes * (1 - pct)), max: Math.ceil(bytes * (1 + pct)) });
 
@@ -93,8 +110,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
     }
 
     // ---- inputs: the home page size, the static copy, the URL mixes ---------------------------
-    const home = await fetchBody(`${t.baseUrl}/`);
-    if (home.status !== 200) throw new Error(`GET / answered ${home.status}; the stack is not serving`);
+    const home = await freshHomePage(t.baseUrl, !missing.has('edge-bypass') && t.kind === 'local');
     const homeBytes = home.body.length;
     const health = await fetchBody(`${t.baseUrl}/health`);
     const healthBytes = health.body.length;
