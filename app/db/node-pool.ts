@@ -45,6 +45,10 @@ export function createNodePool(target: NodeTarget, config: PoolSettings, logger:
   });
   // An idle client whose server went away emits 'error' on the pool; without a listener it crashes the process.
   pool.on('error', (err) => logger.warn({ err, node: target.name }, 'db pool: idle client error'));
+  // pg-pool drops its own listener while a client is checked out; a server dying then (failover)
+  // would emit an unhandled 'error' and crash the process. The failure reaches the caller through
+  // the rejected query instead.
+  pool.on('connect', (client) => { client.on('error', () => {}); });
   return {
     target,
     pool,
