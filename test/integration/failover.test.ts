@@ -66,6 +66,7 @@ describe('durability and failover', () => {
     let next = 1;
     let stop = false;
     let failedWrites = 0;
+    let failedOver = false;
     const writer = (async () => {
       while (!stop) {
         const id = next++;
@@ -78,7 +79,6 @@ describe('durability and failover', () => {
         }
       }
     })();
-    let failedOver = false;
     await new Promise((r) => setTimeout(r, 500));
     const beforeKill = acked.length;
     expect(beforeKill).toBeGreaterThan(5);
