@@ -144,9 +144,23 @@ export class LocalDriver implements ClusterDriver {
         await this.rejoinAsReplica(name, primary);
         return;
       }
-      await startPostgres(node);
+      if (!postmasterPid(node)) {
+        try {
+          await startPostgres(node);
+        } catch (err) {
+          if (!primary || primary.name === name) throw err;
+          this.log(`${name} does not start (${(err as Error).message.split('\n')[0]}); re-cloning it`);
+          await this.rejoinAsReplica(name, primary);
+          return;
+        }
+      }
       this.state.writePid(name, postmasterPid(node)!);
       await waitForPostgres(node);
+      // A standby that cannot follow the primary (e.g. a timeline it is not a child of) is re-cloned.
+      if (primary && primary.name !== name && !(await this.streamsWithin(node, 15_000))) {
+        this.log(`${name} does not stream from ${primary.name}; re-cloning it`);
+        await this.rejoinAsReplica(name, primary);
+      }
       return;
     }
     if (name.startsWith('redis-')) {
@@ -156,6 +170,22 @@ export class LocalDriver implements ClusterDriver {
       return;
     }
     throw new Error(`startNode ${name}: not supported locally`);
+  }
+
+  /** True once the standby's WAL receiver streams (checked on the standby itself). */
+  private async streamsWithin(node: PgNode, timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      if (!postmasterPid(node)) return false;
+      try {
+        const rows = await superuserQuery<{ s: string }>(node, 'SELECT status AS s FROM pg_stat_wal_receiver');
+        if (rows[0]?.s === 'streaming') return true;
+      } catch {
+        /* starting up or gone */
+      }
+      await sleep(200);
+    }
+    return false;
   }
 
   /**

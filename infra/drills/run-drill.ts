@@ -29,11 +29,11 @@ export function isScenario(name: string): name is Scenario {
 }
 
 /**
- * Starts app nodes that are down (a crash in an earlier drill), as a process supervisor would;
- * returns their names so the report can say so. Other nodes are left to the drill that broke them.
+ * Starts app and PostgreSQL nodes that are down (a crash in an earlier drill), as a supervisor
+ * would (a stray old primary rejoins as a replica); returns their names so the report says so.
  */
-async function restartCrashedApps(driver: ClusterDriver, log: (m: string) => void): Promise<string[]> {
-  const down = (await driver.listNodes()).filter((n) => n.kind === 'app' && !n.healthy).map((n) => n.name);
+async function restartCrashedNodes(driver: ClusterDriver, log: (m: string) => void): Promise<string[]> {
+  const down = (await driver.listNodes()).filter((n) => (n.kind === 'app' || n.kind === 'postgres') && !n.healthy).map((n) => n.name);
   const restarted: string[] = [];
   for (const name of down) {
     try {
@@ -49,7 +49,7 @@ async function restartCrashedApps(driver: ClusterDriver, log: (m: string) => voi
 
 export async function runDrill(driver: ClusterDriver, scenario: Scenario, opts: DrillOptions): Promise<DrillReport> {
   const log = opts.log ?? (() => {});
-  const restartedBefore = await restartCrashedApps(driver, log);
+  const restartedBefore = await restartCrashedNodes(driver, log);
   await driver.waitHealthy(60_000);
   const holdMs = Math.min(10_000, Math.max(1000, Math.round(opts.durationMs * 0.3)));
   const warmupMs = Math.min(2000, Math.max(500, Math.round(opts.durationMs * 0.2)));
