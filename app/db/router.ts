@@ -140,7 +140,7 @@ export function createRoutedDb(deps: RoutedDbDeps): RoutedDb {
   }
 
   function choose(ctx: ReadContext, exclude: ReadonlySet<string>) {
-    return chooseReadNode({
+    const choice = chooseReadNode({
       // Service mode: the -ro Service may hand us any replica, so RYW reads go to the primary.
       ctx: serviceMode && ctx.minLsn ? { ...ctx, primary: true } : ctx,
       nodes: monitor.status(),
@@ -148,8 +148,11 @@ export function createRoutedDb(deps: RoutedDbDeps): RoutedDb {
       exclude,
       bounds: { maxLagBytes: config.dbMaxLagBytes, maxLagMs: config.dbMaxLagMs },
       busy: (name) => pools.get(name)?.busy() ?? 0,
-      tieBreak: tieBreak++,
+      tieBreak,
     });
+    // Rotate only when a replica was picked, so primary fallbacks do not skew the alternation.
+    if (!choice.fallback) tieBreak++;
+    return choice;
   }
 
   async function read<T>(ctx: ReadContext, fn: (q: Queryable) => Promise<T>): Promise<ReadResult<T>> {

@@ -90,4 +90,63 @@ describe('createRoutedDb', () => {
     const res = await db.read({ primary: true }, async (q) => (await q.query<{ r: boolean }>({ text: 'SELECT pg_is_in_recovery() AS r' })).rows[0].r);
     expect(res).toMatchObject({ node: 'pg-0', value: false });
   });
+
+  it('a replica lagging beyond the bound is skipped, the others keep serving', async () => {
+    const bounded = makeDb({ AIDIARY_DB_MAX_LAG_MS: '400' });
+    const slow = pgServer.replicas[1];
+    try {
+      await superuserQuery(slow, "ALTER SYSTEM SET recovery_min_apply_delay = '4s'");
+      await superuserQuery(slow, 'SELECT pg_reload_conf()');
+      await bounded.write((q) => q.query({ text: "INSERT INTO probe (v) VALUES ('lag')" }));
+      await waitFor(() => (bounded.nodes().find((n) => n.name === 'pg-2')?.lagMs ?? 0) > 400, 'pg-2 lag over the bound');
+      const seen = new Set<string>();
+      for (let i = 0; i < 30; i++) seen.add((await bounded.read({}, async () => null)).node);
+      expect([...seen]).toEqual(['pg-1']);
+    } finally {
+      await superuserQuery(slow, 'ALTER SYSTEM RESET recovery_min_apply_delay');
+      await superuserQuery(slow, 'SELECT pg_reload_conf()');
+    }
+    // Caught up again: back in rotation.
+    await waitFor(() => bounded.nodes().find((n) => n.name === 'pg-2')?.lagMs === 0, 'pg-2 caught up');
+    const seen = new Set<string>();
+    for (let i = 0; i < 20; i++) seen.add((await bounded.read({}, async () => null)).node);
+    expect(seen.has('pg-2')).toBe(true);
+    await bounded.close();
+  });
+
+  it('a replica killed under a read loop causes zero failed reads', async () => {
+    const victim = pgServer.replicas[0];
+    let stop = false;
+    let ok = 0;
+    const failures: unknown[] = [];
+    const nodesAfterKill = new Set<string>();
+    let killed = false;
+    const loop = async () => {
+      while (!stop) {
+        try {
+          const res = await db.read({}, async (q) => (await q.query({ text: 'SELECT count(*) FROM probe' })).rows);
+          ok++;
+          if (killed) nodesAfterKill.add(res.node);
+        } catch (err) {
+          failures.push(err);
+        }
+      }
+    };
+    const loops = [loop(), loop(), loop(), loop()];
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      await stopPostgres(victim, 'immediate');
+      killed = true;
+      await new Promise((r) => setTimeout(r, 1500));
+    } finally {
+      stop = true;
+      await Promise.all(loops);
+    }
+    expect(failures).toEqual([]);
+    expect(ok).toBeGreaterThan(50);
+    expect(nodesAfterKill.has('pg-2')).toBe(true);
+    expect(db.nodes().find((n) => n.name === 'pg-1')?.healthy).toBe(false);
+    await startPostgres(victim);
+    await waitFor(() => db.nodes().find((n) => n.name === 'pg-1')?.healthy === true, 'pg-1 back');
+  });
 });
