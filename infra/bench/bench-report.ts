@@ -51,7 +51,7 @@ export interface BenchReport {
   target: { kind: 'local' | 'url'; url: string; apps: number | null; dbReplicas: number | null };
   settings: { durationSeconds: number; warmupSeconds: number; connections: number; threads: number; rounds: number };
   machine: MachineFacts;
-  mix: { zipfS: number; posts: number; postsAvailable: number; listings: number; listingShare: number } | null;
+  mix: { zipfS: number; posts: number; postsAvailable: number; listings: number; listingShare: number; warmup: string } | null;
   scenarios: ScenarioResult[];
   ratios: { homeCachedOverStatic: number | null; homeUncachedOverHealth: number | null };
   targets: TargetCheck[];

@@ -35,7 +35,7 @@ export function formatReport(r: BenchReport): string {
     `machine: ${m.cpuModel}, ${m.cores} cores, ${m.memoryGiB} GiB, Linux ${m.kernel}; node ${m.versions.node}, nginx ${m.versions.nginx ?? '?'}, postgres ${m.versions.postgres ?? '?'}, redis ${m.versions.redis ?? '?'}, wrk ${m.versions.wrk ?? '?'}`,
     `settings: ${r.settings.connections} connections, ${r.settings.threads} wrk threads, ${r.settings.warmupSeconds} s warm-up + ${r.settings.durationSeconds} s measured per scenario${r.settings.rounds > 1 ? `, median of ${r.settings.rounds} interleaved rounds` : ''}`,
   ];
-  if (r.mix) out.push(`mix: Zipf s=${r.mix.zipfS} over ${r.mix.posts} posts (of ${r.mix.postsAvailable}) + ${r.mix.listings} listings, ${Math.round(r.mix.listingShare * 100)} % listings`);
+  if (r.mix) out.push(`mix: Zipf s=${r.mix.zipfS} over ${r.mix.posts} posts (of ${r.mix.postsAvailable}) + ${r.mix.listings} listings, ${Math.round(r.mix.listingShare * 100)} % listings; warm-up: ${r.mix.warmup}`);
   out.push('', ...lines, '');
   for (const s of r.scenarios) for (const note of s.notes) out.push(`note: ${s.name}: ${note}`);
   const ratio = (x: number | null) => (x === null ? 'not measured' : x.toFixed(3));

@@ -36,7 +36,7 @@ function report(scenarios: ScenarioResult[]): BenchReport {
     target: { kind: 'local', url: 'http://127.0.0.1:8080', apps: 3, dbReplicas: 2 },
     settings: { durationSeconds: 10, warmupSeconds: 5, connections: 64, threads: 2, rounds: 1 },
     machine: { cpuModel: 'Test <CPU> & co', cores: 2, memoryGiB: 8, kernel: '6.1', versions: { node: 'v20', nginx: '1.22.1', postgres: '15', redis: '7', wrk: '4.1' } },
-    mix: { zipfS: 1, posts: 10_000, postsAvailable: 10_000, listings: 20, listingShare: 0.3 },
+    mix: { zipfS: 1, posts: 10_000, postsAvailable: 10_000, listings: 20, listingShare: 0.3, warmup: 'crawl then zipf' },
     scenarios, ratios, targets: checkTargets(scenarios, ratios), valid: scenarios.every((s) => s.status !== 'invalid'),
     files: { json: '/x/latest.json', chart: '/x/latest.svg' },
   };
