@@ -7,7 +7,8 @@ import { createNodePool, type NodePool, type NodeTarget } from './node-pool';
 import { NodeMonitor, type NodeStatus } from './node-monitor';
 import { chooseReadNode } from './read-routing';
 import { isConnectionError, isPrimaryLostError, isReadOnlyError } from './pg-errors';
-import { maxLsn } from './lsn';
+import { lsnToBigInt, maxLsn } from './lsn';
+import { ServiceIdentities } from './service-identity';
 
 // The Db seam's real implementation (DESIGN.md invariants 2, 3, 6): writes in a transaction on
 // the primary found by role, reads on a healthy, fresh-enough replica that has replayed the
@@ -78,6 +79,8 @@ function targetsOf(config: AppConfig): NodeTarget[] {
   return targets;
 }
 
+const currentLsnSql = 'SELECT (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_insert_lsn() END)::text AS lsn';
+
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export function createRoutedDb(deps: RoutedDbDeps): RoutedDb {
@@ -105,6 +108,10 @@ export function createRoutedDb(deps: RoutedDbDeps): RoutedDb {
     for (const p of pools.values()) inUseGauge.set({ node: p.target.name }, p.busy());
   };
 
+  const identities = new ServiceIdentities(logger);
+  const readService = serviceMode ? pools.get('pg-ro') : undefined;
+  if (readService) identities.attach(readService.pool);
+
   monitor.start();
   let tieBreak = 0;
   let closed = false;
@@ -120,6 +127,29 @@ export function createRoutedDb(deps: RoutedDbDeps): RoutedDb {
     }
   }
 
+  // A caller that passes `minLsn` (even null: a logged-in session, a cache fill) keeps monotonic
+  // reads from the returned LSN, which must then cover everything its snapshot saw. The polled
+  // value is older than the snapshot, so it is read on the same connection right after the
+  // query: one cheap extra round trip, only for these callers (anonymous page reads skip it).
+  function tracksLsn(ctx: ReadContext): boolean {
+    return Object.prototype.hasOwnProperty.call(ctx, 'minLsn');
+  }
+
+  async function lsnAfterRead(client: pg.PoolClient, node: string): Promise<string | null> {
+    try {
+      const { rows } = await client.query<{ lsn: string | null }>(currentLsnSql);
+      const lsn = rows[0].lsn;
+      if (lsn) {
+        monitor.observeLsn(node, lsn);
+        const id = identities.identity(client);
+        if (id) identities.observe(id, lsn);
+      }
+      return lsn;
+    } catch {
+      return null; // the read itself succeeded; the polled value stands
+    }
+  }
+
   async function readOnce<T>(node: string, ctx: ReadContext, fn: (q: Queryable) => Promise<T>): Promise<ReadResult<T>> {
     const state = monitor.get(node);
     const lsnAtStart = state?.replayLsn ?? null;
@@ -127,10 +157,14 @@ export function createRoutedDb(deps: RoutedDbDeps): RoutedDb {
     let broken: Error | undefined;
     try {
       const value = await fn(client as unknown as Queryable);
-      reads.inc({ node });
+      reads.inc({ node: node === 'pg-ro' ? identities.identity(client)?.label ?? node : node });
       // Never report less than the caller asked for: a node is only chosen once it has replayed
       // ctx.minLsn (the primary has everything).
-      return { value, node, lsn: maxLsn(lsnAtStart, ctx.minLsn) };
+      let lsn = maxLsn(lsnAtStart, ctx.minLsn);
+      if (tracksLsn(ctx)) lsn = maxLsn(lsn, await lsnAfterRead(client, node));
+      // Behind the read Service, name the server that actually answered (X-DB-Node).
+      const shown = node === 'pg-ro' ? identities.identity(client)?.label ?? node : node;
+      return { value, node: shown, lsn };
     } catch (err) {
       if (isConnectionError(err)) broken = err as Error;
       throw err;
@@ -155,7 +189,50 @@ export function createRoutedDb(deps: RoutedDbDeps): RoutedDb {
     return choice;
   }
 
+  // Service mode, read-your-writes: use the read Service when the node behind this very
+  // connection is known (or just checked) to have replayed ctx.minLsn; null → use the primary.
+  async function readViaReplicaService<T>(ctx: ReadContext & { minLsn: string }, fn: (q: Queryable) => Promise<T>): Promise<ReadResult<T> | null> {
+    let client: pg.PoolClient;
+    try {
+      client = await readService!.pool.connect();
+    } catch {
+      return null;
+    }
+    let broken: Error | undefined;
+    try {
+      const need = lsnToBigInt(ctx.minLsn);
+      let known = identities.identity(client) ? identities.knownLsn(identities.identity(client)!) : undefined;
+      if (!known || lsnToBigInt(known) < need) {
+        const { rows } = await client.query<{ lsn: string | null }>(currentLsnSql);
+        known = rows[0].lsn ?? undefined;
+        const id = identities.identity(client);
+        if (id && known) identities.observe(id, known);
+      }
+      if (!known || lsnToBigInt(known) < need) {
+        fallbacks.inc({ reason: 'min_lsn' });
+        return null;
+      }
+      rywPins.inc();
+      const value = await fn(client as unknown as Queryable);
+      const node = identities.identity(client)?.label ?? 'pg-ro';
+      reads.inc({ node });
+      const after = await lsnAfterRead(client, 'pg-ro');
+      return { value, node, lsn: maxLsn(maxLsn(known, ctx.minLsn), after) };
+    } catch (err) {
+      if (!isConnectionError(err)) throw err;
+      broken = err as Error;
+      fallbacks.inc({ reason: 'retry' });
+      return null;
+    } finally {
+      client.release(broken);
+    }
+  }
+
   async function read<T>(ctx: ReadContext, fn: (q: Queryable) => Promise<T>): Promise<ReadResult<T>> {
+    if (readService && ctx.minLsn && !ctx.primary && monitor.get('pg-ro')?.healthy) {
+      const viaService = await readViaReplicaService({ ...ctx, minLsn: ctx.minLsn }, fn);
+      if (viaService) return viaService;
+    }
     const exclude = new Set<string>();
     let lastErr: unknown;
     for (let attempt = 0; attempt < 2; attempt++) {

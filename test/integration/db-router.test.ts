@@ -149,4 +149,36 @@ describe('createRoutedDb', () => {
     await startPostgres(victim);
     await waitFor(() => db.nodes().find((n) => n.name === 'pg-1')?.healthy === true, 'pg-1 back');
   });
+
+  it('service mode: identifies the node behind the read Service and serves RYW reads there once it has the LSN', async () => {
+    const replica = pgServer.replicas[1];
+    const { AIDIARY_DB_NODES: _nodes, ...env } = pgServer.env;
+    const viaServices = createRoutedDb({
+      config: loadConfig({
+        ...env,
+        AIDIARY_SESSION_SECRET: 'x'.repeat(40),
+        AIDIARY_DB_PRIMARY_SERVICE: `${pgServer.primary.host}:${pgServer.primary.port}`,
+        AIDIARY_DB_READ_SERVICE: `${replica.host}:${replica.port}`,
+      }),
+      logger: silent, metrics: new Registry(), pollIntervalMs: 100,
+    });
+    try {
+      const w = await viaServices.write(async (q) => (await q.query<{ id: number }>({ text: "INSERT INTO probe (v) VALUES ('svc') RETURNING id" })).rows[0].id);
+      expect(w.node).toBe('pg-rw');
+      const behind = `${replica.host}:${replica.port}`;
+      // Right after the write the replica may or may not have it; either way the row is seen.
+      const first = await viaServices.read({ minLsn: w.lsn }, async (q) => (await q.query({ text: 'SELECT 1 FROM probe WHERE id = $1', values: [w.value] })).rowCount);
+      expect(first.value).toBe(1);
+      expect(compareLsn(first.lsn!, w.lsn)).toBeGreaterThanOrEqual(0);
+      await waitFor(async () => {
+        const r = await viaServices.read({ minLsn: w.lsn }, async (q) => (await q.query({ text: 'SELECT 1 FROM probe WHERE id = $1', values: [w.value] })).rowCount);
+        expect(r.value).toBe(1);
+        return r.node === behind;
+      }, 'RYW read served behind the read Service');
+      const anon = await viaServices.read({}, async (q) => (await q.query<{ r: boolean }>({ text: 'SELECT pg_is_in_recovery() AS r' })).rows[0].r);
+      expect(anon).toMatchObject({ node: behind, value: true });
+    } finally {
+      await viaServices.close();
+    }
+  });
 });
