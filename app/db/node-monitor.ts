@@ -23,8 +23,11 @@ export interface NodeStatus {
 
 interface Sample { atMs: number; lsn: string }
 
+// timeline_id breaks a tie between two writable nodes (an unfenced old primary): the promoted
+// one is on a newer timeline (once its end-of-recovery checkpoint is written).
 const pollSql = `SELECT pg_is_in_recovery() AS recovery,
-  CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn()::text ELSE pg_current_wal_insert_lsn()::text END AS lsn`;
+  CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn()::text ELSE pg_current_wal_insert_lsn()::text END AS lsn,
+  (SELECT timeline_id FROM pg_control_checkpoint()) AS timeline`;
 
 export interface NodeMonitorOptions {
   pollIntervalMs?: number;
@@ -36,6 +39,7 @@ export class NodeMonitor {
   private readonly states = new Map<string, NodeStatus>();
   /** When a node was last seen turning primary: with two writable nodes, the newest promotion wins. */
   private readonly promotedAtMs = new Map<string, number>();
+  private readonly timelines = new Map<string, number>();
   private primaryHistory: Sample[] = [];
   private timer: NodeJS.Timeout | null = null;
   private inFlight: Promise<void> | null = null;
@@ -83,11 +87,13 @@ export class NodeMonitor {
 
   primaryName(): string | null {
     let best: string | null = null;
+    let bestTimeline = -1;
     let bestAt = -1;
     for (const s of this.states.values()) {
       if (s.role !== 'primary' || !s.healthy) continue;
+      const timeline = this.timelines.get(s.name) ?? 0;
       const at = this.promotedAtMs.get(s.name) ?? 0;
-      if (at > bestAt) { best = s.name; bestAt = at; }
+      if (timeline > bestTimeline || (timeline === bestTimeline && at > bestAt)) { best = s.name; bestTimeline = timeline; bestAt = at; }
     }
     return best;
   }
@@ -119,7 +125,8 @@ export class NodeMonitor {
   private async pollOne(probe: NodePool): Promise<void> {
     const s = this.states.get(probe.target.name)!;
     try {
-      const { rows } = await probe.pool.query<{ recovery: boolean; lsn: string | null }>(pollSql);
+      const { rows } = await probe.pool.query<{ recovery: boolean; lsn: string | null; timeline: number | null }>(pollSql);
+      if (rows[0].timeline !== null) this.timelines.set(s.name, Number(rows[0].timeline));
       const role: NodeRole = rows[0].recovery ? 'replica' : 'primary';
       if (role === 'primary' && s.role !== 'primary') {
         this.promotedAtMs.set(s.name, Date.now());

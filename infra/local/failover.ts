@@ -183,7 +183,14 @@ async function run(input: FailoverInput, opts: FailoverOptions, planned: boolean
   // The durability rule over the new primary's peers, in place before it takes a write.
   if (input.topology) {
     const names = synchronousStandbyNames(input.topology, target.node.name);
-    await setSynchronousStandbyNames(target.node, names);
+    if (settingsFileValue(target.node, 'synchronous_standby_names') === names) {
+      // The node's own settings file (written by the runner) already has it: drop any earlier
+      // ALTER SYSTEM override so a later `aidiary scale` rewrite of that file is not shadowed.
+      await superuserQuery(target.node, 'ALTER SYSTEM RESET synchronous_standby_names');
+      await superuserQuery(target.node, 'SELECT pg_reload_conf()');
+    } else {
+      await setSynchronousStandbyNames(target.node, names);
+    }
     log(`${target.node.name}: synchronous_standby_names = '${names}'`);
   }
   await promote(target.node);
@@ -227,6 +234,16 @@ async function run(input: FailoverInput, opts: FailoverOptions, planned: boolean
     if (n.name !== target.node.name && postmasterPid(n)) await ensurePeerSlots(n, input.nodes).catch(() => {});
   }
   return { oldPrimary: old[0]?.name ?? null, newPrimary: target.node.name, promotedAtLsn, streaming, rejoined, durationMs: Date.now() - started };
+}
+
+/** A value from the node's aidiary.conf (infra/local/postgres.ts writes it), unquoted. */
+function settingsFileValue(node: PgNode, key: string): string | null {
+  try {
+    const line = readFileSync(join(node.dataDir, 'aidiary.conf'), 'utf8').split('\n').find((l) => l.trim().startsWith(`${key} =`));
+    return line ? line.slice(line.indexOf('=') + 1).trim().replace(/^'(.*)'$/, '$1').replace(/''/g, "'") : null;
+  } catch {
+    return null;
+  }
 }
 
 function logTail(file: string, lines = 15): string {

@@ -126,4 +126,16 @@ describe('durability and failover', () => {
     expect(before.node).not.toBe('pg-0');
     expect(result.streaming.sort()).toEqual(['pg_1', 'pg_2']);
   });
+
+  it('failover --to a named replica fences a still-running primary first', async () => {
+    failoverLog.length = 0;
+    const result = await failover(input, { to: 'pg-2' });
+    expect(result).toMatchObject({ oldPrimary: 'pg-0', newPrimary: 'pg-2' });
+    expect(failoverLog).toContain('pg-0: fencing (stop -m immediate)');
+    const w = await db.write((q) => q.query({ text: 'INSERT INTO acked VALUES (100002)' }));
+    expect(w.node).toBe('pg-2');
+    expect(result.streaming.sort()).toEqual(['pg_0', 'pg_1']);
+    const [sync] = await superuserQuery<{ s: string }>(pgServer.nodes[2], "SELECT current_setting('synchronous_standby_names') AS s");
+    expect(sync.s).toBe('ANY 1 (pg_0, pg_1)');
+  });
 });
