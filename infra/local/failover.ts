@@ -229,9 +229,13 @@ async function run(input: FailoverInput, opts: FailoverOptions, planned: boolean
   }
   const streaming = (await superuserQuery<{ application_name: string }>(target.node, "SELECT application_name FROM pg_stat_replication WHERE state = 'streaming'"))
     .map((r) => r.application_name);
-  // Every node is now a standby candidate again: it needs slots for its peers.
+  // Every node is now a standby candidate again: it needs slots for its peers. A former primary
+  // keeps its old slots through pg_rewind, with a restart_lsn that would pin its WAL forever on a
+  // standby; they are replaced by fresh (reserve-on-use) ones.
   for (const n of input.nodes) {
-    if (n.name !== target.node.name && postmasterPid(n)) await ensurePeerSlots(n, input.nodes).catch(() => {});
+    if (n.name === target.node.name || !postmasterPid(n)) continue;
+    await superuserQuery(n, 'SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE NOT active AND restart_lsn IS NOT NULL').catch(() => {});
+    await ensurePeerSlots(n, input.nodes).catch(() => {});
   }
   return { oldPrimary: old[0]?.name ?? null, newPrimary: target.node.name, promotedAtLsn, streaming, rejoined, durationMs: Date.now() - started };
 }

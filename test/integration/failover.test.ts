@@ -110,6 +110,9 @@ describe('durability and failover', () => {
     expect(streaming.map((r) => r.application_name)).toEqual(pgServer.nodes.filter((n) => n.name !== result.newPrimary).map((n) => n.name.replace('-', '_')));
     const [rejoined] = await superuserQuery<{ r: boolean }>(pgServer.primary, 'SELECT pg_is_in_recovery() AS r');
     expect(rejoined.r).toBe(true);
+    // As a standby it holds fresh slots for its peers, none pinning WAL from its primary days.
+    const slots = await superuserQuery<{ slot_name: string; restart_lsn: string | null }>(pgServer.primary, 'SELECT slot_name, restart_lsn::text FROM pg_replication_slots ORDER BY 1');
+    expect(slots).toEqual([{ slot_name: 'pg_1', restart_lsn: null }, { slot_name: 'pg_2', restart_lsn: null }]);
     // The router sees the new roles without a restart.
     await db.refresh();
     expect(db.nodes().find((n) => n.role === 'primary')?.name).toBe(result.newPrimary);
