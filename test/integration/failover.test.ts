@@ -132,7 +132,23 @@ describe('durability and failover', () => {
 
   it('failover --to a named replica fences a still-running primary first', async () => {
     failoverLog.length = 0;
+    // A second router that polls only on demand keeps believing pg-0 is the primary.
+    const staleMetrics = new Registry();
+    const stale = createRoutedDb({
+      config: loadConfig({ ...pgServer.env, AIDIARY_SESSION_SECRET: 'x'.repeat(40) }),
+      logger: silent, metrics: staleMetrics, pollIntervalMs: 600_000,
+    });
+    await stale.refresh();
+    expect(stale.nodes().find((n) => n.role === 'primary')?.name).toBe('pg-0');
     const result = await failover(input, { to: 'pg-2' });
+    try {
+      // Its write reaches pg-0, now a standby (25006 read-only), re-discovers the primary and is re-sent.
+      const viaStale = await stale.write((q) => q.query({ text: 'INSERT INTO acked VALUES (100003)' }));
+      expect(viaStale.node).toBe('pg-2');
+      expect(await staleMetrics.metrics()).toMatch(/aidiary_db_write_retries_total(\{[^}]*\})? 1/);
+    } finally {
+      await stale.close();
+    }
     expect(result).toMatchObject({ oldPrimary: 'pg-0', newPrimary: 'pg-2' });
     expect(failoverLog).toContain('pg-0: fencing (stop -m immediate)');
     const w = await db.write((q) => q.query({ text: 'INSERT INTO acked VALUES (100002)' }));
