@@ -88,6 +88,10 @@ export async function runDrill(driver: ClusterDriver, scenario: Scenario, opts: 
     if (scenario === 'restore') {
       // T: halfway through the load; writes keep flowing on both sides of it.
       await sleep(Math.max(0, opts.durationMs / 2 - warmupMs));
+      // T must have acknowledged writes before it (the short form's first writes can be slow).
+      const waitUntil = Date.now() + 30_000;
+      while (!load.writes().some((w) => w.acknowledged) && Date.now() < waitUntil) await sleep(100);
+      await sleep(200);
       restoreTime = new Date();
       log(`T = ${restoreTime.toISOString()}`);
     } else {
