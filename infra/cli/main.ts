@@ -2,7 +2,10 @@ import { downCommand } from './commands/down';
 import { failoverCommand } from './commands/failover';
 import { logsCommand } from './commands/logs';
 import { migrateCommand } from './commands/migrate';
-import { notImplemented } from './commands/not-implemented';
+import { drillCommand } from './commands/drill';
+import { benchCommand } from './commands/bench';
+import { backupCommand } from './commands/backup';
+import { restoreCommand } from './commands/restore';
 import { scaleCommand } from './commands/scale';
 import { seedCommand } from './commands/seed';
 import { statusCommand } from './commands/status';
@@ -24,7 +27,11 @@ const USAGE = `usage: aidiary <command> [options]
   logs <node> [--lines N]     a node's log (lb, app-K, pg-K, redis-sessions, redis-cache)
   seed --posts N              deterministic demo content
   migrate                     run migrations (env as for the app)
-  drill | bench | backup | restore
+  drill <scenario|all> [--duration S] [--json] [--out FILE]
+                              failover drill under load, with a report
+  bench [--duration S] [--connections C] [--scenario X] [--url U]
+                              benchmark scenarios (wrk), ratios, chart
+  backup | restore [--time T] base backup + WAL archive; point-in-time restore
 
 common: --state-dir DIR (or AIDIARY_STATE_DIR; default .aidiary/), --json, --out FILE`;
 
@@ -39,10 +46,10 @@ const commands: Record<string, (argv: string[]) => Promise<number>> = {
   logs: logsCommand,
   seed: seedCommand,
   migrate: migrateCommand,
-  drill: () => notImplemented('drill'),
-  bench: () => notImplemented('bench'),
-  backup: () => notImplemented('backup'),
-  restore: () => notImplemented('restore'),
+  drill: drillCommand,
+  bench: benchCommand,
+  backup: backupCommand,
+  restore: restoreCommand,
 };
 
 export async function main(argv: string[]): Promise<number> {
