@@ -30,6 +30,15 @@ beforeAll(async () => {
     logger: silent, metrics, pollIntervalMs: 100,
   });
   await db.write((q) => q.query({ text: 'CREATE TABLE notes (id serial PRIMARY KEY, body text NOT NULL)' }));
+  // The table must exist on both replicas before their apply delay starts, or an anonymous read
+  // would fail on a missing relation instead of testing staleness.
+  for (const replica of pgServer.replicas) {
+    const deadline = Date.now() + 10_000;
+    while ((await superuserQuery<{ t: string | null }>(replica, "SELECT to_regclass('public.notes')::text AS t", [], pgServer.dbName))[0].t === null) {
+      if (Date.now() > deadline) throw new Error(`${replica.name} did not replay CREATE TABLE`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
   for (const replica of pgServer.replicas) {
     await superuserQuery(replica, `ALTER SYSTEM SET recovery_min_apply_delay = '${applyDelayMs}ms'`);
     await superuserQuery(replica, 'SELECT pg_reload_conf()');
