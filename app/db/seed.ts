@@ -1,6 +1,7 @@
 import type { Queryable, Db } from './db';
 import { slugify, uniqueSlugIn } from '../content/slug';
 import { hashPassword, verifyPassword } from '../auth/passwords';
+import { seededRandom } from '../seeded-random';
 
 // Deterministic demo content: the same options give the same rows (seeded PRNG, fixed anchor date),
 // so benchmarks and tests compare like with like. Rows go in with a few multi-row INSERT … SELECT
@@ -28,17 +29,8 @@ const markerKey = 'demo_seed';
 // Accounts that exist only as authors: '!' is not a valid argon2 hash, so they cannot log in.
 const lockedPasswordHash = '!';
 
-/** mulberry32: tiny, fast, good enough for demo data. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The demo seed's PRNG (kept under this name for the tests that replay it). */
+export const prng = seededRandom;
 
 const jaNouns = ['東京', '京都', '猫', '珈琲', '桜', '富士山', '電車', '図書館', '雨', '夏祭り', '温泉', '旅行', '朝ごはん', '散歩', '読書', '写真', '料理', '音楽', '映画', '庭', 'データベース', 'サーバー', 'プログラミング', '日記', '週末', '紅葉', '海', '山道', '商店街', '花火'];
 const jaPhrases = ['について考えた', 'を楽しんだ一日', 'の記録', 'との出会い', 'を振り返る', 'のある暮らし', 'で見つけたこと', 'の小さな発見', 'に行ってきました', 'をはじめてみた'];

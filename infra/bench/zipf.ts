@@ -1,18 +1,9 @@
 // Zipf-distributed sampling for the benchmark's URL mixes. Hand-rolled (a CDF and a binary search,
 // ~20 lines) because no installed library does it and the sequence must be reproducible from a
 // seed so two runs request the same URLs.
+import { seededRandom } from '../../app/seeded-random';
 
-/** mulberry32: a tiny, fast, seedable PRNG in [0, 1). Math.random cannot be seeded. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seededRandom };
 
 /** P(rank k) ∝ 1 / k^s for k = 1..n; returns a sampler of 0-based ranks. */
 export function zipfSampler(n: number, s: number, random: () => number): () => number {
