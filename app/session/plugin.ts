@@ -6,7 +6,7 @@ import { compareLsn, type ReadContext } from '../db/db';
 import { httpError } from '../errors';
 import type { Role } from '../auth/roles';
 import { connectSessionsRedis, sessionIdPattern } from './redis-session-store';
-import { createLoginRateLimiter, type LoginRateLimiter } from './rate-limit';
+import { createLoginRateLimiter, type LoginRateLimiter, type LoginRateLimitResult } from './rate-limit';
 
 // Sessions, CSRF and read-your-writes bookkeeping for every route.
 //
@@ -79,6 +79,11 @@ export interface SessionKit {
   requireSession(request: FastifyRequest): SessionState;
   /** Throws 503 when the session store cannot be used right now. */
   requireStore(): void;
+  /**
+   * Counts one login attempt for (IP, username) in the shared limiter; 503 when the store is down.
+   * When over the limit it sets Retry-After and returns `allowed: false` (the caller answers 429).
+   */
+  countLoginAttempt(request: FastifyRequest, reply: FastifyReply, username: string): Promise<LoginRateLimitResult>;
   /** Destroys any current session and starts a new one (new id, new CSRF token); sets the cookie. */
   startSession(request: FastifyRequest, reply: FastifyReply, user: SessionUser): Promise<SessionState>;
   /** Revokes the session everywhere (deletes it) and clears the cookie. */
@@ -128,6 +133,17 @@ export async function registerSessionPlugin(app: FastifyInstance, deps: AppDeps)
     isHttps,
     requireStore() {
       if (!sessions.isAvailable()) throw unavailable();
+    },
+    async countLoginAttempt(request, reply, username) {
+      kit.requireStore();
+      let limit: LoginRateLimitResult;
+      try {
+        limit = await rateLimiter.hit(request.ip, username);
+      } catch (err) {
+        throw httpError('sessions_unavailable', undefined, { cause: err });
+      }
+      if (!limit.allowed) reply.header('Retry-After', String(limit.retryAfterSeconds));
+      return limit;
     },
     requireSession(request) {
       if (request.session) return request.session;

@@ -43,15 +43,8 @@ export function registerAdminLoginRoutes(admin: FastifyInstance, deps: AppDeps, 
     if (!username || !password || username.length > 100 || password.length > 1024) {
       return renderForm(request, reply, { redirect, username: username.slice(0, 100), error: 'Enter a username and a password.', status: 422 });
     }
-    kit.requireStore();
-    let limit;
-    try {
-      limit = await kit.rateLimiter.hit(request.ip, username);
-    } catch (err) {
-      throw httpError('sessions_unavailable', undefined, { cause: err });
-    }
+    const limit = await kit.countLoginAttempt(request, reply, username);
     if (!limit.allowed) {
-      reply.header('Retry-After', String(limit.retryAfterSeconds));
       return renderForm(request, reply, { redirect, username, error: `Too many login attempts; try again in ${limit.retryAfterSeconds} s.`, status: 429 });
     }
     const user = await authenticate(deps.db, username, password);

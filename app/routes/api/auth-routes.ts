@@ -21,15 +21,8 @@ export function registerAuthRoutes(api: FastifyInstance, deps: AppDeps): void {
   api.post('/auth/login', { config: { csrf: false }, bodyLimit: 8 * 1024 }, async (request, reply) => {
     requireJson(request);
     const { username, password } = parseWith(loginBody, request.body);
-    kit.requireStore();
-    let limit;
-    try {
-      limit = await kit.rateLimiter.hit(request.ip, username);
-    } catch (err) {
-      throw httpError('sessions_unavailable', undefined, { cause: err });
-    }
+    const limit = await kit.countLoginAttempt(request, reply, username);
     if (!limit.allowed) {
-      reply.header('Retry-After', String(limit.retryAfterSeconds));
       throw httpError('rate_limited', `Too many login attempts; try again in ${limit.retryAfterSeconds} s.`);
     }
     const user = await authenticate(deps.db, username, password);
