@@ -133,8 +133,8 @@ function proxyLocation(input: NginxRenderInput): string[] {
       '        proxy_cache_lock_timeout 2s;',
       '        proxy_cache_use_stale updating error timeout http_502 http_503;',
       '        proxy_cache_background_update on;',
-      `        proxy_cache_bypass $cookie_${SESSION_COOKIE} $aidiary_edge_skip;`,
-      `        proxy_no_cache $cookie_${SESSION_COOKIE} $aidiary_edge_skip;`,
+      `        proxy_cache_bypass $cookie_${SESSION_COOKIE} $aidiary_edge_skip $aidiary_bench_bypass;`,
+      `        proxy_no_cache $cookie_${SESSION_COOKIE} $aidiary_edge_skip $aidiary_bench_bypass;`,
       '        add_header X-Edge-Cache $upstream_cache_status always;',
     );
   }
@@ -228,6 +228,17 @@ export function renderNginxConfig(input: NginxRenderInput): string {
     '    map $uri $aidiary_edge_skip {',
     '        default 0;',
     '        "~^/(admin|api|health)(/|$)" 1;',
+    '    }',
+    '    # `aidiary bench` measures the app caches behind nginx (home-l1) with X-Bench-Bypass-Edge: 1;',
+    '    # honoured from loopback clients only, so the public cannot make nginx skip its micro-cache.',
+    '    geo $aidiary_loopback_client {',
+    '        default 0;',
+    '        127.0.0.0/8 1;',
+    '        ::1 1;',
+    '    }',
+    '    map "$aidiary_loopback_client:$http_x_bench_bypass_edge" $aidiary_bench_bypass {',
+    '        default 0;',
+    '        "~^1:(1|true|yes)$" 1;',
     '    }',
   ];
   if (t.cache.edgeEnabled) {

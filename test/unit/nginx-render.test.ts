@@ -155,10 +155,13 @@ describe('renderNginxConfig: rules', () => {
     expect(loc).toContain('proxy_cache_lock on;');
     expect(loc).toContain('proxy_cache_use_stale updating error timeout http_502 http_503;');
     expect(loc).toContain('proxy_cache_background_update on;');
-    expect(loc).toContain('proxy_cache_bypass $cookie_aidiary_session $aidiary_edge_skip;');
-    expect(loc).toContain('proxy_no_cache $cookie_aidiary_session $aidiary_edge_skip;');
+    expect(loc).toContain('proxy_cache_bypass $cookie_aidiary_session $aidiary_edge_skip $aidiary_bench_bypass;');
+    expect(loc).toContain('proxy_no_cache $cookie_aidiary_session $aidiary_edge_skip $aidiary_bench_bypass;');
     expect(loc).toContain('add_header X-Edge-Cache $upstream_cache_status always;');
     expect(block(conf, 'map $uri $aidiary_edge_skip')).toContain('"~^/(admin|api|health)(/|$)" 1;');
+    // The bench's edge bypass header counts only from loopback clients.
+    expect(block(conf, 'geo $aidiary_loopback_client')).toMatch(/default 0;[\s\S]*127\.0\.0\.0\/8 1;/);
+    expect(block(conf, 'map "$aidiary_loopback_client:$http_x_bench_bypass_edge" $aidiary_bench_bypass')).toContain('"~^1:(1|true|yes)$" 1;');
     const ttl = renderNginxConfig(input({ cache: { edgeTtlSeconds: 7 } }));
     expect(ttl).toContain('proxy_cache_valid 200 301 404 7s;');
   });
