@@ -3,6 +3,8 @@
 // nginx, PostgreSQL (server + contrib for pg_trgm), redis-server and wrk, all from Debian's apt.
 // Runs before `npm test` and `aidiary up`. Installs through apt when root (or with --print-only
 // it only prints what is missing). Plain JS with no dependencies: it must run on a fresh clone.
+// `--with-test-tools` (npm test, .ci/run) adds what only the tests need: Chromium for the
+// Playwright browser tests. `aidiary up` / `npm start` never install a browser.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 
@@ -23,18 +25,22 @@ function hasTrgm() {
   return readdirSync(base).some((v) => existsSync(`${base}/${v}/extension/pg_trgm.control`));
 }
 
-export function missingPackages() {
+/** Where the browser tests expect Debian's Chromium (test/e2e/browser/launch.ts). */
+export const chromiumPath = '/usr/bin/chromium';
+
+export function missingPackages({ withTestTools = false } = {}) {
   const missing = [];
   if (!which('nginx') && !existsSync('/usr/sbin/nginx')) missing.push('nginx');
   if (!postgresBinDir()) missing.push('postgresql');
   if (!hasTrgm()) missing.push('postgresql-contrib');
   if (!which('redis-server')) missing.push('redis-server');
   if (!which('wrk')) missing.push('wrk');
+  if (withTestTools && !existsSync(chromiumPath)) missing.push('chromium');
   return missing;
 }
 
-export function ensureSystem({ quiet = false } = {}) {
-  const missing = missingPackages();
+export function ensureSystem({ quiet = false, withTestTools = false } = {}) {
+  const missing = missingPackages({ withTestTools });
   if (missing.length === 0) return;
   const cmd = `apt-get update && apt-get install -y ${missing.join(' ')}`;
   const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
@@ -42,15 +48,15 @@ export function ensureSystem({ quiet = false } = {}) {
     console.error(`aidiary: missing system packages: ${missing.join(', ')}.\nInstall them with:\n  sudo ${cmd}`);
     process.exit(1);
   }
-  if (!quiet) console.error(`aidiary: installing ${missing.join(', ')} through apt (about 15 s)…`);
+  if (!quiet) console.error(`aidiary: installing ${missing.join(', ')} through apt (about 15 s, a minute with chromium)…`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   execFileSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
   execFileSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], { stdio: 'inherit', env });
-  const still = missingPackages();
+  const still = missingPackages({ withTestTools });
   if (still.length) {
     console.error(`aidiary: apt did not provide: ${still.join(', ')}`);
     process.exit(1);
   }
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) ensureSystem();
+if (import.meta.url === `file://${process.argv[1]}`) ensureSystem({ withTestTools: process.argv.includes('--with-test-tools') });
