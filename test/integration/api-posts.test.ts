@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ContentChange } from '../../app/deps';
 import { compareLsn } from '../../app/db/db';
+import { deleteExpiredIdempotencyKeys, idempotencyKeyTtlHours } from '../../app/db/queries/admin-idempotency';
 import { startTestApp, type TestApp } from '../helpers/app';
 import { as, createUser, login, type LoggedIn } from './auth-test-helpers';
 
@@ -279,6 +280,23 @@ describe('Idempotency-Key', () => {
     const bad = await as(t.app, alice)('POST', '/api/posts', { title: 'x', tags: ['missing-tag'] }, { headers: { 'idempotency-key': 'failing-1' } });
     expect(bad.statusCode).toBe(422);
     expect((await t.sql("SELECT count(*)::int AS n FROM idempotency_keys WHERE key = 'failing-1'"))[0].n).toBe(0);
+  });
+  it('forgets a key after its TTL: the retry writes again, and the maintenance delete drops expired rows', async () => {
+    const body = { title: 'Expiring idem', content: 'x', status: 'draft' };
+    const headers = { 'idempotency-key': 'expiring-1' };
+    const first = await as(t.app, alice)('POST', '/api/posts', body, { headers });
+    expect(first.statusCode).toBe(201);
+    await t.sql(`UPDATE idempotency_keys SET created_at = now() - make_interval(hours => $1 + 1) WHERE key = 'expiring-1'`, [idempotencyKeyTtlHours]);
+    const again = await as(t.app, alice)('POST', '/api/posts', body, { headers });
+    expect(again.statusCode).toBe(201);
+    expect(again.headers['idempotency-replayed']).toBeUndefined();
+    expect(again.json().id).not.toBe(first.json().id);
+    // The fresh claim is not expired; an aged one is deleted, the others stay.
+    await t.sql(`UPDATE idempotency_keys SET created_at = now() - make_interval(hours => $1 + 1) WHERE key = 'concurrent-1'`, [idempotencyKeyTtlHours]);
+    const before = (await t.sql<{ n: number }>('SELECT count(*)::int AS n FROM idempotency_keys'))[0].n;
+    expect((await t.deps.db.write((q) => deleteExpiredIdempotencyKeys(q))).value).toBe(1);
+    expect((await t.sql<{ n: number }>('SELECT count(*)::int AS n FROM idempotency_keys'))[0].n).toBe(before - 1);
+    expect((await t.sql("SELECT count(*)::int AS n FROM idempotency_keys WHERE key = 'expiring-1'"))[0].n).toBe(1);
   });
 });
 
