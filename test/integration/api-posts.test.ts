@@ -292,7 +292,8 @@ describe('Idempotency-Key', () => {
     expect(again.headers['idempotency-replayed']).toBeUndefined();
     expect(again.json().id).not.toBe(first.json().id);
     // The fresh claim is not expired; an aged one is deleted, the others stay.
-    await t.sql(`UPDATE idempotency_keys SET created_at = now() - make_interval(hours => $1 + 1) WHERE key = 'concurrent-1'`, [idempotencyKeyTtlHours]);
+    expect((await as(t.app, alice)('POST', '/api/posts', { ...body, title: 'Aged idem' }, { headers: { 'idempotency-key': 'aged-1' } })).statusCode).toBe(201);
+    await t.sql(`UPDATE idempotency_keys SET created_at = now() - make_interval(hours => $1 + 1) WHERE key = 'aged-1'`, [idempotencyKeyTtlHours]);
     const before = (await t.sql<{ n: number }>('SELECT count(*)::int AS n FROM idempotency_keys'))[0].n;
     expect((await t.deps.db.write((q) => deleteExpiredIdempotencyKeys(q))).value).toBe(1);
     expect((await t.sql<{ n: number }>('SELECT count(*)::int AS n FROM idempotency_keys'))[0].n).toBe(before - 1);
