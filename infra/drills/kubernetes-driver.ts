@@ -10,6 +10,9 @@ import { systemExecutor } from './command-executor';
 // CloudNativePG plugin's `kubectl cnpg promote <cluster> <instance>` (a switchover when the
 // primary is healthy, a failover otherwise); scaling is `kubectl scale` for the app Deployment
 // and a patch of the Cluster's `spec.instances`. Node names are pod names.
+// Pulumi owns those replica counts: a kubectl scale is drift that the next `pulumi up` reverts.
+// The scale drill always returns to the count it found, so it leaves no drift behind; a lasting
+// change goes through `pulumi config set appReplicas N && pulumi up` (README).
 
 export interface KubernetesDriverOptions {
   topology: Topology;
