@@ -24,18 +24,6 @@ export interface BenchTarget {
   topology: { apps: number; dbReplicas: number } | null;
 }
 
-/** AIDIARY_CONTROL_PORT from a running app's environment (root can read /proc/<pid>/environ). */
-export function controlPortFromEnviron(pid: number): number | null {
-  try {
-    const env = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
-    const entry = env.find((e) => e.startsWith('AIDIARY_CONTROL_PORT='));
-    const port = entry ? Number(entry.slice('AIDIARY_CONTROL_PORT='.length)) : 0;
-    return Number.isInteger(port) && port > 0 ? port : null;
-  } catch {
-    return null;
-  }
-}
-
 /** The `alias "…/"` of nginx's `location /static/` in the rendered config (what nginx really serves). */
 export function staticRootFromNginxConf(conf: string): string | null {
   const m = conf.match(/location \/static\/ \{\s*alias "([^"]+?)\/?";/);
@@ -70,11 +58,7 @@ export async function localTarget(stateDir: string, env: NodeJS.ProcessEnv = pro
   return {
     kind: 'local',
     baseUrl: status.url.replace(/\/+$/, ''),
-    apps: status.apps.map((a) => {
-      // Prefer the status contract's field when the runner exposes it (additive to DESIGN §3).
-      const fromStatus = (a as { controlPort?: number | null }).controlPort;
-      return { name: a.name, controlPort: fromStatus ?? (a.pid ? controlPortFromEnviron(a.pid) : null) };
-    }),
+    apps: status.apps.map((a) => ({ name: a.name, controlPort: a.controlPort })),
     staticRoot: staticRoot ?? defaultStaticRoot(projectRoot()),
     author,
     topology: s ? { apps: s.topology.appReplicas, dbReplicas: s.topology.dbReplicas } : null,

@@ -19,6 +19,7 @@ import { isAlive } from './process';
 //   pg/<node>/{data,run}  PostgreSQL data directory and unix socket directory
 //   redis/<node>/         Redis working directory (AOF of the sessions role)
 //   nginx/                rendered nginx.conf, pid, cache and temp directories
+//   ports/<app>.control   each app's loopback control port (picked free at its first start, reused)
 
 export interface ClusterState {
   version: 1;
@@ -63,12 +64,14 @@ export class StateDir {
   redisDir(node: string) { return join(this.root, 'redis', node); }
   logFile(node: string) { return join(this.logsDir, `${node}.log`); }
   pidFile(node: string) { return join(this.pidsDir, `${node}.pid`); }
+  get portsDir() { return join(this.root, 'ports'); }
+  controlPortFile(node: string) { return join(this.portsDir, `${node}.control`); }
 
   /** Creates the layout. The root stays traversable (0755) so the postgres user reaches its dirs. */
   ensureLayout(): void {
     mkdirSync(this.root, { recursive: true, mode: 0o755 });
     chmodSync(this.root, 0o755);
-    for (const d of [this.pidsDir, this.logsDir, this.nginxDir]) mkdirSync(d, { recursive: true, mode: 0o755 });
+    for (const d of [this.pidsDir, this.logsDir, this.nginxDir, this.portsDir]) mkdirSync(d, { recursive: true, mode: 0o755 });
     mkdirSync(this.secretsDir, { recursive: true, mode: 0o700 });
     chmodSync(this.secretsDir, 0o700);
   }
@@ -120,6 +123,22 @@ export class StateDir {
       .map((f) => f.slice(0, -4))
       .sort()
       .map((node) => ({ node, pid: this.readPid(node) }));
+  }
+
+  // ---- control ports (app/control-server.ts; loopback only, never behind nginx) -------------
+
+  writeControlPort(node: string, port: number): void {
+    mkdirSync(this.portsDir, { recursive: true, mode: 0o755 });
+    writeFileSync(this.controlPortFile(node), `${port}\n`);
+  }
+
+  readControlPort(node: string): number | null {
+    try {
+      const port = Number(readFileSync(this.controlPortFile(node), 'utf8').trim());
+      return Number.isInteger(port) && port > 0 && port < 65536 ? port : null;
+    } catch {
+      return null;
+    }
   }
 
   // ---- lock ------------------------------------------------------------------------------

@@ -5,19 +5,21 @@ import { isNodeProcess } from './preflight';
 import { pingRedis } from './redis';
 import { StateDir } from './state';
 
-// `aidiary status [--json]`: the object of DESIGN.md §3, exactly:
-// { url, stateDir, lb: {name, pid, port, healthy}, apps: [{name, pid, port, healthy}],
+// `aidiary status [--json]`: the object of DESIGN.md §3, plus each app's loopback control port
+// (additive: the bench and drills switch cache layers there; null when the app has none):
+// { url, stateDir, lb: {name, pid, port, healthy}, apps: [{name, pid, port, controlPort, healthy}],
 //   postgres: [{name, role, pid, port, socketDir, healthy, lagBytes}],
 //   redis: [{name, role, pid, port, healthy}] }
 
 export interface NodeStatus { name: string; pid: number | null; port: number; healthy: boolean }
 export interface PgStatus extends NodeStatus { role: 'primary' | 'replica'; socketDir: string; lagBytes: number | null }
+export interface AppStatus extends NodeStatus { controlPort: number | null }
 export interface RedisStatus extends NodeStatus { role: 'sessions' | 'cache' }
 export interface ClusterStatus {
   url: string;
   stateDir: string;
   lb: NodeStatus;
-  apps: NodeStatus[];
+  apps: AppStatus[];
   postgres: PgStatus[];
   redis: RedisStatus[];
 }
@@ -36,9 +38,10 @@ export async function clusterStatus(stateDir: string): Promise<ClusterStatus> {
   const lbPid = livePid(state, 'lb');
   const lb: NodeStatus = { name: 'lb', pid: lbPid, port: t.ports.lb, healthy: lbPid !== null && (await isHealthy(`http://${t.host}:${t.ports.lb}/health`)) };
 
-  const apps = await Promise.all(appNodes(t).map(async (a): Promise<NodeStatus> => {
+  const apps = await Promise.all(appNodes(t).map(async (a): Promise<AppStatus> => {
     const pid = livePid(state, a.name);
-    return { name: a.name, pid, port: a.port, healthy: pid !== null && (await isHealthy(`http://${t.host}:${a.port}/health`)) };
+    const healthy = pid !== null && (await isHealthy(`http://${t.host}:${a.port}/health`));
+    return { name: a.name, pid, port: a.port, controlPort: state.readControlPort(a.name), healthy };
   }));
 
   const postgres = await Promise.all(pgNodes(state, t).map(async ({ db, node }): Promise<PgStatus & { slot: string }> => {

@@ -75,7 +75,8 @@ describe('local cluster: 3 apps + 2 replicas', () => {
     expect(s.lb.healthy).toBe(true);
     expect(s.apps.map((a) => a.name)).toEqual(['app-0', 'app-1', 'app-2']);
     for (const a of s.apps) {
-      expect(Object.keys(a).sort()).toEqual(['healthy', 'name', 'pid', 'port']);
+      expect(Object.keys(a).sort()).toEqual(['controlPort', 'healthy', 'name', 'pid', 'port']);
+      expect(a.controlPort).toBeGreaterThan(0); // the loopback control port (bench switches)
       expect(a.healthy).toBe(true);
       expect(isAlive(a.pid)).toBe(true);
     }
