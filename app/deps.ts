@@ -71,6 +71,8 @@ export interface SessionStore {
   /** Merge fields and slide the expiry (bounded by an absolute cap). */
   update(id: string, patch: Partial<SessionData>): Promise<void>;
   destroy(id: string): Promise<void>;
+  /** Deletes every session of `userId` except `exceptId` (password change, role change, disable). */
+  revokeUser(userId: number, exceptId?: string): Promise<number>;
   /** False while the store (Redis) is unreachable: session routes answer 503. */
   isAvailable(): boolean;
   close(): Promise<void>;

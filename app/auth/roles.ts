@@ -18,7 +18,15 @@ export type Action =
   /** Create a tag while writing a post. */
   | 'tag:create'
   /** Rename or delete tags; create, rename, delete categories. */
-  | 'taxonomy:manage';
+  | 'taxonomy:manage'
+  /** Own profile and password: every logged-in user, subscribers included. */
+  | 'account:self'
+  /** List, create, change the role of, disable and delete users. */
+  | 'user:manage'
+  /** Site title, tagline, posts per page… (a change purges every cached page). */
+  | 'settings:manage'
+  /** Page cache statistics and the flush-all button. */
+  | 'cache:manage';
 
 const minimumRole: Record<Action, Role> = {
   'admin:access': 'author',
@@ -27,7 +35,18 @@ const minimumRole: Record<Action, Role> = {
   'post:edit-any': 'editor',
   'tag:create': 'author',
   'taxonomy:manage': 'editor',
+  'account:self': 'subscriber',
+  'user:manage': 'admin',
+  'settings:manage': 'admin',
+  'cache:manage': 'admin',
 };
+
+/** The lowest role allowed to do `action` (the admin route matrix test reads it). */
+export function minimumRoleFor(action: Action): Role {
+  return minimumRole[action];
+}
+
+export const roles: readonly Role[] = ['admin', 'editor', 'author', 'subscriber'];
 
 export function isRole(value: unknown): value is Role {
   return typeof value === 'string' && Object.hasOwn(roleRank, value);

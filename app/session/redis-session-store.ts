@@ -27,6 +27,8 @@ export interface RedisSessionStoreOptions {
 
 export const sessionIdPattern = /^[A-Za-z0-9_-]{43}$/;
 const keyOf = (id: string) => `sess:${id}`;
+/** The ids of one user's sessions (a set), so a password change can revoke the others. */
+const userKeyOf = (userId: number) => `sess-user:${userId}`;
 
 // Merge a patch into the stored JSON atomically (no lost update between concurrent requests of
 // one user). LSN fields only move forward, so a slow request cannot undo a newer write's LSN.
@@ -120,7 +122,11 @@ export function createRedisSessionStore(opts: RedisSessionStoreOptions): Session
     async create(data) {
       const id = newSessionId();
       const full: SessionData = { ...data, createdAt: Date.now() };
-      await run('create', () => redis.set(keyOf(id), JSON.stringify(full), 'EX', idleTtlSeconds));
+      await run('create', () => redis.multi()
+        .set(keyOf(id), JSON.stringify(full), 'EX', idleTtlSeconds)
+        .sadd(userKeyOf(full.userId), id)
+        .expire(userKeyOf(full.userId), absoluteTtlSeconds)
+        .exec());
       return { id, data: full };
     },
     async get(id) {
@@ -151,6 +157,13 @@ export function createRedisSessionStore(opts: RedisSessionStoreOptions): Session
     async destroy(id) {
       if (!sessionIdPattern.test(id)) return;
       await run('destroy', () => redis.del(keyOf(id)));
+    },
+    async revokeUser(userId, exceptId) {
+      const ids = await run('list user sessions', () => redis.smembers(userKeyOf(userId)));
+      const doomed = ids.filter((id) => id !== exceptId && sessionIdPattern.test(id));
+      if (doomed.length === 0) return 0;
+      await run('revoke', () => redis.multi().del(...doomed.map(keyOf)).srem(userKeyOf(userId), ...doomed).exec());
+      return doomed.length;
     },
     isAvailable() {
       return redis.status === 'ready';
