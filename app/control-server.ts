@@ -7,7 +7,9 @@ import { isClusterPageCache } from './cache/page-cache';
 // scenario, flush, read stats and render counters. It binds 127.0.0.1 only and nginx never
 // proxies it; it is a separate fastify instance so no public route or plugin can reach it.
 
-const layersBody = z.object({ l1: z.boolean().optional(), l2: z.boolean().optional() }).strict();
+// `coalesce: false` stops single-flight (concurrent misses of one key each render): with both
+// layers off that is the bench's "every request renders" case.
+const layersBody = z.object({ l1: z.boolean().optional(), l2: z.boolean().optional(), coalesce: z.boolean().optional() }).strict();
 
 export async function startControlServer(deps: Pick<AppDeps, 'pageCache' | 'logger' | 'config'>, port: number): Promise<FastifyInstance> {
   const app = Fastify({ logger: false });
@@ -15,10 +17,12 @@ export async function startControlServer(deps: Pick<AppDeps, 'pageCache' | 'logg
 
   app.post('/cache/layers', async (req, reply) => {
     const parsed = layersBody.safeParse(req.body ?? {});
-    if (!parsed.success) return reply.code(400).send({ error: { code: 'bad_request', message: 'expected {l1?: boolean, l2?: boolean}' } });
+    if (!parsed.success) return reply.code(400).send({ error: { code: 'bad_request', message: 'expected {l1?: boolean, l2?: boolean, coalesce?: boolean}' } });
     if (!isClusterPageCache(cache)) return reply.code(409).send({ error: { code: 'cache_off', message: 'the page cache is off in this process (AIDIARY_CACHE_L1=off and AIDIARY_CACHE_L2=off)' } });
-    cache.setLayers(parsed.data);
-    deps.logger.info({ audit: true, layers: cache.layers() }, 'control: cache layers set');
+    const { coalesce, ...layers } = parsed.data;
+    cache.setLayers(layers);
+    if (coalesce !== undefined) cache.setCoalesce(coalesce);
+    deps.logger.info({ audit: true, layers: cache.layers(), coalesce: cache.coalesces() }, 'control: cache layers set');
     return { layers: cache.layers() };
   });
 

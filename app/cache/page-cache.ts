@@ -68,6 +68,13 @@ export interface CacheLayers {
 export interface ClusterPageCache extends PageCache {
   layers(): CacheLayers;
   setLayers(layers: Partial<CacheLayers>): void;
+  /**
+   * Whether concurrent misses of one key in this process share one render (single-flight, on by
+   * default). The bench's `home-uncached` turns it off with both layers off, so every request
+   * runs the page's SQL and renders it, as the scenario claims.
+   */
+  coalesces(): boolean;
+  setCoalesce(on: boolean): void;
   /** Renders done by this process and by the whole cluster (a Redis counter; null if unknown). */
   renderCounts(): Promise<{ process: number; cluster: number | null }>;
   /**
@@ -116,6 +123,7 @@ class RedisPageCache implements ClusterPageCache {
   private readonly warmer: Warmer;
   private readonly swrMs: number;
   private layerState: CacheLayers;
+  private coalesce = true;
   /** Newest generation per tag this process has heard of (pub/sub or backstop). */
   private readonly knownGens = new Map<string, number>();
   private lastGlobalGen = -1;
@@ -193,6 +201,7 @@ class RedisPageCache implements ClusterPageCache {
       }
       this.metrics.miss('l1');
     }
+    if (!this.coalesce) return this.fill(req);
     return this.flights.do(req.key, () => this.fill(req));
   }
 
@@ -520,6 +529,7 @@ class RedisPageCache implements ClusterPageCache {
       enabled: true,
       app: this.deps.config.appName,
       layers: this.layers(),
+      coalesce: this.coalesce,
       redis: this.redis.status,
       l1: { bytes: this.l1.bytes, entries: this.l1.entries, maxBytes: this.deps.config.cache.l1MaxBytes },
       l2: await this.readL2Info(),
@@ -541,6 +551,15 @@ class RedisPageCache implements ClusterPageCache {
     this.layerState = { ...this.layerState, ...layers };
     if (!this.layerState.l1) this.l1.clear();
     this.logger.info({ layers: this.layerState }, 'page cache layers changed');
+  }
+
+  coalesces(): boolean {
+    return this.coalesce;
+  }
+
+  setCoalesce(on: boolean): void {
+    this.coalesce = on;
+    this.logger.info({ coalesce: on }, 'page cache single-flight changed');
   }
 
   async renderCounts(): Promise<{ process: number; cluster: number | null }> {

@@ -28,25 +28,12 @@ export class ControlClient {
   }
 
   /**
-   * With every layer off the bench also asks the app not to coalesce concurrent misses
-   * (`coalesce: false`), so each request renders; an app whose control server does not know the
-   * flag answers 400 and gets the plain layers (the render counter then shows the coalescing).
+   * With every layer off the apps also stop coalescing concurrent misses (`coalesce: false`), so
+   * each request runs the SQL and renders; any layer on restores single-flight (the default).
    */
   async setLayers(layers: CacheLayers): Promise<void> {
-    await Promise.all(this.apps.map(async (a) => {
-      if (!layers.l1 && !layers.l2) {
-        try {
-          await call(a, 'POST', '/cache/layers', { ...layers, coalesce: false });
-          return;
-        } catch (err) {
-          if (!/: 400 /.test((err as Error).message)) throw err;
-        }
-      } else {
-        // Restore coalescing where the flag exists; ignore apps that do not know it.
-        await call(a, 'POST', '/cache/layers', { ...layers, coalesce: true }).catch(() => null);
-      }
-      await call(a, 'POST', '/cache/layers', layers);
-    }));
+    const coalesce = layers.l1 || layers.l2;
+    await Promise.all(this.apps.map((a) => call(a, 'POST', '/cache/layers', { ...layers, coalesce })));
   }
 
   /** Page-cache counters summed over the apps (hits per layer, stale, renders). */

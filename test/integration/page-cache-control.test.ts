@@ -92,7 +92,32 @@ describe('control server', () => {
     expect(stats.l2.maxMemoryBytes).toBeGreaterThan(0); // the cache role runs with maxmemory + allkeys-lru
   });
 
+  it('with both layers off and coalesce false every concurrent request renders; coalesce true shares one render', async () => {
+    let renders = 0;
+    const slow: PageRequest = {
+      key: '/control-coalesce', tags: ['list:home', 'site'],
+      async render() {
+        renders++;
+        await new Promise((r) => setTimeout(r, 50)); // long enough for all 20 gets to overlap
+        return { status: 200, body: 'slow', contentType: 'text/html', dbNode: 'pg-0', renderedBy: 'app-0' };
+      },
+    };
+    const off = await post('/cache/layers', { l1: false, l2: false, coalesce: false });
+    expect(await off.json()).toEqual({ layers: { l1: false, l2: false } });
+    expect(await (await fetch(`${base}/cache/stats`)).json()).toMatchObject({ coalesce: false });
+    const uncoalesced = await Promise.all(Array.from({ length: 20 }, () => cache.get(slow)));
+    expect(uncoalesced.every((r) => r.cacheStatus === 'MISS' && r.page.body === 'slow')).toBe(true);
+    expect(renders).toBe(20);
+
+    renders = 0;
+    await post('/cache/layers', { coalesce: true });
+    await Promise.all(Array.from({ length: 20 }, () => cache.get(slow)));
+    expect(renders).toBe(1);
+    await post('/cache/layers', { l1: true, l2: true });
+  });
+
   it('rejects a malformed layers body', async () => {
     expect((await post('/cache/layers', { l1: 'yes' })).status).toBe(400);
+    expect((await post('/cache/layers', { coalesce: 'no' })).status).toBe(400);
   });
 });
