@@ -26,7 +26,11 @@ export type Action =
   /** Site title, tagline, posts per page… (a change purges every cached page). */
   | 'settings:manage'
   /** Page cache statistics and the flush-all button. */
-  | 'cache:manage';
+  | 'cache:manage'
+  /** Upload to the media library, delete own uploads. */
+  | 'media:upload'
+  /** Delete files other users uploaded. */
+  | 'media:delete-any';
 
 const minimumRole: Record<Action, Role> = {
   'admin:access': 'author',
@@ -39,6 +43,8 @@ const minimumRole: Record<Action, Role> = {
   'user:manage': 'admin',
   'settings:manage': 'admin',
   'cache:manage': 'admin',
+  'media:upload': 'author',
+  'media:delete-any': 'editor',
 };
 
 /** The lowest role allowed to do `action` (the admin route matrix test reads it). */
