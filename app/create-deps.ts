@@ -27,7 +27,10 @@ export function createLogger(config: Pick<AppConfig, 'appName' | 'logLevel'>): F
       ],
       censor: '[redacted]',
     },
-  }) as unknown as FastifyBaseLogger;
+    // Asynchronous writes (sonic-boom): a synchronous write per request line cost ~8 % of an app's
+    // CPU under the bench. pino registers an exit hook that flushes synchronously on
+    // process.exit (main.ts's shutdown and fatal paths), so the last lines are not lost.
+  }, pino.destination({ sync: false })) as unknown as FastifyBaseLogger;
 }
 
 export function createMetrics(config: Pick<AppConfig, 'appName'>): Registry {
