@@ -17,7 +17,7 @@ import { UsageError } from './output';
 
 const USAGE = `usage: aidiary <command> [options]
 
-  up [--detach] [--apps N] [--db-replicas M] [--port P] [--base-port B|auto]
+  up [--detach] [--apps N] [--db-replicas M] [--port P] [--base-port B|auto] [--seed-posts N]
                               start the local cluster (foreground unless --detach)
   status [--json]             nodes, pids, ports, health, roles, replica lag
   down                        stop everything (data kept)

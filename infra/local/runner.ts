@@ -12,6 +12,7 @@ import {
 import { assertNotRunning, checkBinaries, checkPortsFree, cleanStalePidFiles, isNodeProcess, PreflightError } from './preflight';
 import { isAlive, sleep, stopPid } from './process';
 import { startRedis, stopRedis } from './redis';
+import { choosePrimary, readRecordedPrimary, recordPrimary, startStandby } from './rejoin';
 import { projectRoot, StateDir, type ClusterState } from './state';
 
 // Orchestrates the local cluster: up (PostgreSQL primary + streaming replicas, both Redis roles,
@@ -28,6 +29,8 @@ export interface UpOptions extends LocalPortChoice {
   env?: NodeJS.ProcessEnv;
   /** Recorded as the supervising process (foreground `up`). */
   supervisorPid?: number | null;
+  /** Published posts of the first-start demo seed (default: the seed's own, 1,000). */
+  seedPosts?: number;
 }
 
 export interface UpResult {
@@ -106,11 +109,9 @@ async function applySyncSettings(state: StateDir, t: Topology): Promise<void> {
 async function startDatabase(state: StateDir, t: Topology, log: Log): Promise<{ primary: PgNode; fresh: boolean }> {
   const nodes = pgNodes(state, t);
   const withData = nodes.filter((n) => hasData(n.node));
-  const primaries = withData.filter((n) => isPrimaryDataDir(n.node));
-  if (primaries.length > 1) {
-    throw new PreflightError(`several PostgreSQL data dirs claim to be primary (${primaries.map((p) => p.node.name).join(', ')}); rejoin the old one as a replica or remove its data dir`);
-  }
-  if (withData.length && !primaries.length) throw new PreflightError('PostgreSQL data exists but no node is a primary; run `aidiary failover` after `up`, or remove the pg/ data dirs');
+  // Several claimants after a failover that one node missed: the recorded (or newest-timeline) one wins; the others rejoin below.
+  const chosen = await choosePrimary(withData.map((n) => n.node), readRecordedPrimary(state.root));
+  if (withData.length && !chosen) throw new PreflightError('PostgreSQL data exists but no node is a primary; run `aidiary failover` after `up`, or remove the pg/ data dirs');
 
   let primary: PgNode;
   const fresh = withData.length === 0;
@@ -122,7 +123,7 @@ async function startDatabase(state: StateDir, t: Topology, log: Log): Promise<{ 
     await waitForPostgres(primary);
     await createAppRoleAndDatabase(primary, { user: t.database.appUser, password, database: t.database.name });
   } else {
-    primary = primaries[0].node;
+    primary = chosen!;
     writeNodeSettings(primary, pgSettings(t, primary.name, true));
     await step(log, `start ${primary.name} (primary) on port ${primary.port}`, () => startPostgres(primary));
     await waitForPostgres(primary);
@@ -137,9 +138,11 @@ async function startDatabase(state: StateDir, t: Topology, log: Log): Promise<{ 
     } else {
       writeNodeSettings(node, pgSettings(t, node.name, true));
     }
-    await step(log, `start ${node.name} (replica) on port ${node.port}`, () => startPostgres(node));
+    // Rewinds (or re-clones) a node that cannot follow: infra/local/rejoin.ts.
+    await step(log, `start ${node.name} (replica) on port ${node.port}`, () => startStandby({ ...node, slotName: db.slotName }, primary, log));
     state.writePid(node.name, postmasterPid(node)!);
   }));
+  recordPrimary(state.root, primary.name);
   await step(log, `wait for ${replicas.length} replica(s) to stream`, () => waitForStreaming(primary, replicas.map((r) => r.db.slotName)));
   await ensureCandidateSlots(state, t);
   await applySyncSettings(state, t);
@@ -185,7 +188,7 @@ export async function up(opts: UpOptions): Promise<UpResult> {
       const conn = appConnection(state, t, primary);
       await step(log, 'run migrations', () => migrateAppDatabase(conn));
       if (!clusterState.seeded) {
-        await step(log, 'seed demo content (first start)', () => seedAppDatabase(conn));
+        await step(log, 'seed demo content (first start)', () => seedAppDatabase(conn, { posts: opts.seedPosts }));
         clusterState.seeded = true;
         state.write(clusterState);
       }

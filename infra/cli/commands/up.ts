@@ -7,8 +7,10 @@ import { down, up } from '../../local/runner';
 import { resolveStateDir, StateDir } from '../../local/state';
 import { emitJson, intOption, progress } from '../output';
 
-// `aidiary up [--detach] [--apps N] [--db-replicas M] [--port P] [--base-port B|auto]`.
-// Foreground by default: Ctrl-C (or SIGTERM) stops every process it started.
+// `aidiary up [--detach] [--apps N] [--db-replicas M] [--port P] [--base-port B|auto] [--seed-posts N]`.
+// Foreground by default: Ctrl-C (or SIGTERM) stops every process it started. --seed-posts sizes
+// the first-start demo content (the bench's Zipf mix is over 10,000 posts); on a cluster that is
+// already seeded it is ignored with a note (`aidiary seed --posts N` tops a site up).
 
 export async function upCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -19,6 +21,7 @@ export async function upCommand(argv: string[]): Promise<number> {
       'db-replicas': { type: 'string' },
       port: { type: 'string' },
       'base-port': { type: 'string' },
+      'seed-posts': { type: 'string' },
       'state-dir': { type: 'string' },
       json: { type: 'boolean', default: false },
       out: { type: 'string' },
@@ -26,6 +29,10 @@ export async function upCommand(argv: string[]): Promise<number> {
     strict: true,
   });
   const stateDir = resolveStateDir(values['state-dir']);
+  const seedPosts = intOption('seed-posts', values['seed-posts'], 0);
+  if (seedPosts !== undefined && new StateDir(stateDir).read()?.seeded) {
+    progress(`note: ${stateDir} is already seeded; --seed-posts ignored (use \`aidiary seed --posts ${seedPosts}\`)`);
+  }
   await installMissingSystemPackages();
   const basePortRaw = values['base-port'];
   const basePort = basePortRaw === 'auto' ? await freePortBlock(BASE_PORT_SPAN) : intOption('base-port', basePortRaw, 1);
@@ -37,6 +44,7 @@ export async function upCommand(argv: string[]): Promise<number> {
     basePort,
     log: progress,
     supervisorPid: values.detach ? null : process.pid,
+    seedPosts,
   });
   progress(`cluster up in ${(result.elapsedMs / 1000).toFixed(1)} s: ${result.topology.appReplicas} app(s), 1 primary + ${result.topology.dbReplicas} replica(s)`);
   progress(`open ${result.url}`);
