@@ -6,7 +6,9 @@ import { isClusterPageCache } from './cache/page-cache';
 
 // The only file that listens. Shutdown on SIGTERM/SIGINT (invariant 1): readiness off at once,
 // keep serving for drainMs so the load balancer notices, then close the listener (in-flight
-// requests finish), drop idle keep-alive sockets, release pools and clients, exit 0.
+// requests finish), drop idle keep-alive sockets, release pools and clients, exit 0. A draining
+// app never answers 503 (return503OnClosing: false in server.ts): nginx retries a removed app on
+// the connect error, and a 503 through nginx always means the app's own "dependency down".
 
 async function main(): Promise<void> {
   let config: AppConfig;
@@ -42,8 +44,11 @@ async function main(): Promise<void> {
   const control = config.controlPort > 0 ? await startControlServer(deps, config.controlPort) : null;
   if (isClusterPageCache(deps.pageCache)) {
     deps.pageCache.setWarmFetcher((path) => app.inject({ method: 'GET', url: path }));
-    void deps.pageCache.warm();
   }
+  // Job workers once this app can serve (a warm job fetches through its routes); the start warm is
+  // a deduplicated job, so N apps starting together warm once.
+  deps.jobs?.start();
+  if (isClusterPageCache(deps.pageCache)) void (deps.jobs ? deps.jobs.enqueueWarm() : deps.pageCache.warm());
 
   let stopping = false;
   const shutdown = async (signal: string) => {

@@ -77,6 +77,12 @@ export async function buildServer(deps: AppDeps): Promise<FastifyInstance> {
     loggerInstance: deps.logger,
     trustProxy: config.trustProxy,
     bodyLimit: 1024 * 1024,
+    // A draining app finishes every request it still receives, with Connection: close (fastify
+    // sets it once close() began; the onSend hook below does it during the drain delay). Fastify's
+    // default 503 here would look to nginx like the app's own by-design 503 (session store down),
+    // which nginx must not retry or count against the app; nginx retries on the connect error
+    // once the listener is closed instead.
+    return503OnClosing: false,
     // Unicode slugs are percent-encoded: up to 9 bytes of URL per character.
     routerOptions: { maxParamLength: 1500, ignoreTrailingSlash: false },
     genReqId: (req) => {

@@ -1,6 +1,8 @@
-import { describe, it, expect, afterAll } from 'vitest';
-import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { describe, it, expect, afterAll, beforeAll } from 'vitest';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { renderNginxConfig, NginxRenderError, type NginxRenderInput } from '../../nginx/render';
@@ -121,8 +123,10 @@ describe('renderNginxConfig: rules', () => {
     expect(seconds * 1000).toBeLessThan((t.nginx.upstreamKeepaliveTimeoutSeconds + 5) * 1000);
   });
 
-  it('retries only idempotent requests, on error/timeout/502/503, bounded', () => {
-    expect(conf).toMatch(/proxy_next_upstream error timeout http_502 http_503;/);
+  it('retries only idempotent requests, on error/timeout/502 (never on an app\'s 503), bounded', () => {
+    expect(conf).toMatch(/proxy_next_upstream error timeout http_502;/);
+    // An app's 503 (session store or database down) is an answer, not an upstream failure.
+    expect(conf.split('\n').filter((l) => /^\s*proxy_next_upstream\s/.test(l)).map((l) => l.trim())).toEqual(['proxy_next_upstream error timeout http_502;']);
     expect(conf).not.toContain('non_idempotent');
     expect(conf).toMatch(/proxy_next_upstream_tries 3;/);
     expect(conf).toMatch(/proxy_connect_timeout 500ms;/);
@@ -231,5 +235,91 @@ describe('renderNginxConfig: resolve upstream (Kubernetes headless Service, ngin
     writeFileSync(join(prefix, 'nginx.conf'), asStatic);
     const r = spawnSync(NGINX, ['-t', '-p', prefix, '-c', join(prefix, 'nginx.conf')], { encoding: 'utf8' });
     expect(r.status, r.stderr).toBe(0);
+  });
+});
+
+describe('rendered config under the real nginx: an app\'s 503 passes through, a dead app is skipped', () => {
+  // Two apps answer /api/session with their by-design 503 and /health with 200; a third server
+  // in the upstream has nothing listening (a removed or restarting app).
+  const apps: Server[] = [];
+  const hits: Record<string, number> = {};
+  let nginxProcess: ChildProcess | null = null;
+  let base = '';
+
+  const listen = (server: Server) => new Promise<number>((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)));
+  const freePort = async () => { const s = createServer(); const port = await listen(s); await new Promise((r) => s.close(r)); return port; };
+  const fetchText = async (path: string) => { const r = await fetch(`${base}${path}`); return { status: r.status, servedBy: r.headers.get('x-served-by'), body: await r.text() }; };
+
+  beforeAll(async () => {
+    const ports: number[] = [];
+    for (const name of ['app-a', 'app-b']) {
+      const server = createServer((req, res) => {
+        hits[`${name} ${req.url}`] = (hits[`${name} ${req.url}`] ?? 0) + 1;
+        res.setHeader('X-Served-By', name);
+        if (req.url === '/api/session') {
+          res.writeHead(503, { 'Content-Type': 'application/json', 'Retry-After': '2' });
+          res.end(JSON.stringify({ error: { code: 'session_store_unavailable', message: 'The session store is unavailable; try again shortly.' } }));
+          return;
+        }
+        res.end('ok');
+      });
+      apps.push(server);
+      ports.push(await listen(server));
+    }
+    const deadPort = await freePort();
+    const listenPort = await freePort();
+    const prefix = mkdtempSync(join(tmpdir(), 'aidiary-nginx-run-'));
+    roots.push(prefix);
+    for (const d of ['logs', 'tmp', 'static']) mkdirSync(join(prefix, d), { recursive: true });
+    const conf = renderNginxConfig(input({}, {
+      upstream: { kind: 'static', servers: [...ports, deadPort].map((port) => ({ host: '127.0.0.1', port })) },
+      listenPort,
+      stubStatusPort: await freePort(),
+    }, prefix));
+    writeFileSync(join(prefix, 'nginx.conf'), conf);
+    nginxProcess = spawn(NGINX, ['-p', prefix, '-c', join(prefix, 'nginx.conf'), '-e', join(prefix, 'logs', 'error.log')], { stdio: 'ignore' });
+    base = `http://127.0.0.1:${listenPort}`;
+    for (let i = 0; ; i++) {
+      if (await fetch(`${base}/health`).then(() => true, () => false)) break;
+      if (i > 100) throw new Error('nginx did not start');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }, 15_000);
+
+  afterAll(async () => {
+    if (nginxProcess?.pid) {
+      const exited = new Promise((r) => nginxProcess!.once('exit', r));
+      nginxProcess.kill('SIGQUIT');
+      await exited;
+    }
+    for (const s of apps) s.close();
+  });
+
+  it('a 503 from the app reaches the client as that 503, once per request, and never marks the app failed', async () => {
+    const before = (hits['app-a /api/session'] ?? 0) + (hits['app-b /api/session'] ?? 0);
+    const answers = [];
+    for (let i = 0; i < 20; i++) answers.push(await fetchText('/api/session'));
+    for (const a of answers) {
+      expect(a.status).toBe(503);
+      expect(a.servedBy).toMatch(/^app-[ab]$/);
+      expect(JSON.parse(a.body).error.code).toBe('session_store_unavailable');
+    }
+    // Not retried on the other app: one upstream request per client request.
+    expect((hits['app-a /api/session'] ?? 0) + (hits['app-b /api/session'] ?? 0) - before).toBe(20);
+    // 20 × 503 did not trip max_fails=3: both apps still get requests.
+    const served = new Set<string | null>();
+    for (let i = 0; i < 20; i++) {
+      const a = await fetchText('/health');
+      expect(a.status).toBe(200);
+      served.add(a.servedBy);
+    }
+    expect([...served].sort()).toEqual(['app-a', 'app-b']);
+  });
+
+  it('a GET to the server with nothing listening is retried on a live app (connect error)', async () => {
+    // Past fail_timeout nginx tries the dead server again; every answer must still be a 200.
+    for (let i = 0; i < 30; i++) expect((await fetchText('/health')).status).toBe(200);
+    const log = readFileSync(join(roots[roots.length - 1], 'logs', 'error.log'), 'utf8');
+    expect(log).toMatch(/connect\(\) failed \(111: Connection refused\)/);
   });
 });
