@@ -69,6 +69,10 @@ afterAll(async () => {
 }, 120_000);
 
 describe('the admin in Chromium, through nginx, on 3 apps + 2 replicas', () => {
+  it('without Chromium the run fails naming the apt command (it never skips)', async () => {
+    await expect(launchSystemChromium('/nonexistent/chromium')).rejects.toThrow(/Chromium at \/nonexistent\/chromium[\s\S]*apt-get install -y chromium/);
+  });
+
   it('logs in through the form and lands on the dashboard', async () => {
     await new AdminLogin(adminPage, base).logIn('admin', adminPassword);
     await expect(adminPage.getByRole('heading', { name: 'Dashboard', level: 1 }).isVisible()).resolves.toBe(true);

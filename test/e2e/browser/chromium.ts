@@ -7,14 +7,14 @@ import { chromium, type Browser } from 'playwright-core';
 
 export const systemChromiumPath = '/usr/bin/chromium';
 
-export async function launchSystemChromium(): Promise<Browser> {
-  if (!existsSync(systemChromiumPath)) {
+export async function launchSystemChromium(executablePath = systemChromiumPath): Promise<Browser> {
+  if (!existsSync(executablePath)) {
     throw new Error(
-      `The browser tests need Chromium at ${systemChromiumPath}. Install it with:\n` +
+      `The browser tests need Chromium at ${executablePath}. Install it with:\n` +
       '  sudo apt-get update && sudo apt-get install -y chromium\n' +
       '(or run `node scripts/ensure-system.mjs --with-test-tools` as root, as `npm test` does).',
     );
   }
   // --no-sandbox: CI runs as root, where Chromium refuses to start with its sandbox on.
-  return chromium.launch({ executablePath: systemChromiumPath, args: ['--no-sandbox'] });
+  return chromium.launch({ executablePath, args: ['--no-sandbox'] });
 }
