@@ -8,6 +8,10 @@ import { createPassthroughPageCache } from './cache/passthrough-page-cache';
 import { createPageCache } from './cache/page-cache';
 import { purgeSetFor } from './cache/purge-set';
 import { createRedisSessionStore } from './session/redis-session-store';
+import { isClusterPageCache } from './cache/page-cache';
+import { createPgMediaStorage } from './media/storage';
+import { createMediaLibrary } from './media/media-library';
+import { createJobs, type JobsTuning } from './jobs/jobs';
 
 // AppConfig → AppDeps: the only place that opens pools and clients. main.ts calls it once; tests
 // call it against the servers they started. closeDeps() releases everything it opened.
@@ -50,6 +54,8 @@ export function createMetrics(config: Pick<AppConfig, 'appName'>): Registry {
 export interface CreateDepsOverrides {
   logger?: FastifyBaseLogger;
   metrics?: Registry;
+  /** Job timings (tests shorten the scheduled-posts interval). */
+  jobs?: Partial<JobsTuning>;
 }
 
 export async function createDeps(config: AppConfig, overrides: CreateDepsOverrides = {}): Promise<AppDeps> {
@@ -61,28 +67,30 @@ export async function createDeps(config: AppConfig, overrides: CreateDepsOverrid
     ? createPageCache({ config, logger, metrics, db })
     : createPassthroughPageCache();
 
-  return {
-    config,
-    db,
-    logger,
-    metrics,
-    sessions,
-    pageCache,
-    async onContentChanged(change: ContentChange) {
-      // A purge failure must not fail the write that already committed: log it; the cache's
-      // generation backstop and TTLs bound the staleness.
-      try {
-        await pageCache.invalidate(purgeSetFor(change), change.lsn);
-      } catch (err) {
-        logger.error({ err, change: change.kind }, 'page cache purge failed');
-      }
-    },
-  };
+  async function onContentChanged(change: ContentChange) {
+    // A purge failure must not fail the write that already committed: log it; the cache's
+    // generation backstop and TTLs bound the staleness.
+    try {
+      await pageCache.invalidate(purgeSetFor(change), change.lsn);
+    } catch (err) {
+      logger.error({ err, change: change.kind }, 'page cache purge failed');
+    }
+  }
+  const media = createMediaLibrary({ db, storage: createPgMediaStorage(db) });
+  // Producers only; main.ts starts the workers once the app serves (jobs.start()).
+  const jobs = createJobs({
+    redisUrl: config.redisSessionsUrl, appName: config.appName, logger, metrics, db, pageCache, media, onContentChanged,
+  }, overrides.jobs);
+  if (isClusterPageCache(pageCache)) pageCache.setWarmQueue(() => jobs.enqueueWarm());
+
+  return { config, db, logger, metrics, sessions, pageCache, onContentChanged, media, jobs };
 }
 
-/** Closes in reverse order of dependency: the cache (uses db and Redis), sessions, then the pools. */
+/** Closes in reverse order of dependency: jobs, the cache (uses db and Redis), sessions, then the pools. */
 export async function closeDeps(deps: AppDeps): Promise<void> {
   const steps: Array<[string, () => Promise<void>]> = [
+    // Workers first: a job in progress still needs the cache and the pools.
+    ['jobs', async () => { await deps.jobs?.close(); }],
     ['pageCache', () => deps.pageCache.close()],
     ['sessions', () => deps.sessions.close()],
     ['db', () => deps.db.close()],

@@ -2,6 +2,8 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { Registry } from 'prom-client';
 import type { AppConfig } from './config';
 import type { Db, ReadContext } from './db/db';
+import type { MediaLibrary } from './media/media-library';
+import type { Jobs } from './jobs/jobs';
 
 // What buildServer(deps) receives. main.ts is the only file that creates these from the config;
 // tests build them against real PostgreSQL/Redis. No route reads the environment.
@@ -87,4 +89,11 @@ export interface AppDeps {
   pageCache: PageCache;
   /** Called after every committed content write; the cache purges what it affects. */
   onContentChanged(change: ContentChange): Promise<void>;
+  /** The media library on shared storage (app/media/). */
+  media?: MediaLibrary;
+  /**
+   * Background jobs (app/jobs/, BullMQ on the sessions Redis): thumbnails, cache warming,
+   * scheduled posts. summary() feeds the admin dashboard and throws while Redis is down.
+   */
+  jobs?: Jobs;
 }

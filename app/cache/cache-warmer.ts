@@ -2,8 +2,10 @@ import type { Redis } from 'ioredis';
 import type { RenderLock } from './render-lock';
 
 // Warming: after a purge and on start, the home page and the most-read pages are rendered again
-// by exactly one replica (whoever takes `cache:warm-lock`), so the first visitors after a publish
-// do not all miss. Reads are counted in-process and flushed to a sorted set every few seconds
+// by exactly one replica, so the first visitors after a publish do not all miss. In an app the
+// warm is a background job (app/jobs/: the `cache-warm` queue, deduplicated so the N apps that
+// ask at once make one job, run by whichever app's worker takes it); without a queue (a bare page
+// cache in tests) it runs on a local debounce timer. Either way `cache:warm-lock` guards run(). Reads are counted in-process and flushed to a sorted set every few seconds
 // (one pipeline), not one Redis call per hit.
 
 export const hitsKey = 'cache:hits';
@@ -14,6 +16,9 @@ export const warmLockKey = 'cache:warm-lock';
  * `(path) => app.inject({ method: 'GET', url: path })` (page keys are canonical paths).
  */
 export type WarmFetcher = (path: string) => Promise<unknown>;
+
+/** Puts a warm on the job queue (app/jobs/jobs.ts enqueueWarm); resolves false when it could not. */
+export type WarmEnqueuer = () => Promise<boolean>;
 
 const maxTrackedKeys = 10_000;
 
@@ -44,6 +49,7 @@ export class Warmer {
   private fetcher: WarmFetcher | null = null;
   private alwaysPaths: string[] = ['/'];
   private timer: NodeJS.Timeout | null = null;
+  private enqueuer: WarmEnqueuer | null = null;
 
   constructor(
     private readonly redis: Redis,
@@ -57,8 +63,23 @@ export class Warmer {
     this.alwaysPaths = alwaysPaths;
   }
 
+  /** Routes schedule() to the job queue (null: back to the local timer). */
+  setEnqueuer(enqueuer: WarmEnqueuer | null): void {
+    this.enqueuer = enqueuer;
+  }
+
   /** Debounced: a burst of invalidations (one write purges several tags) warms once. */
   schedule(delayMs = 200): void {
+    if (this.enqueuer) {
+      // The queue debounces (delayed, deduplicated job); a failed enqueue (Redis down) warms here.
+      const enqueuer = this.enqueuer;
+      enqueuer().then((queued) => { if (!queued) this.scheduleLocal(delayMs); }, this.onError);
+      return;
+    }
+    this.scheduleLocal(delayMs);
+  }
+
+  private scheduleLocal(delayMs: number): void {
     if (!this.fetcher || this.timer) return;
     this.timer = setTimeout(() => {
       this.timer = null;

@@ -8,7 +8,7 @@ import type { CacheStatus, PageCache, PageRequest, RenderedPage } from '../deps'
 import { siteTag } from './tags';
 import { CacheMetrics } from './cache-metrics';
 import { createCacheRedis, createCacheSubscriber } from './cache-redis-client';
-import { HitTracker, Warmer, type WarmFetcher } from './cache-warmer';
+import { HitTracker, Warmer, type WarmEnqueuer, type WarmFetcher } from './cache-warmer';
 import { InvalidationBus, type InvalidationMessage } from './invalidation-bus';
 import { L1Cache, type CachedPage } from './l1-cache';
 import { L2Cache } from './l2-cache';
@@ -83,6 +83,8 @@ export interface ClusterPageCache extends PageCache {
    * replica that purged, debounced) and on warm(); a Redis lock makes one replica do it.
    */
   setWarmFetcher(fetcher: WarmFetcher | null, alwaysPaths?: string[]): void;
+  /** Warms after purges go through the job queue (app/jobs/) instead of a local timer. */
+  setWarmQueue(enqueuer: WarmEnqueuer | null): void;
   /** Warms now if this replica wins the lock: the number of paths fetched, or null. */
   warm(): Promise<number | null>;
   /** L1 size right now (no Redis round trip). */
@@ -574,6 +576,10 @@ class RedisPageCache implements ClusterPageCache {
 
   setWarmFetcher(fetcher: WarmFetcher | null, alwaysPaths?: string[]): void {
     this.warmer.setFetcher(fetcher, alwaysPaths);
+  }
+
+  setWarmQueue(enqueuer: WarmEnqueuer | null): void {
+    this.warmer.setEnqueuer(enqueuer);
   }
 
   async warm(): Promise<number | null> {

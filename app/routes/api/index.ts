@@ -6,6 +6,7 @@ import { httpError } from '../../errors';
 import { registerAuthRoutes } from './auth-routes';
 import { registerPostRoutes } from './posts-routes';
 import { registerTaxonomyRoutes } from './taxonomy-routes';
+import { registerMediaApiRoutes } from './media-routes';
 import { parseWith, requireCsrf, requireJson, requireUser } from './guards';
 
 // The JSON API under /api. Errors are `{error: {code, message}}` (server.ts error handler).
@@ -22,6 +23,7 @@ export async function registerApiRoutes(app: FastifyInstance, deps: AppDeps): Pr
     registerAuthRoutes(api, deps);
     registerPostRoutes(api, deps);
     registerTaxonomyRoutes(api, deps);
+    registerMediaApiRoutes(api, deps);
 
     // Markdown preview for the editor: the same renderer and sanitiser as the public pages.
     api.post('/preview', { bodyLimit: 1024 * 1024 }, async (request) => {

@@ -1,0 +1,248 @@
+import { Queue, Worker, type Job } from 'bullmq';
+import { Redis } from 'ioredis';
+import type { FastifyBaseLogger } from 'fastify';
+import { Counter, type Registry } from 'prom-client';
+import type { Db } from '../db/db';
+import type { ContentChange, PageCache } from '../deps';
+import { isClusterPageCache } from '../cache/page-cache';
+import type { MediaLibrary } from '../media/media-library';
+import { makeThumbnail } from '../media/thumbnail';
+import { publishDuePosts } from './publish-scheduled-posts';
+
+// Background jobs on BullMQ, in the "sessions" Redis (AOF, noeviction: queued jobs must not be
+// evicted). Every app runs the producers and, once start() is called (main.ts, after the app is
+// ready to serve), one worker per queue: any app can run any job, and BullMQ hands each job to
+// exactly one worker. Queues:
+//   thumbnails       320 px WebP after an upload; 5 attempts, exponential backoff from 1 s
+//   cache-warm       re-render the home page and the most-read pages after purges and at start;
+//                    deduplicated: the N apps that enqueue at once produce one job
+//   scheduled-posts  a job scheduler (one per cluster, whatever the number of apps upserting it)
+//                    publishes due posts every `scheduleEveryMs`
+// Redis down: producers fail fast (no offline queue: an upload never waits on Redis), workers
+// reconnect by themselves; the app keeps serving; each failure is a counter and a rate-limited log
+// line. Jobs resume when Redis returns.
+
+export const queueNames = ['thumbnails', 'cache-warm', 'scheduled-posts'] as const;
+export type QueueName = (typeof queueNames)[number];
+
+export interface JobQueueSummary { queue: string; waiting: number; active: number; delayed: number; completed: number; failed: number }
+
+export interface Jobs {
+  /** Enqueues the thumbnail of an upload (read at `lsn`); false when Redis is unavailable. */
+  enqueueThumbnail(sha256: string, lsn: string | null): Promise<boolean>;
+  /** Enqueues a cache warm; concurrent calls across the cluster give one job. */
+  enqueueWarm(): Promise<boolean>;
+  /** Counts per queue (the admin dashboard); throws when Redis is unavailable. */
+  summary(): Promise<JobQueueSummary[]>;
+  /** Starts this app's workers and the scheduled-posts scheduler. */
+  start(): void;
+  /** Resolves once the workers are connected (bounded by timeoutMs). */
+  ready(timeoutMs?: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface JobsDeps {
+  redisUrl: string;
+  appName: string;
+  logger: FastifyBaseLogger;
+  metrics: Registry;
+  db: Db;
+  pageCache: PageCache;
+  media: MediaLibrary;
+  onContentChanged(change: ContentChange): Promise<void>;
+}
+
+export interface JobsTuning {
+  /** How often due scheduled posts are looked up. */
+  scheduleEveryMs: number;
+  thumbnailAttempts: number;
+  thumbnailBackoffMs: number;
+  /** Debounce of warm jobs: a burst of purges (one write purges several tags) warms once. */
+  warmDelayMs: number;
+  /** Redis key prefix of the queues. */
+  prefix: string;
+}
+
+export const defaultJobsTuning: JobsTuning = {
+  scheduleEveryMs: 2000,
+  thumbnailAttempts: 5,
+  thumbnailBackoffMs: 1000,
+  warmDelayMs: 200,
+  prefix: 'jobs',
+};
+
+const keep = { removeOnComplete: { count: 500 }, removeOnFail: { count: 500 } };
+
+function metricOnce<T>(registry: Registry, name: string, make: () => T): T {
+  return (registry.getSingleMetric(name) as T | undefined) ?? make();
+}
+
+export function createJobs(deps: JobsDeps, tuning: Partial<JobsTuning> = {}): Jobs {
+  const t = { ...defaultJobsTuning, ...tuning };
+  const log = deps.logger.child({ component: 'jobs' });
+  const redisErrors = metricOnce(deps.metrics, 'aidiary_jobs_redis_errors_total', () => new Counter({
+    name: 'aidiary_jobs_redis_errors_total', help: 'Job queue Redis failures (enqueue, worker, scheduler)', labelNames: ['op'], registers: [deps.metrics],
+  }));
+  const finished = metricOnce(deps.metrics, 'aidiary_jobs_finished_total', () => new Counter({
+    name: 'aidiary_jobs_finished_total', help: 'Jobs this app ran, by queue and outcome', labelNames: ['queue', 'outcome'], registers: [deps.metrics],
+  }));
+  const published = metricOnce(deps.metrics, 'aidiary_scheduled_posts_published_total', () => new Counter({
+    name: 'aidiary_scheduled_posts_published_total', help: 'Scheduled posts this app published', registers: [deps.metrics],
+  }));
+
+  const lastLogMs = new Map<string, number>();
+  const redisFailed = (op: string, err: unknown) => {
+    redisErrors.inc({ op });
+    const now = Date.now();
+    if (now - (lastLogMs.get(op) ?? 0) < 5000) return; // one line per op per 5 s during an outage
+    lastLogMs.set(op, now);
+    log.warn({ err: { message: (err as Error)?.message, code: (err as { code?: string })?.code }, op }, 'job queue redis unavailable; jobs paused, the app keeps serving');
+  };
+
+  // Producers share one connection that fails fast while Redis is down (no offline queue).
+  const producer = new Redis(deps.redisUrl, {
+    connectionName: `${deps.appName}-jobs`,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    retryStrategy: (times) => Math.min(times * 200, 2000),
+  });
+  producer.on('error', (err) => redisFailed('producer', err));
+  const queues = Object.fromEntries(queueNames.map((name) => {
+    const queue = new Queue(name, { connection: producer, prefix: t.prefix, skipWaitingForReady: true });
+    queue.on('error', (err) => redisFailed(`queue:${name}`, err));
+    return [name, queue];
+  })) as Record<QueueName, Queue>;
+
+  const processors: Record<QueueName, (job: Job) => Promise<unknown>> = {
+    thumbnails: async (job) => {
+      const { sha256, lsn } = job.data as { sha256: string; lsn: string | null };
+      const original = await deps.media.original(sha256, lsn);
+      if (!original) return { sha256, skipped: 'file deleted' };
+      const stored = await deps.media.saveThumbnail(sha256, await makeThumbnail(original.data));
+      return { sha256, stored };
+    },
+    'cache-warm': async () => {
+      if (!isClusterPageCache(deps.pageCache)) return { warmed: null };
+      return { warmed: await deps.pageCache.warm() };
+    },
+    'scheduled-posts': async () => {
+      const posts = await publishDuePosts(deps.db, deps.onContentChanged);
+      if (posts.length) {
+        published.inc(posts.length);
+        log.info({ posts: posts.map((p) => p.id) }, `published ${posts.length} scheduled post(s)`);
+      }
+      return { published: posts.map((p) => p.id) };
+    },
+  };
+
+  let workers: Worker[] = [];
+  let workerConnection: Redis | null = null;
+  let schedulerTimer: NodeJS.Timeout | null = null;
+  let closed = false;
+
+  const upsertScheduler = async () => {
+    schedulerTimer = null;
+    if (closed) return;
+    try {
+      // Idempotent: every app upserts the same scheduler id; Redis holds one.
+      await queues['scheduled-posts'].upsertJobScheduler('publish-due-posts', { every: t.scheduleEveryMs }, {
+        name: 'publish-due-posts', opts: keep,
+      });
+    } catch (err) {
+      redisFailed('scheduler', err);
+      schedulerTimer = setTimeout(() => void upsertScheduler(), 2000);
+      schedulerTimer.unref();
+    }
+  };
+
+  const enqueue = async (op: string, fn: () => Promise<unknown>) => {
+    if (closed) return false;
+    try {
+      await fn();
+      return true;
+    } catch (err) {
+      redisFailed(op, err);
+      return false;
+    }
+  };
+
+  return {
+    enqueueThumbnail(sha256, lsn) {
+      return enqueue('enqueue:thumbnails', () => queues.thumbnails.add('thumbnail', { sha256, lsn }, {
+        // One thumbnail job per file at a time (a re-upload of the same bytes adds nothing).
+        deduplication: { id: `thumb:${sha256}` },
+        attempts: t.thumbnailAttempts,
+        backoff: { type: 'exponential', delay: t.thumbnailBackoffMs },
+        ...keep,
+      }));
+    },
+
+    enqueueWarm() {
+      return enqueue('enqueue:cache-warm', () => queues['cache-warm'].add('warm', {}, {
+        // While one warm job waits, further adds (other apps, more purges) are dropped.
+        deduplication: { id: 'warm' },
+        delay: t.warmDelayMs,
+        attempts: 2,
+        backoff: { type: 'fixed', delay: 1000 },
+        ...keep,
+      }));
+    },
+
+    async summary() {
+      return Promise.all(queueNames.map(async (name) => {
+        const c = await queues[name].getJobCounts('waiting', 'active', 'delayed', 'completed', 'failed');
+        return { queue: name, waiting: c.waiting ?? 0, active: c.active ?? 0, delayed: c.delayed ?? 0, completed: c.completed ?? 0, failed: c.failed ?? 0 };
+      }));
+    },
+
+    start() {
+      if (workers.length || closed) return;
+      // Workers block on Redis: commands must wait for a reconnect rather than fail.
+      workerConnection = new Redis(deps.redisUrl, {
+        connectionName: `${deps.appName}-jobs-worker`,
+        maxRetriesPerRequest: null,
+        retryStrategy: (times) => Math.min(times * 200, 2000),
+      });
+      workerConnection.on('error', (err) => redisFailed('worker-connection', err));
+      workers = queueNames.map((name) => {
+        const worker = new Worker(name, processors[name], {
+          connection: workerConnection!,
+          prefix: t.prefix,
+          concurrency: name === 'thumbnails' ? 2 : 1,
+          // Thumbnails of a few MB take well under this; a crashed app's job is retried elsewhere.
+          lockDuration: 30_000,
+        });
+        worker.on('error', (err) => redisFailed(`worker:${name}`, err));
+        worker.on('completed', () => finished.inc({ queue: name, outcome: 'completed' }));
+        worker.on('failed', (job, err) => {
+          finished.inc({ queue: name, outcome: 'failed' });
+          log.warn({ err, queue: name, jobId: job?.id, attempt: job?.attemptsMade }, 'job failed');
+        });
+        return worker;
+      });
+      void upsertScheduler();
+    },
+
+    async ready(timeoutMs = 5000) {
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<void>((resolve) => { timer = setTimeout(resolve, timeoutMs); });
+      await Promise.race([Promise.all(workers.map((w) => w.waitUntilReady())).then(() => {}), timeout]).catch(() => {});
+      clearTimeout(timer);
+    },
+
+    async close() {
+      closed = true;
+      if (schedulerTimer) clearTimeout(schedulerTimer);
+      // Lets running jobs finish (a thumbnail is short); waiting jobs stay for the other apps.
+      await Promise.all(workers.map(async (w) => {
+        const graceful = w.close().catch(() => {});
+        const inTime = await Promise.race([graceful.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 5000).unref())]);
+        if (!inTime) await w.close(true).catch(() => {}); // Redis down: do not hang the shutdown
+      }));
+      await Promise.all(Object.values(queues).map((q) => q.close().catch(() => {})));
+      for (const client of [workerConnection, producer]) {
+        if (client) await client.quit().catch(() => client.disconnect());
+      }
+    },
+  };
+}
