@@ -19,6 +19,8 @@ export interface AdminPost {
   authorId: number;
   authorUsername: string;
   publishedAt: string | null;
+  /** A draft with a publish time is "scheduled"; a job publishes it then. */
+  scheduledAt: string | null;
   createdAt: string;
   updatedAt: string;
   categories: TermRef[];
@@ -27,7 +29,7 @@ export interface AdminPost {
 
 const postColumns = `
   p.id, p.title, p.slug, p.content, p.excerpt, p.status, p.author_id, u.username AS author_username,
-  p.published_at, p.created_at, p.updated_at,
+  p.published_at, p.scheduled_at, p.created_at, p.updated_at,
   COALESCE((SELECT json_agg(json_build_object('id', c.id, 'slug', c.slug, 'name', c.name) ORDER BY c.name)
             FROM post_categories pc JOIN categories c ON c.id = pc.category_id WHERE pc.post_id = p.id), '[]') AS categories,
   COALESCE((SELECT json_agg(json_build_object('id', t.id, 'slug', t.slug, 'name', t.name) ORDER BY t.name)
@@ -35,7 +37,7 @@ const postColumns = `
 
 interface PostDbRow {
   id: string; title: string; slug: string; content: string; excerpt: string; status: PostStatus;
-  author_id: string; author_username: string; published_at: Date | null; created_at: Date; updated_at: Date;
+  author_id: string; author_username: string; published_at: Date | null; scheduled_at: Date | null; created_at: Date; updated_at: Date;
   categories: TermRef[]; tags: TermRef[];
 }
 
@@ -45,6 +47,7 @@ function toPost(r: PostDbRow): AdminPost {
     id: Number(r.id), title: r.title, slug: r.slug, content: r.content, excerpt: r.excerpt, status: r.status,
     authorId: Number(r.author_id), authorUsername: r.author_username,
     publishedAt: r.published_at ? r.published_at.toISOString() : null,
+    scheduledAt: r.scheduled_at ? r.scheduled_at.toISOString() : null,
     createdAt: r.created_at.toISOString(), updatedAt: r.updated_at.toISOString(),
     categories: terms(r.categories), tags: terms(r.tags),
   };
@@ -74,8 +77,10 @@ export function snapshotOf(post: AdminPost): PostSnapshot {
 }
 
 export interface PostListFilter {
-  /** A status, or 'all' = everything but trash. */
-  status: PostStatus | 'all';
+  /** A status, 'all' = everything but trash, 'scheduled' = drafts with a publish time. */
+  status: PostStatus | 'all' | 'scheduled';
+  /** Words in the title, excerpt or content (case-insensitive substring), or null. */
+  search?: string | null;
   /** Only posts by this author, or (when `orPublished`) by this author plus published ones. */
   authorId: number | null;
   orPublished: boolean;
@@ -84,14 +89,17 @@ export interface PostListFilter {
 }
 
 export async function listPosts(q: Queryable, f: PostListFilter): Promise<{ items: Omit<AdminPost, 'content'>[]; total: number }> {
-  const where = `($1::text = 'all' AND p.status <> 'trash' OR p.status::text = $1)
-    AND ($2::bigint IS NULL OR p.author_id = $2 OR ($3 AND p.status = 'published'))`;
-  const values = [f.status, f.authorId, f.orPublished];
+  const where = `($1::text = 'all' AND p.status <> 'trash' OR p.status::text = $1
+      OR ($1::text = 'scheduled' AND p.status = 'draft' AND p.scheduled_at IS NOT NULL))
+    AND ($2::bigint IS NULL OR p.author_id = $2 OR ($3 AND p.status = 'published'))
+    AND ($4::text IS NULL OR (p.title || ' ' || p.excerpt || ' ' || p.content) ILIKE $4)`;
+  const pattern = f.search ? `%${f.search.replace(/[\\%_]/g, (c) => `\\${c}`)}%` : null;
+  const values = [f.status, f.authorId, f.orPublished, pattern];
   const [list, count] = await Promise.all([
     q.query<PostDbRow>({
       name: 'admin_posts_list',
       text: `SELECT ${postColumns} FROM posts p JOIN users u ON u.id = p.author_id WHERE ${where}
-             ORDER BY p.updated_at DESC, p.id DESC LIMIT $4 OFFSET $5`,
+             ORDER BY p.updated_at DESC, p.id DESC LIMIT $5 OFFSET $6`,
       values: [...values, f.limit, f.offset],
     }),
     q.query<{ n: string }>({ name: 'admin_posts_count', text: `SELECT count(*) AS n FROM posts p WHERE ${where}`, values }),
@@ -141,6 +149,11 @@ export async function setPostStatus(q: Queryable, id: number, status: PostStatus
   });
 }
 
+/** The publish time of a scheduled draft (null: not scheduled). */
+export async function setPostSchedule(q: Queryable, id: number, at: Date | null): Promise<void> {
+  await q.query({ name: 'admin_post_set_schedule', text: 'UPDATE posts SET scheduled_at = $2 WHERE id = $1', values: [id, at] });
+}
+
 export async function setPostTerms(q: Queryable, postId: number, categoryIds: number[], tagIds: number[]): Promise<void> {
   await q.query({ name: 'admin_post_cats_clear', text: 'DELETE FROM post_categories WHERE post_id = $1', values: [postId] });
   await q.query({
@@ -172,6 +185,7 @@ export async function dashboardCounts(q: Queryable): Promise<Record<string, numb
     text: `SELECT
       (SELECT count(*) FROM posts WHERE status = 'published') AS published,
       (SELECT count(*) FROM posts WHERE status = 'draft') AS drafts,
+      (SELECT count(*) FROM posts WHERE status = 'draft' AND scheduled_at IS NOT NULL) AS scheduled,
       (SELECT count(*) FROM posts WHERE status = 'unlisted') AS unlisted,
       (SELECT count(*) FROM posts WHERE status = 'trash') AS trash,
       (SELECT count(*) FROM categories) AS categories,

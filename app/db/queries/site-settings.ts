@@ -89,3 +89,14 @@ export class SiteSettingsStore {
     this.timer = null;
   }
 }
+
+/** Admin settings form: writes every given key (inside the caller's write transaction). */
+export async function saveSiteSettings(q: Queryable, entries: Record<string, string>): Promise<void> {
+  const keys = Object.keys(entries);
+  await q.query({
+    name: 'site_settings_save',
+    text: `INSERT INTO site_settings (key, value, updated_at) SELECT k, v, now() FROM unnest($1::text[], $2::text[]) AS s(k, v)
+           ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = now()`,
+    values: [keys, keys.map((k) => entries[k])],
+  });
+}

@@ -3,19 +3,55 @@ import { can, type Action } from '../../auth/roles';
 import { httpError } from '../../errors';
 import type { SessionState } from '../../session/plugin';
 
-// Admin pages: not logged in → redirect to the login form (HTML); store down → 503; wrong role → 403.
+// One guard for every /admin route, run as a preHandler in the admin scope (after the session
+// plugin's CSRF check and after the form body is parsed). Each route names what it needs in
+// `config.adminAction`; a route that names nothing needs 'admin:access' (secure by default), and
+// 'public' is only for the login form and logout. Not logged in → GET: redirect to the login form,
+// anything else: 401 (a form posted after the session ended must not be half-applied);
+// store down → 503; role without the action → 403.
 
-/** The session, or null after sending a redirect to /admin/login?redirect=<this page>. */
-export function adminSession(request: FastifyRequest, reply: FastifyReply, action: Action = 'admin:access'): SessionState | null {
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The role-matrix action an /admin route needs ('public': login/logout only). */
+    adminAction?: Action | 'public';
+  }
+}
+
+export const defaultAdminAction: Action = 'admin:access';
+
+export function adminActionOf(config: { adminAction?: Action | 'public' } | undefined): Action | 'public' {
+  return config?.adminAction ?? defaultAdminAction;
+}
+
+const isRead = (method: string) => method === 'GET' || method === 'HEAD';
+
+/** preHandler for the admin scope: enforces the route's declared action. */
+export async function adminRouteGuard(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> {
+  const action = adminActionOf(request.routeOptions.config);
+  if (action === 'public') return undefined;
   const session = request.session;
   if (!session) {
     if (request.sessionUnavailable || !request.server.sessionKit) throw httpError('sessions_unavailable');
     request.server.sessionKit.requireStore();
-    const back = request.method === 'GET' ? `?redirect=${encodeURIComponent(request.url)}` : '';
-    reply.redirect(`/admin/login${back}`, 303);
-    return null;
+    if (!isRead(request.method)) throw httpError('unauthenticated', 'You are not logged in (or your session ended); log in and send the form again.');
+    return reply.redirect(`/admin/login?redirect=${encodeURIComponent(request.url)}`, 303);
   }
   if (!can(session.data.role, action)) throw httpError('forbidden');
+  return undefined;
+}
+
+/**
+ * The session of a request that passed adminRouteGuard, re-checked for `action` (a handler that
+ * needs more than its route's action, e.g. editing somebody else's post).
+ */
+export function adminSession(request: FastifyRequest, action?: Action): SessionState;
+/** The earlier (request, reply, action) form, kept for routes written against it. */
+export function adminSession(request: FastifyRequest, reply: FastifyReply, action?: Action): SessionState;
+export function adminSession(request: FastifyRequest, second?: FastifyReply | Action, third?: Action): SessionState {
+  const action = typeof second === 'string' ? second : third;
+  const session = request.session;
+  if (!session) throw httpError('unauthenticated');
+  if (action && !can(session.data.role, action)) throw httpError('forbidden');
   return session;
 }
 

@@ -5,7 +5,8 @@ import { httpError } from '../../errors';
 import { loginCsrfCookieName, newToken, tokensEqual } from '../../session/plugin';
 import type { AdminViews } from './admin-views';
 import { adminCsrf, formField } from './admin-guard';
-import { safeAdminRedirect } from './safe-redirect';
+import { defaultAdminPath, safeAdminRedirect } from './safe-redirect';
+import { can } from '../../auth/roles';
 
 // The HTML login form. There is no session before login, so CSRF uses a double-submit token:
 // a random value in a short-lived cookie (Path=/admin/login, SameSite=Strict) that must equal the
@@ -26,13 +27,13 @@ export function registerAdminLoginRoutes(admin: FastifyInstance, deps: AppDeps, 
     });
   };
 
-  admin.get<{ Querystring: { redirect?: string } }>('/admin/login', async (request, reply) => {
+  admin.get<{ Querystring: { redirect?: string } }>('/admin/login', { config: { adminAction: 'public' } }, async (request, reply) => {
     const redirect = safeAdminRedirect(request.query?.redirect);
     if (request.session) return reply.redirect(redirect, 303);
     return renderForm(request, reply, { redirect });
   });
 
-  admin.post('/admin/login', { config: { csrf: false }, bodyLimit: 16 * 1024 }, async (request, reply) => {
+  admin.post('/admin/login', { config: { csrf: false, adminAction: 'public' }, bodyLimit: 16 * 1024 }, async (request, reply) => {
     const body = request.body;
     const redirect = safeAdminRedirect(formField(body, 'redirect'));
     if (!tokensEqual(formField(body, '_csrf'), request.cookies?.[loginCsrfCookieName])) {
@@ -52,10 +53,12 @@ export function registerAdminLoginRoutes(admin: FastifyInstance, deps: AppDeps, 
     await kit.rateLimiter.reset(request.ip, username).catch(() => {});
     await kit.startSession(request, reply, { id: user.id, username: user.username, role: user.role });
     reply.clearCookie(loginCsrfCookieName, { path: '/admin/login' });
-    return reply.redirect(redirect, 303);
+    // Subscribers may use only their own profile: send them there rather than to a 403 dashboard.
+    const landing = redirect === defaultAdminPath && !can(user.role, 'admin:access') ? '/admin/profile' : redirect;
+    return reply.redirect(landing, 303);
   });
 
-  admin.post('/admin/logout', async (request, reply) => {
+  admin.post('/admin/logout', { config: { adminAction: 'public' } }, async (request, reply) => {
     if (request.session) {
       adminCsrf(request);
       await kit.endSession(request, reply);
