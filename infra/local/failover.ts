@@ -1,13 +1,10 @@
-import { chownSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { synchronousStandbyNames, type Topology } from '../topology';
 import { pgNodes } from './cluster-layout';
-import {
-  createReplica, ensureSlot, postmasterPid, runPgBinary, startPostgres, stopPostgres, superuserQuery, writeStandbyConfig, type PgNode,
-} from './postgres';
-import {
-  emptyDataDir, repointStandby, rewindOnto, setSynchronousStandbyNames, walPosition, waitForStreaming,
-} from './postgres-replication';
+import { ensureSlot, postmasterPid, runPgBinary, stopPostgres, superuserQuery, type PgNode } from './postgres';
+import { repointStandby, setSynchronousStandbyNames, walPosition, waitForStreaming } from './postgres-replication';
+import { rejoinAsReplica, type StandbyNode } from './rejoin';
 import { compareLsn } from '../../app/db/db';
 import type { StateDir } from './state';
 
@@ -19,13 +16,10 @@ import type { StateDir } from './state';
 //      promotion so no commit is acknowledged without a standby copy;
 //   4. the other replicas follow it (primary_conninfo + slot + reload); slots for every peer were
 //      created on the candidates beforehand, because physical slots are not replicated;
-//   5. the old primary rejoins as a standby through pg_rewind.
+//   5. the old primary rejoins as a standby through pg_rewind (infra/local/rejoin.ts).
 // switchover() is the planned variant: clean stop, the target catches up, then the same steps.
 
-export interface FailoverNode extends PgNode {
-  /** Physical slot / application_name of this node when it is a standby (pg_K). */
-  slotName: string;
-}
+export type FailoverNode = StandbyNode;
 
 export interface FailoverInput {
   nodes: FailoverNode[];
@@ -95,38 +89,6 @@ async function promote(node: FailoverNode): Promise<void> {
 /** Creates on `node` a slot for every peer, so whichever node is promoted can serve the others at once. */
 export async function ensurePeerSlots(node: FailoverNode, all: FailoverNode[]): Promise<void> {
   for (const peer of all) if (peer.name !== node.name) await ensureSlot(node, peer.slotName);
-}
-
-/**
- * Brings a stopped former primary back as a standby of `primary`: pg_rewind, standby.signal +
- * primary_conninfo, start. Falls back to a fresh pg_basebackup when rewind is impossible.
- */
-export async function rejoinAsReplica(node: FailoverNode, primary: FailoverNode, log: (line: string) => void = () => {}): Promise<'rewind' | 'reclone'> {
-  if (postmasterPid(node)) await stopPostgres(node, 'fast');
-  await ensureSlot(primary, node.slotName);
-  let how: 'rewind' | 'reclone' = 'rewind';
-  // A fresh promotion writes its end-of-recovery checkpoint asynchronously; until then the
-  // control file still shows the old timeline and pg_rewind wrongly answers "no rewind required".
-  await superuserQuery(primary, 'CHECKPOINT');
-  try {
-    await rewindOnto(node, primary);
-    log(`${node.name}: pg_rewind onto ${primary.name} done`);
-  } catch (err) {
-    // Rewind needs the divergence point's WAL on both sides; when it is gone, clone afresh.
-    log(`${node.name}: pg_rewind failed (${(err as Error).message.split('\n')[0]}); re-cloning from ${primary.name}`);
-    const ownSettings = readFileSync(join(node.dataDir, 'aidiary.conf'), 'utf8');
-    emptyDataDir(node);
-    await createReplica(primary, node, { slotName: node.slotName, settings: { maxConnections: 100 } });
-    // Keep the node's own settings file exactly as it was (port, socket dir, durability rule).
-    const file = join(node.dataDir, 'aidiary.conf');
-    const owner = statSync(node.dataDir);
-    writeFileSync(file, ownSettings, { mode: 0o600 });
-    chownSync(file, owner.uid, owner.gid);
-    how = 'reclone';
-  }
-  writeStandbyConfig(node, primary, node.slotName);
-  await startPostgres(node);
-  return how;
 }
 
 async function run(input: FailoverInput, opts: FailoverOptions, planned: boolean): Promise<FailoverResult> {

@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { pgNodes } from '../../local/cluster-layout';
 import { failover, localFailoverInput, switchover } from '../../local/failover';
 import { postmasterPid } from '../../local/postgres';
+import { recordPrimary } from '../../local/rejoin';
 import { resolveStateDir, StateDir } from '../../local/state';
 import { emitJson, progress, UsageError } from '../output';
 
@@ -25,6 +26,8 @@ export async function failoverCommand(argv: string[]): Promise<number> {
   try {
     const input = localFailoverInput(state, s.topology, progress);
     const result = await (values.planned ? switchover : failover)(input, { to: values.to });
+    // `up` starts this node as the primary next time (the data dirs alone can disagree when a node missed the failover).
+    recordPrimary(state.root, result.newPrimary);
     // Postmaster pids change when nodes restart (fenced primary, rejoined standby).
     for (const { node } of pgNodes(state, s.topology)) {
       const pid = postmasterPid(node);
