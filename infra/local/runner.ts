@@ -309,16 +309,27 @@ export async function scale(opts: ScaleOptions): Promise<{ topology: Topology }>
     };
 
     /**
-     * Restarts every app one at a time with the topology's environment (new DB node list). No
-     * nginx reload: the app drains on SIGTERM and nginx retries elsewhere while its port is closed
-     * (invariant 1). Measured here, every reload resets a few client keep-alive connections (old
-     * workers close them), so rolling restarts avoid reloads altogether.
+     * Restarts every app one at a time with the topology's environment (new DB node list): take it
+     * out of nginx (reload), drain and restart it, put it back (reload). Relying on nginx's passive
+     * checks instead failed requests: a restarted app stays marked failed for fail_timeout, and
+     * stopping the next one meanwhile left no live upstream (502, measured with 2 apps). Reloads
+     * lose no request (old workers finish theirs; a client re-sends an idempotent request on a
+     * keep-alive connection closed under it). A lone app is restarted in place: nothing can cover it.
      */
     const rollApps = async (target: Topology) => {
-      for (const app of appNodes(target)) {
-        await step(log, `restart ${app.name} (drain, start, ready)`, async () => {
+      const all = appNodes(target);
+      for (const app of all) {
+        await step(log, `restart ${app.name} (out of nginx, drain, start, ready, back)`, async () => {
+          if (all.length > 1) {
+            writeNginxConfig(state, root, target, all.filter((a) => a !== app).map((a) => a.port));
+            await reloadNginx(lbPid!);
+          }
           await stopApp(state, app.name, target.drainMs);
           await startApp({ root, state, topology: target, app, secrets });
+          if (all.length > 1) {
+            writeNginxConfig(state, root, target, all.map((a) => a.port));
+            await reloadNginx(lbPid!);
+          }
         });
       }
     };

@@ -1,12 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { BASE_PORT_SPAN } from '../../infra/local/cluster-layout';
 import { freePortBlock, isAlive } from '../../infra/local/process';
 import type { ClusterStatus } from '../../infra/local/status';
-import { get, runCli, sleep, steadyLoad } from './helpers-cluster';
+import { LocalDriver } from '../../infra/drills/local-driver';
+import { get, runCli, sleep, steadyLoad, type GetResult } from './helpers-cluster';
 
 // The whole local cluster (3 apps, PostgreSQL primary + 2 streaming replicas, both Redis roles,
 // nginx), started through the CLI code in a temp state dir on free ports, and stopped at the end.
@@ -156,6 +157,120 @@ describe('local cluster: 3 apps + 2 replicas', () => {
       for (const c of [primary, ...replicas]) await c.end();
     }
   });
+
+  it('sessions Redis down: public pages stay 200, session routes answer 503 through nginx (not 502/500); both recover by themselves', async () => {
+    const password = readFileSync(join(stateDir, 'admin-password'), 'utf8').trim();
+    const login = () => fetch(`${base}/api/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin', password }) });
+    const first = await login();
+    expect(first.status).toBe(200);
+    const cookie = first.headers.getSetCookie().find((c) => c.startsWith('aidiary_session='))!.split(';')[0];
+    const me = () => get(`${base}/api/auth/me`, undefined, 5000, { cookie });
+    expect((await me()).status).toBe(200);
+
+    const driver = new LocalDriver({ stateDir });
+    const load = steadyLoad(base, { concurrency: 12, paths: ['/', '/health'] });
+    await sleep(500);
+    await driver.stopNode('redis-sessions');
+    const stoppedAt = Date.now();
+    // Every app notices on its next command (no offline queue): the first 503 comes at once.
+    while ((await me()).status !== 503) {
+      expect(Date.now() - stoppedAt, 'session route still not 503 after 10 s').toBeLessThan(10_000);
+      await sleep(100);
+    }
+    const down = { me: [] as GetResult[], admin: [] as GetResult[], login: [] as { status: number; servedBy: string | null; body: string }[], home: [] as GetResult[] };
+    for (let i = 0; i < 12; i++) {
+      down.me.push(await me());
+      down.admin.push(await get(`${base}/admin/dashboard`));
+      const l = await login();
+      down.login.push({ status: l.status, servedBy: l.headers.get('x-served-by'), body: await l.text() });
+      down.home.push(await get(`${base}/`, undefined, 5000, { cookie }));
+    }
+    for (const r of [...down.me, ...down.login]) {
+      expect(r.status, r.body).toBe(503);
+      expect(JSON.parse(r.body).error).toEqual({ code: 'sessions_unavailable', message: expect.stringMatching(/session store down/) });
+    }
+    for (const r of down.admin) {
+      expect(r.status).toBe(503);
+      expect(r.body).toMatch(/session store down/);
+    }
+    // The app answered (not nginx), and every app did: nginx neither retried nor ejected them.
+    expect(new Set([...down.me, ...down.admin, ...down.login].map((r) => r.servedBy))).toEqual(new Set(['app-0', 'app-1', 'app-2']));
+    // A logged-in reader still gets the public page (as anonymous).
+    for (const r of down.home) expect(r.status).toBe(200);
+
+    await driver.startNode('redis-sessions');
+    const startedAt = Date.now();
+    while ((await me()).status !== 200) {
+      expect(Date.now() - startedAt, 'session routes not back 15 s after Redis returned').toBeLessThan(15_000);
+      await sleep(200);
+    }
+    const recoveredMs = Date.now() - startedAt;
+    // Every app is back: the session survived (AOF) and new logins work.
+    const after = [];
+    for (let i = 0; i < 12; i++) after.push(await me());
+    for (const r of after) expect(r.status).toBe(200);
+    expect(new Set(after.map((r) => r.servedBy))).toEqual(new Set(['app-0', 'app-1', 'app-2']));
+    expect((await login()).status).toBe(200);
+    const report = await load.stop();
+    console.log(`[e2e] sessions Redis down ${startedAt - stoppedAt} ms: public ${report.requests} requests, ${report.failures.length} failed; session routes 503 on ${[...new Set(down.me.map((r) => r.servedBy))].join(', ')}; recovered ${recoveredMs} ms after Redis started`);
+    expect(report.requests).toBeGreaterThan(200);
+    expect(report.failures).toEqual([]);
+  }, 90_000);
+
+  it('scale apps 3 → 4 → 2 → 3 under a steady GET load fails zero requests', async () => {
+    const load = steadyLoad(base, { concurrency: 20, paths: ['/health', '/'] });
+    await sleep(500);
+    const upR = await cli('scale', '--apps', '4');
+    expect(upR.code, upR.stderr).toBe(0);
+    await sleep(1000);
+    const mid = await status();
+    expect(mid.apps.map((a) => a.name)).toEqual(['app-0', 'app-1', 'app-2', 'app-3']);
+    expect(mid.apps.every((a) => a.healthy)).toBe(true);
+    const downR = await cli('scale', '--apps', '2');
+    expect(downR.code, downR.stderr).toBe(0);
+    const two = await status();
+    expect(two.apps.map((a) => a.name)).toEqual(['app-0', 'app-1']);
+    expect(readdirSync(join(stateDir, 'pids')).filter((f) => f.startsWith('app-')).sort()).toEqual(['app-0.pid', 'app-1.pid']);
+    for (const gone of mid.apps.slice(2)) expect(isAlive(gone.pid)).toBe(false);
+    await sleep(500);
+    // Back to three, so the checks below run on the suite's shape.
+    const backR = await cli('scale', '--apps', '3');
+    expect(backR.code, backR.stderr).toBe(0);
+    await sleep(500);
+    const report = await load.stop();
+    console.log(`[e2e] scale 3→4→2→3 under load: ${report.requests} requests, ${report.failures.length} failed, ${report.staleKeepAliveRetries} stale keep-alive retries, served by ${JSON.stringify(report.servedBy)}`);
+    expect(report.requests).toBeGreaterThan(200);
+    expect(report.failures).toEqual([]);
+    expect(report.servedBy['app-3']).toBeGreaterThan(0);
+    const after = await status();
+    expect(after.apps.map((a) => [a.name, a.healthy])).toEqual([['app-0', true], ['app-1', true], ['app-2', true]]);
+  }, 120_000);
+
+  it('scale --db-replicas down and up under a steady GET load fails zero requests; replicas stream again', async () => {
+    const load = steadyLoad(base, { concurrency: 20, paths: ['/health', '/'] });
+    await sleep(300);
+    const shrink = await cli('scale', '--db-replicas', '1');
+    expect(shrink.code, shrink.stderr).toBe(0);
+    const one = await status();
+    expect(one.postgres.map((p) => p.name)).toEqual(['pg-0', 'pg-1']);
+    const grow = await cli('scale', '--db-replicas', '2');
+    expect(grow.code, grow.stderr).toBe(0);
+    const report = await load.stop();
+    console.log(`[e2e] scale DB replicas 2→1→2 under load: ${report.requests} requests, ${report.failures.length} failed, ${report.staleKeepAliveRetries} stale keep-alive retries`);
+    expect(report.failures).toEqual([]);
+    const s = await status();
+    expect(s.postgres.map((p) => [p.name, p.role, p.healthy])).toEqual([['pg-0', 'primary', true], ['pg-1', 'replica', true], ['pg-2', 'replica', true]]);
+    const primary = await superuser(s, 'pg-0');
+    try {
+      const rows = (await primary.query("SELECT application_name FROM pg_stat_replication WHERE state = 'streaming' ORDER BY 1")).rows;
+      expect(rows.map((r) => r.application_name)).toEqual(['pg_1', 'pg_2']);
+      expect((await primary.query("SELECT current_setting('synchronous_standby_names') AS s")).rows[0].s).toBe('ANY 1 (pg_1, pg_2)');
+    } finally {
+      await primary.end();
+    }
+    // Every app was restarted with the new node list.
+    expect(s.apps.every((a) => a.healthy)).toBe(true);
+  }, 180_000);
 
   it('killing one app (SIGKILL) under a steady GET load fails zero requests', async () => {
     const s = await status();

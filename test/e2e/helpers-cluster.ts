@@ -31,10 +31,10 @@ export interface GetResult { status: number; servedBy: string | null; body: stri
  */
 const requestsPerSocket = new WeakMap<Socket, number>();
 
-export function get(url: string, agent?: Agent, timeoutMs = 10_000): Promise<GetResult> {
+export function get(url: string, agent?: Agent, timeoutMs = 10_000, headers: Record<string, string> = {}): Promise<GetResult> {
   return new Promise((resolve, reject) => {
     let reusedSocket = false;
-    const req = request(url, { agent: agent ?? false, timeout: timeoutMs }, (res) => {
+    const req = request(url, { agent: agent ?? false, timeout: timeoutMs, headers }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => resolve({

@@ -26,7 +26,9 @@ describe('unavailability windows', () => {
 describe('targets', () => {
   it('follow issue 7 per scenario', () => {
     expect(targetsFor('partition-primary').zeroFailedAnonymousReads).toBe(false);
-    expect(targetsFor('stop-redis')).toEqual({ zeroFailedAnonymousReads: true, zeroFailedAfterRetry: false, maxWriteUnavailabilitySeconds: null });
+    expect(targetsFor('stop-redis')).toEqual({ zeroFailedAnonymousReads: true, zeroFailedAfterRetry: false, maxWriteUnavailabilitySeconds: null, failuresOnly503: true });
+    expect(targetsFor('restart-redis').failuresOnly503).toBe(true);
+    expect(targetsFor('kill-app').failuresOnly503).toBe(false);
     expect(targetsFor('kill-app').zeroFailedAfterRetry).toBe(true);
     expect(targetsFor('kill-primary').maxWriteUnavailabilitySeconds).toBe(5);
   });
@@ -47,6 +49,19 @@ describe('targets', () => {
     });
     expect(bad.pass).toBe(false);
     expect(bad.checks.filter((c) => !c.pass).map((c) => c.name)).toEqual(['0 failed anonymous reads', '0 failed requests after ≤ 1 write retry']);
+  });
+
+  it('Redis drills pass only when every failure is the app\'s 503 (not 502 from nginx, not 500)', () => {
+    const redis = (events: RequestEvent[]) => buildReport({
+      scenario: 'stop-redis', driver: 'local', load: load(events),
+      verification: { lostIds: [], duplicated: [] }, fault: { description: 'x', injectedAtMs: 2000, recoveredAtMs: 5000 }, replicasStreamingAgainSeconds: null,
+    });
+    const good = redis([ev('anon-read', 1100, true), ev('user-read', 2100, false, 503), ev('write', 2200, false, 503), ev('write', 6000, true, 201)]);
+    expect(good.pass).toBe(true);
+    expect(good.checks.find((c) => c.name.startsWith('every failed request'))).toEqual({ name: 'every failed request answered 503 (session store down)', pass: true, detail: '2 failed, all 503' });
+    const bad = redis([ev('user-read', 2100, false, 502), ev('write', 2200, false, 503), { kind: 'user-read', startMs: 2300, endMs: 2400, ok: false, status: null, error: 'ECONNRESET' }]);
+    expect(bad.pass).toBe(false);
+    expect(bad.checks.filter((c) => !c.pass)).toEqual([{ name: 'every failed request answered 503 (session store down)', pass: false, detail: 'user-read 502 ×1, user-read ECONNRESET ×1' }]);
   });
 
   it('fails on a lost or duplicated write, and on slow failover', () => {
