@@ -7,6 +7,12 @@ import { lsnDiffBytes, lsnToBigInt } from './lsn';
 
 export type NodeRole = 'primary' | 'replica' | 'unknown';
 
+/**
+ * Connections the monitor holds on each node (its own probe pool, app/db/router.ts). The topology's
+ * pool sizing counts them (infra/topology/derive.ts MONITOR_CONNECTIONS_PER_APP).
+ */
+export const MONITOR_CONNECTIONS_PER_NODE = 1;
+
 export interface NodeStatus {
   name: string;
   role: NodeRole;

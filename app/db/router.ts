@@ -4,7 +4,7 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import type { AppConfig } from '../config';
 import type { Db, Queryable, ReadContext, ReadResult, WriteResult } from './db';
 import { createNodePool, type NodePool, type NodeTarget } from './node-pool';
-import { NodeMonitor, type NodeStatus } from './node-monitor';
+import { MONITOR_CONNECTIONS_PER_NODE, NodeMonitor, type NodeStatus } from './node-monitor';
 import { chooseReadNode } from './read-routing';
 import { isConnectionError, isPrimaryLostError, isReadOnlyError } from './pg-errors';
 import { lsnToBigInt, maxLsn } from './lsn';
@@ -90,7 +90,7 @@ export function createRoutedDb(deps: RoutedDbDeps): RoutedDb {
   const targets = targetsOf(config);
   const pools = new Map<string, NodePool>(targets.map((t) => [t.name, createNodePool(t, config, logger)]));
   // Probes get their own one-connection pools so a saturated app pool cannot blind the monitor.
-  const probes = targets.map((t) => createNodePool(t, config, logger, { max: 1, connectionTimeoutMs: 1000, statementTimeoutMs: 1000, purpose: 'monitor' }));
+  const probes = targets.map((t) => createNodePool(t, config, logger, { max: MONITOR_CONNECTIONS_PER_NODE, connectionTimeoutMs: 1000, statementTimeoutMs: 1000, purpose: 'monitor' }));
   const monitor = new NodeMonitor(probes, logger, { pollIntervalMs: deps.pollIntervalMs });
 
   const reads = metric(metrics, 'aidiary_db_reads_total', () => new Counter({ name: 'aidiary_db_reads_total', help: 'Reads by the node that answered', labelNames: ['node'], registers: [metrics] }));

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import {
   appEnvironment, appInstances, dbInstances, durabilityMode, parseTopology, poolSizePerApp, redisInstances,
-  synchronousStandbyNames, TopologyError, appKeepAliveTimeoutMs,
+  synchronousStandbyNames, TopologyError, appKeepAliveTimeoutMs, connectionsPerNode, MONITOR_CONNECTIONS_PER_APP,
 } from '../../infra/topology';
+import { MONITOR_CONNECTIONS_PER_NODE } from '../../app/db/node-monitor';
 import { loadConfig } from '../../app/config';
 
 describe('topology model', () => {
@@ -34,6 +35,35 @@ describe('topology model', () => {
       expect(apps * pool + t.database.reservedConnections + t.dbReplicas + 1).toBeLessThanOrEqual(t.database.maxConnections);
     }
     expect(() => poolSizePerApp(parseTopology({ appReplicas: 64, database: { maxConnections: 100 } }))).toThrow(/raise maxConnections or lower appReplicas/);
+  });
+
+  it('counts each app\'s monitor connection per node: apps × (pool + monitor) + reserve + walsenders ≤ max_connections, any counts', () => {
+    expect(MONITOR_CONNECTIONS_PER_APP).toBe(MONITOR_CONNECTIONS_PER_NODE);
+    for (const maxConnections of [60, 100, 200, 300]) {
+      for (const dbReplicas of [0, 1, 2, 5]) {
+        for (const apps of [1, 2, 3, 7, 16, 20]) {
+          const t = parseTopology({ appReplicas: apps, dbReplicas, database: { maxConnections } });
+          const needed = apps * (2 + MONITOR_CONNECTIONS_PER_APP) + t.database.reservedConnections + dbReplicas + 1;
+          if (needed > maxConnections) {
+            expect(() => poolSizePerApp(t)).toThrow(new RegExp(`need at least ${needed} connections per node`));
+            continue;
+          }
+          const pool = poolSizePerApp(t);
+          expect(pool).toBeGreaterThanOrEqual(2);
+          expect(pool).toBeLessThanOrEqual(t.database.maxPoolPerApp);
+          expect(connectionsPerNode(t, pool)).toBe(apps * (pool + 1) + t.database.reservedConnections + dbReplicas + 1);
+          expect(connectionsPerNode(t, pool)).toBeLessThanOrEqual(maxConnections);
+          // The largest pool that fits (unless capped): one more connection per app would not.
+          if (pool < t.database.maxPoolPerApp) expect(connectionsPerNode(t, pool + 1)).toBeGreaterThan(maxConnections);
+        }
+      }
+    }
+  });
+
+  it('worked example: 7 apps, 2 replicas, max_connections 100, reserve 20 → pool 10 (7 × 11 + 20 + 3 = 100)', () => {
+    const t = parseTopology({ appReplicas: 7, dbReplicas: 2, database: { maxConnections: 100, reservedConnections: 20 } });
+    expect(poolSizePerApp(t)).toBe(10);
+    expect(connectionsPerNode(t, 10)).toBe(100);
   });
 
   it('names the bad key and the fix', () => {
