@@ -72,6 +72,16 @@ export const defaultJobsTuning: JobsTuning = {
 };
 
 const keep = { removeOnComplete: { count: 500 }, removeOnFail: { count: 500 } };
+const producerTimeoutMs = 1500;
+
+/** Rejects after `ms` (the call itself may still complete later, e.g. once Redis is back). */
+function withTimeout<T>(what: string, p: Promise<T>, ms = producerTimeoutMs): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: job queue Redis did not answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
 
 function metricOnce<T>(registry: Registry, name: string, make: () => T): T {
   return (registry.getSingleMetric(name) as T | undefined) ?? make();
@@ -90,12 +100,12 @@ export function createJobs(deps: JobsDeps, tuning: Partial<JobsTuning> = {}): Jo
     name: 'aidiary_scheduled_posts_published_total', help: 'Scheduled posts this app published', registers: [deps.metrics],
   }));
 
-  const lastLogMs = new Map<string, number>();
+  let lastLogMs = 0;
   const redisFailed = (op: string, err: unknown) => {
     redisErrors.inc({ op });
     const now = Date.now();
-    if (now - (lastLogMs.get(op) ?? 0) < 5000) return; // one line per op per 5 s during an outage
-    lastLogMs.set(op, now);
+    if (now - lastLogMs < 5000) return; // one line per 5 s during an outage; the counter has every one
+    lastLogMs = now;
     log.warn({ err: { message: (err as Error)?.message, code: (err as { code?: string })?.code }, op }, 'job queue redis unavailable; jobs paused, the app keeps serving');
   };
 
@@ -108,7 +118,9 @@ export function createJobs(deps: JobsDeps, tuning: Partial<JobsTuning> = {}): Jo
   });
   producer.on('error', (err) => redisFailed('producer', err));
   const queues = Object.fromEntries(queueNames.map((name) => {
-    const queue = new Queue(name, { connection: producer, prefix: t.prefix, skipWaitingForReady: true });
+    // BullMQ initialises a queue once, after the client's first 'ready' (it waits, it does not
+    // fail, when Redis is down at start): the calls below are bounded by withTimeout instead.
+    const queue = new Queue(name, { connection: producer, prefix: t.prefix });
     queue.on('error', (err) => redisFailed(`queue:${name}`, err));
     return [name, queue];
   })) as Record<QueueName, Queue>;
@@ -136,6 +148,7 @@ export function createJobs(deps: JobsDeps, tuning: Partial<JobsTuning> = {}): Jo
   };
 
   let workers: Worker[] = [];
+  let started = false;
   let workerConnection: Redis | null = null;
   let schedulerTimer: NodeJS.Timeout | null = null;
   let closed = false;
@@ -158,7 +171,7 @@ export function createJobs(deps: JobsDeps, tuning: Partial<JobsTuning> = {}): Jo
   const enqueue = async (op: string, fn: () => Promise<unknown>) => {
     if (closed) return false;
     try {
-      await fn();
+      await withTimeout(op, fn());
       return true;
     } catch (err) {
       redisFailed(op, err);
@@ -190,13 +203,16 @@ export function createJobs(deps: JobsDeps, tuning: Partial<JobsTuning> = {}): Jo
 
     async summary() {
       return Promise.all(queueNames.map(async (name) => {
-        const c = await queues[name].getJobCounts('waiting', 'active', 'delayed', 'completed', 'failed');
+        const c = await withTimeout(`summary:${name}`, queues[name].getJobCounts('waiting', 'active', 'delayed', 'completed', 'failed'));
         return { queue: name, waiting: c.waiting ?? 0, active: c.active ?? 0, delayed: c.delayed ?? 0, completed: c.completed ?? 0, failed: c.failed ?? 0 };
       }));
     },
 
     start() {
-      if (workers.length || closed) return;
+      if (started || closed) return;
+      started = true;
+      // After a Redis restart that lost data, the scheduler comes back with the next reconnect.
+      producer.on('ready', () => { if (!closed && !schedulerTimer) void upsertScheduler(); });
       // Workers block on Redis: commands must wait for a reconnect rather than fail.
       workerConnection = new Redis(deps.redisUrl, {
         connectionName: `${deps.appName}-jobs-worker`,
