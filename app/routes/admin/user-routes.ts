@@ -23,6 +23,17 @@ const updateUserInput = z.object({ email: emailField, displayName: displayNameFi
 
 const lastAdminMessage = 'At least one active admin must remain: make another user an admin first.';
 
+/**
+ * Two admins changing each other at once lock each other's rows (performWrite holds the actor's
+ * row FOR SHARE): PostgreSQL aborts one transaction as a deadlock. Nothing of it was written, so
+ * that request gets a 409 asking to retry, never a 500.
+ */
+function concurrentChange(err: unknown): never {
+  const code = (err as { code?: string } | null)?.code;
+  if (code === '40P01' || code === '40001') throw httpError('conflict', 'Another change to these accounts ran at the same time; nothing was saved. Try again.', { cause: err });
+  throw err;
+}
+
 export function registerAdminUserRoutes(admin: FastifyInstance, deps: AppDeps, kit: AdminPageKit): void {
   const config = { adminAction: 'user:manage' as const };
 
@@ -86,7 +97,7 @@ export function registerAdminUserRoutes(admin: FastifyInstance, deps: AppDeps, k
         await updateUserAccount(q, id, input).catch(mapUserConflict);
         // The display name shows on public pages (author archives, bylines).
         return { status: 200, body: { id }, change: { kind: 'site' } };
-      });
+      }).catch(concurrentChange);
       // The session keeps the role from login: end every session of the account so the change holds now.
       const revoked = await deps.sessions.revokeUser(id).catch((err: Error) => {
         request.log.warn({ err, userId: id }, 'could not revoke the sessions of a changed user');
@@ -121,7 +132,7 @@ export function registerAdminUserRoutes(admin: FastifyInstance, deps: AppDeps, k
         }
         await deleteUser(q, id);
         return { status: 200, body: { id }, change: { kind: 'site' } };
-      });
+      }).catch(concurrentChange);
     } catch (err) {
       if (err instanceof HttpError && err.status === 409) return editForm(request, reply, id, err.message, 409);
       throw err;
