@@ -11,6 +11,9 @@ export const wrkBinary = existsSync('/usr/bin/wrk') ? '/usr/bin/wrk' : 'wrk';
 
 export type WrkScript = 'single' | 'sequence';
 
+/** What sequence.lua writes on stderr when a thread has requested every path of its stride. */
+const exhaustedMark = 'sequence-exhausted';
+
 export interface WrkRun {
   url: string;
   script: WrkScript;
@@ -58,7 +61,16 @@ export function runWrk(run: WrkRun): Promise<WrkResult> {
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on('data', (c: Buffer) => out.push(c));
-    child.stderr.on('data', (c: Buffer) => err.push(c));
+    // once=1: wrk's main thread sleeps for the whole -d even after every thread stopped, but a
+    // SIGINT ends the sleep and wrk still prints its report: send it when every thread is done.
+    let exhaustedThreads = 0;
+    child.stderr.on('data', (c: Buffer) => {
+      const text = c.toString('utf8');
+      const marks = text.split('\n').filter((line) => line === exhaustedMark).length;
+      if (marks === 0) err.push(c);
+      exhaustedThreads += marks;
+      if (run.once && marks > 0 && exhaustedThreads >= run.threads && child.exitCode === null) child.kill('SIGINT');
+    });
     child.on('error', (e) => reject(new Error(`cannot run ${wrkBinary} (apt install wrk)`, { cause: e })));
     child.on('close', (code) => {
       const stdout = Buffer.concat(out).toString('utf8');

@@ -5,7 +5,7 @@
 --
 -- Extra arguments: paths=FILE (required), offset=N (start index, default 0), once=1 (a thread stops
 -- once it has requested every entry of its stride: posts-cold must not re-request a post; requests
--- already in flight then still complete and count as repeats).
+-- already in flight then still complete and count as repeats; wrk itself ends on the runner's SIGINT).
 local dir = string.match(debug.getinfo(1, "S").source, "^@(.*/)") or "./"
 local report = dofile(dir .. "report.lua")
 
@@ -48,6 +48,10 @@ function init(args)
       if index >= #paths and last_us == 0 then
         last_us = now_us()
         wrk.thread:stop()
+        -- wrk's main thread sleeps for the whole -d whatever its threads do: this line tells the
+        -- runner (wrk-runner.ts), which sends SIGINT once every thread said it (wrk then reports).
+        io.stderr:write("sequence-exhausted\n")
+        io.stderr:flush()
       end
     end
   end
