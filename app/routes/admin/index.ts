@@ -12,6 +12,7 @@ import { registerAdminTaxonomyRoutes } from './taxonomy-routes';
 import { registerAdminUserRoutes } from './user-routes';
 import { registerAdminAccountRoutes } from './account-routes';
 import { registerAdminSiteRoutes } from './site-routes';
+import { registerAdminMediaRoutes } from './media-routes';
 
 // The admin (server-rendered eta, no build step; one small script for the live preview). Form
 // bodies are parsed only in this scope (the JSON API stays JSON-only). Every answer is
@@ -53,5 +54,6 @@ export async function registerAdminRoutes(app: FastifyInstance, deps: AppDeps): 
     registerAdminUserRoutes(admin, deps, kit);
     registerAdminAccountRoutes(admin, deps, kit);
     registerAdminSiteRoutes(admin, deps, kit);
+    registerAdminMediaRoutes(admin, deps, kit);
   });
 }
