@@ -22,6 +22,9 @@ const settingsInput = z.object({
   posts_per_page: z.coerce.number({ invalid_type_error: 'must be a number' }).int('must be a whole number').min(1, 'at least 1').max(100, 'at most 100'),
 }).strict();
 
+/** Longer than the settings version probe period (1 s) plus a slow probe. */
+const settingsRepurgeDelayMs = 2500;
+
 export function registerAdminSiteRoutes(admin: FastifyInstance, deps: AppDeps, kit: AdminPageKit): void {
   const settingsStore = publicContext(admin, deps).settings;
 
@@ -43,17 +46,24 @@ export function registerAdminSiteRoutes(admin: FastifyInstance, deps: AppDeps, k
     adminCsrf(request);
     const b = request.body;
     const values = { title: formField(b, 'title'), description: formField(b, 'description'), posts_per_page: formField(b, 'posts_per_page') };
+    let lsn: string;
     try {
       const input = parseWith(settingsInput, values, 'form');
-      await performWrite(request, deps, session.data.userId, async (q) => {
+      ({ lsn } = await performWrite(request, deps, session.data.userId, async (q) => {
         await saveSiteSettings(q, { title: input.title, description: input.description, posts_per_page: String(input.posts_per_page) });
         return { status: 200, body: input, change: { kind: 'site' } };
-      });
+      }));
     } catch (err) {
       if (err instanceof HttpError && err.status === 422) return settingsPage(request, reply, { error: err.message, status: 422, values });
       throw err;
     }
     await settingsStore.refresh();
+    // Other apps pick the new settings up with their version probe (about 1 s): a page one of them
+    // renders in between still has the old title, so purge once more after that window
+    // (delayed double purge; the first purge ran at commit inside performWrite).
+    setTimeout(() => {
+      deps.onContentChanged({ kind: 'site', lsn }).catch((err) => request.log.warn({ err }, 'delayed settings purge failed'));
+    }, settingsRepurgeDelayMs).unref();
     request.log.info({ audit: 'settings.update', userId: session.data.userId }, 'site settings changed');
     return reply.redirect('/admin/settings?saved=1', 303);
   });
