@@ -7,20 +7,24 @@ import { BASE_PORT_SPAN } from '../../infra/local/cluster-layout';
 import { freePortBlock } from '../../infra/local/process';
 import { runCli } from './helpers-cluster';
 import { launchSystemChromium } from './browser/chromium';
-import { AdminLogin, AdminPostEditor, AdminPostsList } from './browser/admin-pages';
+import { AdminLogin, AdminMediaLibrary, AdminPostEditor, AdminPostsList, AdminSettings, AdminUsers } from './browser/admin-pages';
+import { loadedImageWidths } from './browser/images';
 import { PublicSite } from './browser/public-pages';
 import { pngInfo, resetScreenshots, screenshot, screenshotDir } from './browser/screenshots';
+import { drawPng } from './browser/test-image';
 
 // A real Chromium (Debian's, through playwright-core) drives the admin of a real local cluster
 // (3 apps, PostgreSQL primary + 2 replicas, both Redis roles) THROUGH THE NGINX LOAD BALANCER, as a
-// user would: log in, write and publish a post, see it as an anonymous visitor, edit and unpublish
-// it. Every main screen is saved as a PNG in test-output/screenshots/. One cluster, one browser;
-// the steps below run in order and share the admin's browser context.
+// user would: log in, upload an image, write and publish a post with it, see it as an anonymous
+// visitor, edit and unpublish it, manage a user, change a setting. Every main screen is saved as a
+// PNG in test-output/screenshots/. One cluster, one browser; the steps run in order and share the
+// admin's browser context.
 
 const stateDir = mkdtempSync(join(tmpdir(), 'aidiary-browser-'));
 chmodSync(stateDir, 0o755);
 const cli = (...args: string[]) => runCli([...args, '--state-dir', stateDir]);
 const suiteStarted = Date.now();
+const viewport = { width: 1280, height: 900 };
 
 let base = '';
 let adminPassword = '';
@@ -33,7 +37,16 @@ let visitorPage: Page;
 const adminServedBy = new Map<string, number>();
 
 const runId = Date.now().toString(36);
+const image = { name: `browser-${runId}.png`, width: 320, height: 200, markdown: '', url: '' };
 const post = { title: `Browser test post ${runId}`, editedTitle: `Browser test post ${runId} (edited)`, id: 0, path: '' };
+const author = { username: `author_${runId}`, email: `author-${runId}@example.test`, displayName: `Author ${runId}`, role: 'author', password: `Browser${runId}pass1` };
+
+async function newContext(): Promise<BrowserContext> {
+  const context = await browser.newContext({ viewport });
+  // Generous: 7 agents share 2 cores here, and argon2 logins alone take seconds under that load.
+  context.setDefaultTimeout(30_000);
+  return context;
+}
 
 beforeAll(async () => {
   resetScreenshots();
@@ -48,16 +61,14 @@ beforeAll(async () => {
   if (!passwordFile) throw new Error(`up did not print the admin password file:\n${r.stdout}${r.stderr}`);
   adminPassword = readFileSync(passwordFile, 'utf8').trim();
 
-  admin = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-  admin.setDefaultTimeout(15_000);
+  admin = await newContext();
   admin.on('response', (res) => {
     if (res.request().resourceType() !== 'document' || !new URL(res.url()).pathname.startsWith('/admin')) return;
     const app = res.headers()['x-served-by'];
     if (app) adminServedBy.set(app, (adminServedBy.get(app) ?? 0) + 1);
   });
   adminPage = await admin.newPage();
-  visitor = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-  visitor.setDefaultTimeout(15_000);
+  visitor = await newContext();
   visitorPage = await visitor.newPage();
 }, 240_000);
 
@@ -68,7 +79,7 @@ afterAll(async () => {
   console.log(`[browser] suite: ${Date.now() - suiteStarted} ms; admin pages served by ${JSON.stringify(Object.fromEntries(adminServedBy))}`);
 }, 120_000);
 
-describe('the admin in Chromium, through nginx, on 3 apps + 2 replicas', () => {
+describe('the admin in Chromium, through nginx, on 3 apps + 2 replicas', { timeout: 120_000 }, () => {
   it('without Chromium the run fails naming the apt command (it never skips)', async () => {
     await expect(launchSystemChromium('/nonexistent/chromium')).rejects.toThrow(/Chromium at \/nonexistent\/chromium[\s\S]*apt-get install -y chromium/);
   });
@@ -80,19 +91,36 @@ describe('the admin in Chromium, through nginx, on 3 apps + 2 replicas', () => {
     await screenshot(adminPage, 'dashboard');
   });
 
-  it('writes a post, previews its Markdown, and publishes it', async () => {
+  it('uploads an image in the media library, which offers its Markdown', async () => {
+    const media = new AdminMediaLibrary(adminPage, base);
+    await media.open();
+    await media.upload({ name: image.name, mimeType: 'image/png', buffer: await drawPng(browser, image.width, image.height, `AIDiary ${runId}`) });
+    await expect(adminPage.getByRole('status').textContent()).resolves.toMatch(/Uploaded/);
+    image.markdown = await media.markdownFor(image.name);
+    image.url = /\((\/media\/[0-9a-f]{64}\.png)\)/.exec(image.markdown)?.[1] ?? '';
+    expect(image.url, image.markdown).not.toBe('');
+    // The library shows the file (its thumbnail, or the original while the thumbnail job runs).
+    const [shownWidth] = await loadedImageWidths(media.row(image.name));
+    expect(shownWidth).toBeGreaterThan(0);
+    await screenshot(adminPage, 'media-library');
+  });
+
+  it('writes a post with the image, previews it live and on the server, and publishes it', async () => {
     const editor = new AdminPostEditor(adminPage, base);
     await editor.openNew();
     await editor.fill({
       title: post.title,
-      content: `## Written in a real browser\n\nThis post was typed by **Playwright** into the admin (run ${runId}).\n\n- one\n- two\n`,
+      content: `## Written in a real browser\n\nThis post was typed by **Playwright** into the admin (run ${runId}).\n\n${image.markdown}\n`,
       status: 'published',
     });
-    await editor.showPreview();
-    // Only the preview renders the Markdown: the heading and the bold text exist as HTML there.
-    await expect(adminPage.getByRole('heading', { name: 'Written in a real browser' }).isVisible()).resolves.toBe(true);
-    await expect(adminPage.locator('strong', { hasText: 'Playwright' }).count()).resolves.toBe(1);
-    // The preview keeps what was typed.
+    // The live preview renders the Markdown while typing, image included.
+    await editor.livePreview().getByRole('heading', { name: 'Written in a real browser' }).waitFor();
+    expect(await loadedImageWidths(editor.livePreview())).toEqual([image.width]);
+    // The Preview button renders it on the server and keeps what was typed.
+    await editor.showServerPreview();
+    await expect(editor.serverPreview().getByRole('heading', { name: 'Written in a real browser' }).isVisible()).resolves.toBe(true);
+    await expect(editor.serverPreview().locator('strong', { hasText: 'Playwright' }).count()).resolves.toBe(1);
+    expect(await loadedImageWidths(editor.serverPreview())).toEqual([image.width]);
     await expect(adminPage.getByLabel('Title', { exact: true }).inputValue()).resolves.toBe(post.title);
     await screenshot(adminPage, 'post-editor');
 
@@ -111,16 +139,21 @@ describe('the admin in Chromium, through nginx, on 3 apps + 2 replicas', () => {
     await screenshot(adminPage, 'posts-list');
   });
 
-  it('an anonymous visitor sees it on the home page and opens it', async () => {
+  it('an anonymous visitor sees it on the home page, opens it, and the image loads', async () => {
     const site = new PublicSite(visitorPage, base);
     const waitedMs = await site.waitForHomeListing(post.title, true);
     console.log(`[browser] published post on the public home page after ${waitedMs} ms`);
-    expect(await visitor.cookies()).toEqual([]); // anonymous: no session cookie was ever set
     await screenshot(visitorPage, 'public-home');
+    const imageResponse = visitorPage.waitForResponse((res) => new URL(res.url()).pathname === image.url);
     await site.postLink(post.title).click();
     await visitorPage.waitForURL((url) => url.pathname === post.path);
     await expect(visitorPage.getByRole('heading', { name: post.title, level: 1 }).isVisible()).resolves.toBe(true);
     await expect(visitorPage.getByRole('heading', { name: 'Written in a real browser' }).isVisible()).resolves.toBe(true);
+    expect(await site.postImageWidths()).toEqual([image.width]);
+    const res = await imageResponse;
+    expect(res.status()).toBe(200);
+    expect(res.headers()['content-type']).toBe('image/png');
+    expect(await visitor.cookies()).toEqual([]); // anonymous: no session cookie was ever set
     await screenshot(visitorPage, 'public-post');
   });
 
@@ -153,16 +186,56 @@ describe('the admin in Chromium, through nginx, on 3 apps + 2 replicas', () => {
     await expect(list.row(post.editedTitle).count()).resolves.toBe(1);
   });
 
+  it('creates an author who can log in, then makes them an editor (their session ends)', async () => {
+    const users = new AdminUsers(adminPage, base);
+    await users.create(author);
+    await expect(adminPage.getByRole('status').textContent()).resolves.toMatch(/created/i);
+    await expect(users.roleOf(author.username)).resolves.toBe('author');
+
+    const authorContext = await newContext();
+    try {
+      const authorPage = await authorContext.newPage();
+      await new AdminLogin(authorPage, base).logIn(author.username, author.password);
+      await expect(authorPage.getByText(`${author.username} (author)`).isVisible()).resolves.toBe(true);
+      expect((await authorPage.goto(`${base}/admin/users`))?.status()).toBe(403); // authors do not manage users
+
+      await users.changeRole(author.username, 'editor');
+      await expect(users.roleOf(author.username)).resolves.toBe('editor');
+      await screenshot(adminPage, 'users');
+
+      // The role change ended the author's sessions: the next page asks them to log in again.
+      await authorPage.goto(`${base}/admin/dashboard`);
+      expect(new URL(authorPage.url()).pathname).toBe('/admin/login');
+      await new AdminLogin(authorPage, base).logIn(author.username, author.password);
+      await expect(authorPage.getByText(`${author.username} (editor)`).isVisible()).resolves.toBe(true);
+    } finally {
+      await authorContext.close();
+    }
+  });
+
+  it('changes the site tagline in settings and the public home page shows it', async () => {
+    const tagline = `Tagline set by a browser ${runId}`;
+    const settings = new AdminSettings(adminPage, base);
+    await settings.open();
+    await settings.setTagline(tagline);
+    await expect(adminPage.getByLabel('Tagline').inputValue()).resolves.toBe(tagline);
+    await screenshot(adminPage, 'settings');
+    const site = new PublicSite(visitorPage, base);
+    const waitedMs = await site.waitForText(tagline);
+    console.log(`[browser] new tagline on the public home page after ${waitedMs} ms`);
+  });
+
   it('the admin session worked on more than one app behind nginx', () => {
     expect(adminServedBy.size).toBeGreaterThanOrEqual(2);
   });
 
   it('wrote a PNG screenshot of each main screen', () => {
-    for (const name of ['dashboard', 'posts-list', 'post-editor', 'public-home', 'public-post']) {
+    const screens = ['dashboard', 'posts-list', 'post-editor', 'media-library', 'users', 'settings', 'public-home', 'public-post'];
+    for (const name of screens) {
       const info = pngInfo(`${screenshotDir}${name}.png`);
       expect(info.bytes, name).toBeGreaterThan(1000);
-      expect(info.width, name).toBe(1280);
-      expect(info.height, name).toBeGreaterThanOrEqual(900);
+      expect(info.width, name).toBe(viewport.width);
+      expect(info.height, name).toBeGreaterThanOrEqual(viewport.height);
     }
   });
 });

@@ -49,11 +49,19 @@ export class AdminPostEditor {
     if (fields.status !== undefined) await this.page.getByLabel('Status', { exact: true }).selectOption(fields.status);
   }
 
-  /** The Markdown rendered as HTML: its headings and images appear on the page only there. */
-  async showPreview(): Promise<void> {
-    // The server-rendered preview is a form button; a live (script) preview may replace it.
+  /** The live preview beside the textarea (the editor script renders the Markdown while you type). */
+  livePreview() {
+    return this.page.getByTestId('live-preview');
+  }
+
+  /** The preview the Preview button asks the server for (works without JavaScript). */
+  serverPreview() {
+    return this.page.getByTestId('server-preview');
+  }
+
+  async showServerPreview(): Promise<void> {
     await this.page.getByRole('button', { name: 'Preview' }).click();
-    await this.page.getByRole('heading', { name: 'Preview' }).waitFor();
+    await this.serverPreview().waitFor();
   }
 
   /** Saves and waits for the edit page of the saved post; returns its id. */
@@ -67,5 +75,87 @@ export class AdminPostEditor {
   async publicPath(): Promise<string> {
     const link = this.page.getByRole('link', { name: /^\/posts\// });
     return (await link.getAttribute('href'))!;
+  }
+}
+
+export class AdminMediaLibrary {
+  constructor(private readonly page: Page, private readonly base: string) {}
+
+  async open(): Promise<void> {
+    await this.page.goto(`${this.base}/admin/media`);
+  }
+
+  /** Uploads through the form's file input; waits for the library page that follows. */
+  async upload(file: { name: string; mimeType: string; buffer: Buffer }): Promise<void> {
+    await this.page.getByLabel(/^Image/).setInputFiles(file);
+    await this.page.getByRole('button', { name: 'Upload' }).click();
+    await this.page.waitForURL((url) => url.pathname === '/admin/media' && url.searchParams.has('uploaded'));
+  }
+
+  /** The library row of a file, found by its original name. */
+  row(fileName: string) {
+    return this.page.getByRole('row').filter({ hasText: fileName });
+  }
+
+  /** The Markdown snippet the library offers for a file (what an author pastes into a post). */
+  async markdownFor(fileName: string): Promise<string> {
+    return this.row(fileName).getByLabel('Markdown', { exact: true }).inputValue();
+  }
+}
+
+export interface NewUser { username: string; email: string; displayName: string; role: string; password: string }
+
+export class AdminUsers {
+  constructor(private readonly page: Page, private readonly base: string) {}
+
+  async open(): Promise<void> {
+    await this.page.goto(`${this.base}/admin/users`);
+  }
+
+  row(username: string) {
+    return this.page.getByRole('row').filter({ has: this.page.getByRole('cell', { name: username, exact: true }) });
+  }
+
+  /** The Role column of a user's row, read through the table header (not a column index). */
+  async roleOf(username: string): Promise<string> {
+    const headers = await this.page.getByRole('columnheader').allTextContents();
+    const col = headers.findIndex((h) => h.trim() === 'Role');
+    if (col < 0) throw new Error(`no Role column in the users table (${headers.join(', ')})`);
+    return ((await this.row(username).getByRole('cell').nth(col).textContent()) ?? '').trim();
+  }
+
+  async create(user: NewUser): Promise<void> {
+    await this.open();
+    await this.page.getByRole('link', { name: 'New user' }).click();
+    await this.page.getByLabel('Username').fill(user.username);
+    await this.page.getByLabel('E-mail').fill(user.email);
+    await this.page.getByLabel('Display name').fill(user.displayName);
+    await this.page.getByLabel('Role').selectOption(user.role);
+    await this.page.getByLabel(/^Password \(/).fill(user.password);
+    await this.page.getByLabel('Password again').fill(user.password);
+    await this.page.getByRole('button', { name: 'Create user' }).click();
+    await this.page.waitForURL((url) => url.pathname === '/admin/users');
+  }
+
+  async changeRole(username: string, role: string): Promise<void> {
+    await this.open();
+    await this.row(username).getByRole('link', { name: 'Edit' }).click();
+    await this.page.getByLabel('Role').selectOption(role);
+    await this.page.getByRole('button', { name: 'Save', exact: true }).click();
+    await this.page.waitForURL((url) => url.pathname === '/admin/users');
+  }
+}
+
+export class AdminSettings {
+  constructor(private readonly page: Page, private readonly base: string) {}
+
+  async open(): Promise<void> {
+    await this.page.goto(`${this.base}/admin/settings`);
+  }
+
+  async setTagline(tagline: string): Promise<void> {
+    await this.page.getByLabel('Tagline').fill(tagline);
+    await this.page.getByRole('button', { name: 'Save settings' }).click();
+    await this.page.waitForURL((url) => url.pathname === '/admin/settings' && url.searchParams.has('saved'));
   }
 }

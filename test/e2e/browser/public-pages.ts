@@ -1,4 +1,5 @@
 import type { Page } from 'playwright-core';
+import { loadedImageWidths } from './images';
 
 // The public site as an anonymous visitor sees it (no session cookie, so nginx's 1 s micro-cache
 // and the apps' page caches are in play).
@@ -26,6 +27,17 @@ export class PublicSite {
       await this.openHome();
       if ((await this.postLink(title).count() > 0) === listed) return Date.now() - started;
       if (Date.now() - started > timeoutMs) throw new Error(`"${title}" still ${listed ? 'missing from' : 'listed on'} the home page after ${timeoutMs} ms`);
+      await this.page.waitForTimeout(250);
+    }
+  }
+
+  /** Reloads the home page until `text` shows (a settings change purges every page); the ms it took. */
+  async waitForText(text: string, timeoutMs = 10_000): Promise<number> {
+    const started = Date.now();
+    for (;;) {
+      await this.openHome();
+      if (await this.page.getByText(text, { exact: true }).count() > 0) return Date.now() - started;
+      if (Date.now() - started > timeoutMs) throw new Error(`"${text}" not on the home page after ${timeoutMs} ms`);
       await this.page.waitForTimeout(250);
     }
   }
@@ -58,14 +70,8 @@ export class PublicSite {
     }
   }
 
-  /** naturalWidth of every <img> in the post body once loaded (0 = the image did not load). */
+  /** naturalWidth of every image in the post body (0 = it did not load). */
   async postImageWidths(): Promise<number[]> {
-    const images = this.page.getByRole('article').getByRole('img');
-    await images.first().waitFor();
-    return images.evaluateAll(async (imgs) => Promise.all(imgs.map(async (img) => {
-      const el = img as HTMLImageElement;
-      await el.decode().catch(() => {});
-      return el.naturalWidth;
-    })));
+    return loadedImageWidths(this.page.getByRole('article'));
   }
 }
