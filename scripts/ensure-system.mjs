@@ -4,7 +4,8 @@
 // Runs before `npm test` and `aidiary up`. Installs through apt when root (or with --print-only
 // it only prints what is missing). Plain JS with no dependencies: it must run on a fresh clone.
 // `--with-test-tools` (npm test, .ci/run) adds what only the tests need: Chromium for the
-// Playwright browser tests. `aidiary up` / `npm start` never install a browser.
+// Playwright browser tests, and a Japanese font so their screenshots of this Japanese-language
+// site show text rather than empty boxes. `aidiary up` / `npm start` never install a browser.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 
@@ -25,8 +26,12 @@ function hasTrgm() {
   return readdirSync(base).some((v) => existsSync(`${base}/${v}/extension/pg_trgm.control`));
 }
 
-/** Where the browser tests expect Debian's Chromium (test/e2e/browser/launch.ts). */
+/** Where the browser tests expect Debian's Chromium (test/e2e/browser/chromium.ts). */
 export const chromiumPath = '/usr/bin/chromium';
+
+function hasJapaneseFont() {
+  return spawnSync('fc-list', [':lang=ja', 'family'], { encoding: 'utf8' }).stdout?.trim().length > 0;
+}
 
 export function missingPackages({ withTestTools = false } = {}) {
   const missing = [];
@@ -36,6 +41,7 @@ export function missingPackages({ withTestTools = false } = {}) {
   if (!which('redis-server')) missing.push('redis-server');
   if (!which('wrk')) missing.push('wrk');
   if (withTestTools && !existsSync(chromiumPath)) missing.push('chromium');
+  if (withTestTools && !hasJapaneseFont()) missing.push('fonts-ipafont-gothic');
   return missing;
 }
 
