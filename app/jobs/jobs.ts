@@ -224,7 +224,8 @@ export function createJobs(deps: JobsDeps, tuning: Partial<JobsTuning> = {}): Jo
         const worker = new Worker(name, processors[name], {
           connection: workerConnection!,
           prefix: t.prefix,
-          concurrency: name === 'thumbnails' ? 2 : 1,
+          // One at a time: decoding a 10 MB JPEG takes ~100 MB; the app pod's limit is 512 Mi.
+          concurrency: 1,
           // Thumbnails of a few MB take well under this; a crashed app's job is retried elsewhere.
           lockDuration: 30_000,
         });

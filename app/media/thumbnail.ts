@@ -3,6 +3,9 @@ import sharp from 'sharp';
 // Thumbnails (made by the background job, app/jobs/): 320 px wide WebP, never enlarged; an
 // animated GIF gives its first frame. sharp's default pixel limit refuses decompression bombs.
 
+// No libvips operation cache: each image is processed once, and the app pod's memory is bounded.
+sharp.cache(false);
+
 export const thumbnailWidth = 320;
 export const thumbnailName = 'thumb.webp';
 export const thumbnailKey = (sha256: string) => `${sha256}/${thumbnailName}`;
