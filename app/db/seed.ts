@@ -179,58 +179,12 @@ export async function seedDemoContent(target: Db | Queryable, opts: SeedOptions 
     const tagIds = tagSlugs.map((s) => tagIdBySlug.get(s)!);
 
     // Posts, in chunks so no single statement carries tens of megabytes.
-    const usedPostSlugs = new Set<string>();
-    const existing = await q.query<{ slug: string }>({ text: 'SELECT slug FROM posts' });
-    for (const r of existing.rows) usedPostSlugs.add(r.slug);
+    const usedPostSlugs = await postSlugs(q);
     const chunk = 2000;
     let inserted = 0;
     for (let start = 0; start < postCount; start += chunk) {
       const n = Math.min(chunk, postCount - start);
-      const cols = { title: [] as string[], slug: [] as string[], content: [] as string[], excerpt: [] as string[], author: [] as number[], status: [] as Status[], published: [] as (string | null)[], created: [] as string[] };
-      const links: Array<{ cats: number[]; tags: number[] }> = [];
-      for (let k = 0; k < n; k++) {
-        const i = start + k;
-        const japanese = rand() < 0.6;
-        const title = japanese
-          ? `${pick(rand, jaNouns)}${pick(rand, jaPhrases)}（${i + 1}）`
-          : `${pick(rand, enPhrases)} ${pick(rand, enNouns)} (${i + 1})`;
-        const r = rand();
-        const status: Status = r < 0.85 ? 'published' : r < 0.9 ? 'unlisted' : r < 0.96 ? 'draft' : 'trash';
-        // Spread evenly with jitter; newest posts have the highest numbers.
-        const t = seedAnchor.getTime() - spreadMs + Math.floor(((i + rand()) / Math.max(1, postCount)) * spreadMs);
-        const when = new Date(t).toISOString();
-        cols.title.push(title);
-        cols.slug.push(uniqueSlugIn(slugify(title), usedPostSlugs));
-        cols.content.push(body(rand, japanese, i));
-        cols.excerpt.push(rand() < 0.4 ? paragraph(rand, japanese, 1) : '');
-        cols.author.push(userIds[Math.floor(rand() * userIds.length)]);
-        cols.status.push(status);
-        cols.published.push(status === 'draft' ? null : when);
-        cols.created.push(when);
-        const catSet = new Set<number>();
-        if (catIds.length) for (let c = 0, m = 1 + Math.floor(rand() * 2); c < m; c++) catSet.add(pick(rand, catIds));
-        const tagSet = new Set<number>();
-        if (tagIds.length) for (let c = 0, m = Math.floor(rand() * 5); c < m; c++) tagSet.add(pick(rand, tagIds));
-        links.push({ cats: [...catSet], tags: [...tagSet] });
-      }
-      const res = await q.query<{ id: string; slug: string }>({
-        text: `INSERT INTO posts (title, slug, content, excerpt, author_id, status, published_at, created_at, updated_at)
-               SELECT ti, sl, co, ex, au, st::post_status, pu, cr, cr
-               FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::timestamptz[], $8::timestamptz[])
-                 AS t(ti, sl, co, ex, au, st, pu, cr)
-               RETURNING id, slug`,
-        values: [cols.title, cols.slug, cols.content, cols.excerpt, cols.author, cols.status, cols.published, cols.created],
-      });
-      const idBySlug = new Map(res.rows.map((row) => [row.slug, Number(row.id)]));
-      const pcPost: number[] = [], pcCat: number[] = [], ptPost: number[] = [], ptTag: number[] = [];
-      cols.slug.forEach((slug, k) => {
-        const id = idBySlug.get(slug)!;
-        for (const c of links[k].cats) { pcPost.push(id); pcCat.push(c); }
-        for (const t of links[k].tags) { ptPost.push(id); ptTag.push(t); }
-      });
-      await q.query({ text: 'INSERT INTO post_categories (post_id, category_id) SELECT * FROM unnest($1::bigint[], $2::bigint[])', values: [pcPost, pcCat] });
-      await q.query({ text: 'INSERT INTO post_tags (post_id, tag_id) SELECT * FROM unnest($1::bigint[], $2::bigint[])', values: [ptPost, ptTag] });
-      inserted += n;
+      inserted += await insertPosts(q, rand, { start, count: n, spreadOver: postCount, userIds, catIds, tagIds, usedSlugs: usedPostSlugs, allPublished: false });
     }
 
     await q.query({
@@ -241,6 +195,136 @@ export async function seedDemoContent(target: Db | Queryable, opts: SeedOptions 
     await q.query({ text: 'ANALYZE users, categories, tags, posts, post_categories, post_tags' });
     return { seeded: true, posts: inserted, categories: categoryCount, tags: tagCount, users: userIds.length };
   });
+}
+
+async function postSlugs(q: Queryable): Promise<Set<string>> {
+  const existing = await q.query<{ slug: string }>({ text: 'SELECT slug FROM posts' });
+  return new Set(existing.rows.map((r) => r.slug));
+}
+
+interface PostBatch {
+  /** Number of the first post (titles carry `start + k + 1`, dates spread by it). */
+  start: number;
+  count: number;
+  /** Dates spread evenly over the window as if there were this many posts (null: random in the window). */
+  spreadOver: number | null;
+  userIds: number[];
+  catIds: number[];
+  tagIds: number[];
+  usedSlugs: Set<string>;
+  /** Top-up posts are all published; the demo seed mixes statuses. */
+  allPublished: boolean;
+}
+
+/** Inserts one chunk of generated posts with their category and tag links; returns how many. */
+async function insertPosts(q: Queryable, rand: () => number, b: PostBatch): Promise<number> {
+  const cols = { title: [] as string[], slug: [] as string[], content: [] as string[], excerpt: [] as string[], author: [] as number[], status: [] as Status[], published: [] as (string | null)[], created: [] as string[] };
+  const links: Array<{ cats: number[]; tags: number[] }> = [];
+  for (let k = 0; k < b.count; k++) {
+    const i = b.start + k;
+    const japanese = rand() < 0.6;
+    const title = japanese
+      ? `${pick(rand, jaNouns)}${pick(rand, jaPhrases)}（${i + 1}）`
+      : `${pick(rand, enPhrases)} ${pick(rand, enNouns)} (${i + 1})`;
+    const r = rand();
+    const status: Status = b.allPublished || r < 0.85 ? 'published' : r < 0.9 ? 'unlisted' : r < 0.96 ? 'draft' : 'trash';
+    // Spread evenly with jitter; newest posts have the highest numbers.
+    const t = seedAnchor.getTime() - spreadMs + Math.floor((b.spreadOver === null ? rand() : (i + rand()) / Math.max(1, b.spreadOver)) * spreadMs);
+    const when = new Date(t).toISOString();
+    cols.title.push(title);
+    cols.slug.push(uniqueSlugIn(slugify(title), b.usedSlugs));
+    cols.content.push(body(rand, japanese, i));
+    cols.excerpt.push(rand() < 0.4 ? paragraph(rand, japanese, 1) : '');
+    cols.author.push(b.userIds[Math.floor(rand() * b.userIds.length)]);
+    cols.status.push(status);
+    cols.published.push(status === 'draft' ? null : when);
+    cols.created.push(when);
+    const catSet = new Set<number>();
+    if (b.catIds.length) for (let c = 0, m = 1 + Math.floor(rand() * 2); c < m; c++) catSet.add(pick(rand, b.catIds));
+    const tagSet = new Set<number>();
+    if (b.tagIds.length) for (let c = 0, m = Math.floor(rand() * 5); c < m; c++) tagSet.add(pick(rand, b.tagIds));
+    links.push({ cats: [...catSet], tags: [...tagSet] });
+  }
+  const res = await q.query<{ id: string; slug: string }>({
+    text: `INSERT INTO posts (title, slug, content, excerpt, author_id, status, published_at, created_at, updated_at)
+           SELECT ti, sl, co, ex, au, st::post_status, pu, cr, cr
+           FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::timestamptz[], $8::timestamptz[])
+             AS t(ti, sl, co, ex, au, st, pu, cr)
+           RETURNING id, slug`,
+    values: [cols.title, cols.slug, cols.content, cols.excerpt, cols.author, cols.status, cols.published, cols.created],
+  });
+  const idBySlug = new Map(res.rows.map((row) => [row.slug, Number(row.id)]));
+  const pcPost: number[] = [], pcCat: number[] = [], ptPost: number[] = [], ptTag: number[] = [];
+  cols.slug.forEach((slug, k) => {
+    const id = idBySlug.get(slug)!;
+    for (const c of links[k].cats) { pcPost.push(id); pcCat.push(c); }
+    for (const t of links[k].tags) { ptPost.push(id); ptTag.push(t); }
+  });
+  await q.query({ text: 'INSERT INTO post_categories (post_id, category_id) SELECT * FROM unnest($1::bigint[], $2::bigint[])', values: [pcPost, pcCat] });
+  await q.query({ text: 'INSERT INTO post_tags (post_id, tag_id) SELECT * FROM unnest($1::bigint[], $2::bigint[])', values: [ptPost, ptTag] });
+  return b.count;
+}
+
+export interface TopUpOptions {
+  /** Published posts wanted on the site. */
+  posts: number;
+  seed?: number;
+  /** Posts per transaction (and per progress report). */
+  chunk?: number;
+  onProgress?: (published: number, target: number) => void;
+}
+
+export interface TopUpResult {
+  /** True when this call also wrote the first-start demo content. */
+  demoSeeded: boolean;
+  publishedBefore: number;
+  added: number;
+  published: number;
+}
+
+/**
+ * Makes the site hold at least `posts` published posts: the demo content first (if it was never
+ * seeded), then generated published posts linked to the existing authors, categories and tags.
+ * Idempotent (it counts what is there, so a second run adds nothing) and safe to run twice at once
+ * (each chunk recounts under the seed's advisory lock). `target` is a Db or one connected client.
+ */
+export async function seedPublishedPosts(target: Db | Queryable, opts: TopUpOptions): Promise<TopUpResult> {
+  const chunk = Math.max(1, opts.chunk ?? 2000);
+  const demo = await seedDemoContent(target, { posts: opts.posts, seed: opts.seed });
+  const countPublished = async (q: Queryable) => Number((await q.query<{ n: string }>({ text: "SELECT count(*) AS n FROM posts WHERE status = 'published'" })).rows[0].n);
+  let publishedBefore: number | null = null;
+  let added = 0;
+  let published = 0;
+  for (;;) {
+    const step = await inTransaction(target, async (q) => {
+      await q.query({ text: "SELECT pg_advisory_xact_lock(hashtext('aidiary:seed'))" });
+      const now = await countPublished(q);
+      const n = Math.min(chunk, opts.posts - now);
+      if (n <= 0) return { now, n: 0 };
+      const users = await q.query<{ id: string }>({ text: "SELECT id FROM users WHERE role IN ('author', 'editor') ORDER BY id" });
+      const cats = await q.query<{ id: string }>({ text: 'SELECT id FROM categories ORDER BY id' });
+      const tags = await q.query<{ id: string }>({ text: 'SELECT id FROM tags ORDER BY id' });
+      const total = await q.query<{ n: string }>({ text: 'SELECT count(*) AS n FROM posts' });
+      let userIds = users.rows.map((r) => Number(r.id));
+      if (!userIds.length) userIds = (await q.query<{ id: string }>({ text: 'SELECT id FROM users ORDER BY id LIMIT 1' })).rows.map((r) => Number(r.id));
+      if (!userIds.length) throw new Error('seed: no user to author the posts; run the demo seed or create a user first');
+      const start = Number(total.rows[0].n);
+      // Seeded by position, so the same top-up gives the same posts.
+      const rand = prng((opts.seed ?? 42) + start);
+      await insertPosts(q, rand, {
+        start, count: n, spreadOver: null, userIds, catIds: cats.rows.map((r) => Number(r.id)), tagIds: tags.rows.map((r) => Number(r.id)),
+        usedSlugs: await postSlugs(q), allPublished: true,
+      });
+      return { now, n };
+    });
+    publishedBefore ??= step.now;
+    added += step.n;
+    published = step.now + step.n;
+    if (step.n === 0) break;
+    opts.onProgress?.(published, opts.posts);
+  }
+  if (added > 0) await inTransaction(target, (q) => q.query({ text: 'ANALYZE posts, post_categories, post_tags' }));
+  return { demoSeeded: demo.seeded, publishedBefore: publishedBefore ?? 0, added, published };
 }
 
 /**
