@@ -37,7 +37,7 @@ let visitorPage: Page;
 const adminServedBy = new Map<string, number>();
 
 const runId = Date.now().toString(36);
-const image = { name: `browser-${runId}.png`, width: 320, height: 200, markdown: '', url: '' };
+const image = { name: `browser-${runId}.png`, width: 640, height: 400, markdown: '', url: '', uploadedAt: 0 };
 const post = { title: `Browser test post ${runId}`, editedTitle: `Browser test post ${runId} (edited)`, id: 0, path: '' };
 const author = { username: `author_${runId}`, email: `author-${runId}@example.test`, displayName: `Author ${runId}`, role: 'author', password: `Browser${runId}pass1` };
 
@@ -95,6 +95,7 @@ describe('the admin in Chromium, through nginx, on 3 apps + 2 replicas', { timeo
     const media = new AdminMediaLibrary(adminPage, base);
     await media.open();
     await media.upload({ name: image.name, mimeType: 'image/png', buffer: await drawPng(browser, image.width, image.height, `AIDiary ${runId}`) });
+    image.uploadedAt = Date.now();
     await expect(adminPage.getByRole('status').textContent()).resolves.toMatch(/Uploaded/);
     image.markdown = await media.markdownFor(image.name);
     image.url = /\((\/media\/[0-9a-f]{64}\.png)\)/.exec(image.markdown)?.[1] ?? '';
@@ -153,6 +154,9 @@ describe('the admin in Chromium, through nginx, on 3 apps + 2 replicas', { timeo
     const res = await imageResponse;
     expect(res.status()).toBe(200);
     expect(res.headers()['content-type']).toBe('image/png');
+    // Content-addressed (SHA-256 in the URL), so browsers may keep it for good.
+    expect(res.headers()['cache-control']).toMatch(/immutable/);
+    expect(Number(/max-age=(\d+)/.exec(res.headers()['cache-control'] ?? '')?.[1])).toBeGreaterThanOrEqual(30 * 86400);
     expect(await visitor.cookies()).toEqual([]); // anonymous: no session cookie was ever set
     await screenshot(visitorPage, 'public-post');
   });
@@ -223,6 +227,16 @@ describe('the admin in Chromium, through nginx, on 3 apps + 2 replicas', { timeo
     const site = new PublicSite(visitorPage, base);
     const waitedMs = await site.waitForText(tagline);
     console.log(`[browser] new tagline on the public home page after ${waitedMs} ms`);
+  });
+
+  it('the thumbnail job\'s result replaces the original in the media library', async () => {
+    const media = new AdminMediaLibrary(adminPage, base);
+    await media.waitForThumbnail(image.name);
+    console.log(`[browser] thumbnail shown in the library at most ${Date.now() - image.uploadedAt} ms after the upload`);
+    // The thumbnail is a smaller copy: the library no longer sends the full-size original.
+    const [thumbWidth] = await loadedImageWidths(media.row(image.name));
+    expect(thumbWidth).toBeGreaterThan(0);
+    expect(thumbWidth).toBeLessThan(image.width);
   });
 
   it('the admin session worked on more than one app behind nginx', () => {

@@ -97,6 +97,21 @@ export class AdminMediaLibrary {
     return this.page.getByRole('row').filter({ hasText: fileName });
   }
 
+  /**
+   * Reloads the library until the file's picture is its thumbnail (made by a background job) rather
+   * than the original; the ms it took.
+   */
+  async waitForThumbnail(fileName: string, timeoutMs = 30_000): Promise<number> {
+    const started = Date.now();
+    for (;;) {
+      await this.open();
+      const src = await this.row(fileName).getByRole('img').getAttribute('src');
+      if (src && /thumb/.test(src)) return Date.now() - started;
+      if (Date.now() - started > timeoutMs) throw new Error(`${fileName}: still no thumbnail in the library after ${timeoutMs} ms (img src ${src})`);
+      await this.page.waitForTimeout(500);
+    }
+  }
+
   /** The Markdown snippet the library offers for a file (what an author pastes into a post). */
   async markdownFor(fileName: string): Promise<string> {
     return this.row(fileName).getByLabel('Markdown', { exact: true }).inputValue();
