@@ -72,7 +72,8 @@ describe('resolve form: rendering rules', () => {
     const servers = block.filter((l) => l.startsWith('server '));
     expect(servers).toHaveLength(1);
     expect(servers[0]).toMatch(new RegExp(`^server ${server.replace(/\./g, '\\.')} resolve max_fails=\\d+ fail_timeout=\\d+s;$`));
-    expect(config).toContain('proxy_next_upstream error timeout http_502 http_503;');
+    // An app's 503 (session store or database down) passes through: never retried, never counted.
+    expect(config).toContain('proxy_next_upstream error timeout http_502;');
     expect(config).toContain('daemon off;');
     expect(config).toContain('listen 127.0.0.1:8089;');
   });
