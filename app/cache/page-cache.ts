@@ -285,6 +285,11 @@ class RedisPageCache implements ClusterPageCache {
     const startedAtMs = Date.now();
     const page = await this.render(req, ctx);
     if (!cacheableStatus(page)) return { page, cacheStatus: 'MISS' };
+    if (!this.layerState.l1 && !this.layerState.l2) {
+      // Nothing would keep the page: skip the store script (a JSON copy of the body sent to Redis).
+      this.metrics.rendered(false);
+      return { page, cacheStatus: 'MISS' };
+    }
 
     const { config } = this.deps;
     const l2FreshMs = jitter(config.cache.l2TtlSeconds * 1000);
@@ -294,7 +299,9 @@ class RedisPageCache implements ClusterPageCache {
     };
     let stored = false;
     try {
-      stored = await this.tagStore.storeIfCurrent(req.key, JSON.stringify(entry), l2FreshMs + this.swrMs, meta.gens, this.layerState.l2);
+      // With L2 off the script only checks the generations (for L1): no body to send.
+      const json = this.layerState.l2 ? JSON.stringify(entry) : '';
+      stored = await this.tagStore.storeIfCurrent(req.key, json, l2FreshMs + this.swrMs, meta.gens, this.layerState.l2);
     } catch (err) {
       this.redisFailed('store', err);
     }
