@@ -7,7 +7,7 @@ import { BASE_PORT_SPAN } from '../../infra/local/cluster-layout';
 import { freePortBlock } from '../../infra/local/process';
 import { runCli } from './helpers-cluster';
 import { launchSystemChromium } from './browser/chromium';
-import { AdminLogin, AdminMediaLibrary, AdminPostEditor, AdminPostsList, AdminSettings, AdminUsers } from './browser/admin-pages';
+import { AdminDashboard, AdminLogin, AdminMediaLibrary, AdminPostEditor, AdminPostsList, AdminSettings, AdminUsers } from './browser/admin-pages';
 import { loadedImageWidths } from './browser/images';
 import { PublicSite } from './browser/public-pages';
 import { pngInfo, resetScreenshots, screenshot, screenshotDir } from './browser/screenshots';
@@ -88,6 +88,11 @@ describe('the admin in Chromium, through nginx, on 3 apps + 2 replicas', { timeo
     await new AdminLogin(adminPage, base).logIn('admin', adminPassword);
     await expect(adminPage.getByRole('heading', { name: 'Dashboard', level: 1 }).isVisible()).resolves.toBe(true);
     await expect(adminPage.getByText('admin (admin)').isVisible()).resolves.toBe(true);
+    // Cluster health as the dashboard reports it: the primary and both replicas, up.
+    const dashboard = new AdminDashboard(adminPage);
+    await expect(dashboard.databaseNode('pg-0')).resolves.toEqual({ role: 'primary', health: 'up' });
+    await expect(dashboard.databaseNode('pg-1')).resolves.toEqual({ role: 'replica', health: 'up' });
+    await expect(dashboard.databaseNode('pg-2')).resolves.toEqual({ role: 'replica', health: 'up' });
     await screenshot(adminPage, 'dashboard');
   });
 
@@ -132,12 +137,15 @@ describe('the admin in Chromium, through nginx, on 3 apps + 2 replicas', { timeo
     await expect(adminPage.getByLabel('Status', { exact: true }).inputValue()).resolves.toBe('published');
   });
 
-  it('lists the post as published in the posts list', async () => {
+  it('lists the post as published in the posts list and among the dashboard\'s recent posts', async () => {
     const list = new AdminPostsList(adminPage, base);
     await list.open('published');
     await expect(list.row(post.title).count()).resolves.toBe(1);
     await expect(list.row(post.title).getByRole('cell', { name: 'published', exact: true }).count()).resolves.toBe(1);
     await screenshot(adminPage, 'posts-list');
+    // Read-your-writes: whichever app and replica serve the dashboard, the new post is there.
+    await adminPage.goto(`${base}/admin/dashboard`);
+    await expect(adminPage.getByRole('link', { name: post.title, exact: true }).count()).resolves.toBe(1);
   });
 
   it('an anonymous visitor sees it on the home page, opens it, and the image loads', async () => {

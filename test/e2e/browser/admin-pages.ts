@@ -1,4 +1,4 @@
-import type { Page } from 'playwright-core';
+import type { Locator, Page } from 'playwright-core';
 
 // Page objects for the admin screens. Selectors go by label, role and visible text (what a user
 // sees), not by CSS classes, so markup changes that keep the screen usable keep these working.
@@ -13,6 +13,25 @@ export class AdminLogin {
     await this.page.getByLabel('Password', { exact: true }).fill(password);
     await this.page.getByRole('button', { name: 'Log in' }).click();
     await this.page.waitForURL((url) => url.pathname === target);
+  }
+}
+
+/** Reads a table cell by its column header's text, so column order does not matter. */
+async function cellByHeader(row: Locator, table: Locator, header: string): Promise<string> {
+  const headers = (await table.getByRole('columnheader').allTextContents()).map((h) => h.trim());
+  const col = headers.indexOf(header);
+  if (col < 0) throw new Error(`no "${header}" column (${headers.join(', ')})`);
+  return ((await row.getByRole('cell').nth(col).textContent()) ?? '').trim();
+}
+
+export class AdminDashboard {
+  constructor(private readonly page: Page) {}
+
+  /** Role and health of a database node in the dashboard's cluster-health table. */
+  async databaseNode(name: string): Promise<{ role: string; health: string }> {
+    const table = this.page.getByRole('table').filter({ has: this.page.getByRole('columnheader', { name: 'Lag (bytes)' }) });
+    const row = table.getByRole('row').filter({ has: this.page.getByRole('cell', { name, exact: true }) });
+    return { role: await cellByHeader(row, table, 'Role'), health: await cellByHeader(row, table, 'Health') };
   }
 }
 
@@ -131,12 +150,10 @@ export class AdminUsers {
     return this.page.getByRole('row').filter({ has: this.page.getByRole('cell', { name: username, exact: true }) });
   }
 
-  /** The Role column of a user's row, read through the table header (not a column index). */
+  /** The Role column of a user's row. */
   async roleOf(username: string): Promise<string> {
-    const headers = await this.page.getByRole('columnheader').allTextContents();
-    const col = headers.findIndex((h) => h.trim() === 'Role');
-    if (col < 0) throw new Error(`no Role column in the users table (${headers.join(', ')})`);
-    return ((await this.row(username).getByRole('cell').nth(col).textContent()) ?? '').trim();
+    const table = this.page.getByRole('table').filter({ has: this.page.getByRole('columnheader', { name: 'Username' }) });
+    return cellByHeader(this.row(username), table, 'Role');
   }
 
   async create(user: NewUser): Promise<void> {
