@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from '../helpers/app';
 import { createUser, login, setCookie, type LoggedIn } from './auth-test-helpers';
-import { getPage, postForm } from './admin-form-helpers';
+import { getPage, postForm, waitForSessions } from './admin-form-helpers';
 
 // The own account: profile (display name, bio, e-mail; not the role) and password change
 // (current password required; new session id; every other session of the user revoked).
@@ -10,6 +10,7 @@ let t: TestApp;
 
 beforeAll(async () => {
   t = await startTestApp({ posts: 2 });
+  await waitForSessions(t.deps);
   await createUser(t, 'writer', 'author', 'writer-pass-1');
   await createUser(t, 'reader', 'subscriber', 'reader-pass-1');
 }, 120_000);

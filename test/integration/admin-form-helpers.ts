@@ -19,3 +19,16 @@ export function postForm(app: FastifyInstance, who: LoggedIn, url: string, field
 export function getPage(app: FastifyInstance, who: LoggedIn, url: string): Promise<LightMyRequestResponse> {
   return app.inject({ method: 'GET', url, headers: { cookie: who.cookie } });
 }
+
+/**
+ * The sessions Redis clients (store and login limiter) connect in the background: wait until the
+ * store is ready, plus a moment for the limiter's client, which started connecting with it.
+ */
+export async function waitForSessions(deps: { sessions: { isAvailable(): boolean } }, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!deps.sessions.isAvailable()) {
+    if (Date.now() > deadline) throw new Error('the sessions Redis did not become ready');
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  await new Promise((r) => setTimeout(r, 200));
+}

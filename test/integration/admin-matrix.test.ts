@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { can, minimumRoleFor, roleRank, type Action } from '../../app/auth/roles';
 import type { AdminRoute } from '../../app/routes/admin/index';
 import { startTestApp, type TestApp } from '../helpers/app';
+import { waitForSessions } from './admin-form-helpers';
 import { createUser, login, type LoggedIn, type Role } from './auth-test-helpers';
 
 // The role/CSRF matrix over EVERY route registered under /admin. The list comes from the app
@@ -40,6 +41,7 @@ const roleOrder: Role[] = ['subscriber', 'author', 'editor', 'admin'];
 
 beforeAll(async () => {
   t = await startTestApp({ posts: 6 });
+  await waitForSessions(t.deps);
   await createUser(t, 'ed', 'editor', 'ed-pass-123');
   const authorId = await createUser(t, 'au', 'author', 'au-pass-123');
   const subId = await createUser(t, 'sub', 'subscriber', 'sub-pass-123');

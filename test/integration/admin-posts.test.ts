@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from '../helpers/app';
 import { createUser, login, type LoggedIn } from './auth-test-helpers';
-import { getPage, postForm } from './admin-form-helpers';
+import { getPage, postForm, waitForSessions } from './admin-form-helpers';
 
 // Post screens: status filter (incl. scheduled) and search, the publish-time field, trash and
 // restore, tags created from the post form, and categories with a parent.
@@ -18,6 +18,7 @@ const rowIds = (html: string) => [...html.matchAll(/data-testid="post-row-(\d+)"
 
 beforeAll(async () => {
   t = await startTestApp({ posts: 12 });
+  await waitForSessions(t.deps);
   await createUser(t, 'penna', 'author', 'penna-pass-1');
   admin = await login(t.app, 'admin', t.adminPassword);
   author = await login(t.app, 'penna', 'penna-pass-1');

@@ -2,8 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pino from 'pino';
 import { startTestApp, type TestApp } from '../helpers/app';
 import { login, type LoggedIn } from './auth-test-helpers';
-import { getPage, postForm } from './admin-form-helpers';
+import { getPage, postForm, waitForSessions } from './admin-form-helpers';
 import { listedSlugs } from '../helpers/html';
+import { queueNames } from '../../app/jobs/jobs';
 
 // Site settings (a change purges every cached page and shows at once) and the cache screen
 // (per-layer statistics, flush-all audited in the log with the user id). Real L1 + L2 cache.
@@ -18,6 +19,7 @@ beforeAll(async () => {
     // The app's own logger, captured: the audit lines are what this test reads.
     wrapDeps: (deps) => ({ ...deps, logger: pino({ level: 'info' }, { write: (line: string) => { logLines.push(JSON.parse(line)); } }) }),
   });
+  await waitForSessions(t.deps);
   admin = await login(t.app, 'admin', t.adminPassword);
 }, 120_000);
 
@@ -88,5 +90,8 @@ describe('cache screen', () => {
     const dash = await getPage(t.app, admin, '/admin/dashboard');
     expect(dash.body).toMatch(/data-testid="cache-ratios"[\s\S]*?Hit ratio<\/th><td>\d+\.\d %/);
     expect(dash.body).toMatch(/data-testid="db-nodes"[\s\S]*?pg-0<\/td><td>primary<\/td><td class="ok">up/);
+    // The jobs panel lists every queue with its counts (deps.jobs is configured in createDeps).
+    const jobsPanel = /data-testid="jobs-panel">([\s\S]*?)<\/div>/.exec(dash.body)![1];
+    for (const queue of queueNames) expect(jobsPanel).toMatch(new RegExp(`<td>${queue}</td>(<td[^>]*>\\d+</td>){5}`));
   });
 });

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from '../helpers/app';
 import { createUser, login, type LoggedIn } from './auth-test-helpers';
-import { getPage, postForm } from './admin-form-helpers';
+import { getPage, postForm, waitForSessions } from './admin-form-helpers';
 
 // /admin/users: create (validation, duplicates), role change, disable, delete, and the rule that
 // at least one active admin remains; a changed account loses its sessions at once.
@@ -14,6 +14,7 @@ const userRow = async (username: string) =>
 
 beforeAll(async () => {
   t = await startTestApp({ posts: 4 });
+  await waitForSessions(t.deps);
   admin = await login(t.app, 'admin', t.adminPassword);
 }, 120_000);
 

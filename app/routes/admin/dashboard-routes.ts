@@ -8,8 +8,7 @@ import type { AdminPageKit } from './admin-page';
 // the page, which DB node answered, every DB node's role and replay lag (the router's monitor),
 // the page cache's hit ratio and the background job queues when configured.
 
-export interface JobQueueSummary { queue: string; waiting: number; active: number; delayed: number; completed: number; failed: number }
-interface JobsDep { jobs?: { summary(): Promise<JobQueueSummary[]> } }
+type JobQueueSummary = Awaited<ReturnType<NonNullable<AppDeps['jobs']>['summary']>>[number];
 
 /** The router's per-node view, when deps.db is the routed Db (a plain Db has none). */
 function dbNodes(deps: AppDeps): NodeStatus[] | null {
@@ -34,7 +33,7 @@ export function registerAdminDashboardRoutes(admin: FastifyInstance, deps: AppDe
   admin.get('/admin/dashboard', { config: { adminAction: 'admin:access' } }, async (request, reply) => {
     const res = await kit.read(request, async (q) => ({ counts: await dashboardCounts(q), recent: await recentPosts(q, 5) }));
     const cacheStats = await deps.pageCache.stats().catch((err: Error) => ({ enabled: false, error: err.message }));
-    const jobsDep = (deps as AppDeps & JobsDep).jobs;
+    const jobsDep = deps.jobs;
     let jobs: JobQueueSummary[] | null = null;
     let jobsError: string | null = null;
     if (jobsDep) {
