@@ -2,6 +2,7 @@ import type { Locator, Page } from 'playwright-core';
 
 // Page objects for the admin screens. Selectors go by label, role and visible text (what a user
 // sees), not by CSS classes, so markup changes that keep the screen usable keep these working.
+// The two preview boxes have no accessible name, so they are found by their data-testid.
 
 export class AdminLogin {
   constructor(private readonly page: Page, private readonly base: string) {}
