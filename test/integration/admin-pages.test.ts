@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { safeAdminRedirect } from '../../app/routes/admin/safe-redirect';
 import { startTestApp, type TestApp } from '../helpers/app';
 import { createUser, setCookie } from './auth-test-helpers';
+import { waitForSessions } from './admin-form-helpers';
 
 // The admin pages: login form with a double-submit CSRF token, no open redirect, redirect to the
 // login form when not logged in, role checks, CSRF on every POST, no-store, and the post editor.
@@ -45,6 +46,7 @@ let sam: FormSession;
 
 beforeAll(async () => {
   t = await startTestApp({ posts: 15 });
+  await waitForSessions(t.deps);
   await createUser(t, 'alice', 'author', 'alice-pass-1');
   await createUser(t, 'sam', 'subscriber', 'sam-pass-1');
   admin = await formLogin(t.app, 'admin', t.adminPassword);

@@ -71,6 +71,27 @@ describe('publish time', () => {
   });
 });
 
+describe('live preview', () => {
+  it('serves the editor script and previews with the CSRF token the form carries (sanitized)', async () => {
+    const form = await getPage(t.app, author, '/admin/posts/new');
+    expect(form.body).toContain('<script src="/static/admin/editor.js" defer></script>');
+    expect(form.body).toContain('data-preview-target="live-preview"');
+    const script = await t.app.inject({ method: 'GET', url: '/static/admin/editor.js' });
+    expect(script.statusCode).toBe(200);
+    expect(script.headers['content-type']).toMatch(/javascript/);
+    expect(script.body).toContain("fetch('/api/preview'");
+    const token = /name="_csrf" value="([^"]+)"/.exec(form.body)![1];
+    const preview = await t.app.inject({
+      method: 'POST', url: '/api/preview', headers: { cookie: author.cookie, 'x-csrf-token': token },
+      payload: { content: '# Hi\n\n*there* <img src=x onerror=alert(1)>' },
+    });
+    expect(preview.statusCode).toBe(200);
+    const html = (preview.json() as { html: string }).html;
+    expect(html).toContain('<em>there</em>');
+    expect(html).not.toContain('onerror');
+  });
+});
+
 describe('trash and restore, filter and search', () => {
   it('moves a published post to the trash and back, and filters by status', async () => {
     const res = await postForm(t.app, author, '/admin/posts', { ...base, title: 'Trash me', status: 'published' });
