@@ -203,4 +203,27 @@ describe('page cache on the real cluster (replicas 3 s behind)', () => {
     expect(new Set(answers.map((r) => r.body)).size).toBe(1);
     expect(rendered).toBe(1);
   }, 60_000);
+
+  it('aidiary seed --posts N tops up to N published posts once (a second run adds none) and flushes every app\'s cache', async () => {
+    const primary = pgNode(s.postgres.find((p) => p.role === 'primary')!.name);
+    const published = async () => Number((await superuserQuery<{ n: string }>(primary, "SELECT count(*) AS n FROM posts WHERE status = 'published'", [], 'aidiary'))[0].n);
+    const page = `/tag/${tag}`;
+    for (const a of s.apps) {
+      while ((await get(`${appBase(a.port)}${page}`)).headers['x-cache'] !== 'HIT-L1') await sleep(50);
+    }
+    const target = (await published()) + 300;
+    const first = await cli('seed', '--posts', String(target), '--json');
+    expect(first.code, first.stderr).toBe(0);
+    expect(JSON.parse(first.stdout)).toMatchObject({ demoSeeded: false, added: 300, published: target });
+    expect(first.stderr).toContain(`seed: ${target} / ${target} published posts`);
+    expect(first.stderr).toContain('page caches flushed on every app');
+    expect(await published()).toBe(target);
+    // The flush reached every process: none serves its old L1 copy.
+    for (const a of s.apps) expect((await get(`${appBase(a.port)}${page}`)).headers['x-cache'], a.name).not.toBe('HIT-L1');
+    const second = await cli('seed', '--posts', String(target), '--json');
+    expect(second.code, second.stderr).toBe(0);
+    expect(JSON.parse(second.stdout)).toMatchObject({ added: 0, published: target });
+    expect(second.stderr).toContain('nothing to add');
+    expect(await published()).toBe(target);
+  }, 60_000);
 });
