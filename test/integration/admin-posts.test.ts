@@ -135,6 +135,10 @@ describe('tags and categories from the admin', () => {
     const again = await postForm(t.app, author, '/admin/posts', { ...base, title: 'Tagged again', tags: 'Brand New Tag' });
     expect(again.statusCode).toBe(303);
     expect((await t.sql("SELECT count(*)::int AS n FROM tags WHERE slug LIKE 'brand-new-tag%'"))[0].n).toBe(1);
+    const tooLong = await postForm(t.app, author, '/admin/posts', { ...base, title: 'Long tag', tags: 'x'.repeat(101) });
+    expect(tooLong.statusCode).toBe(422);
+    expect(tooLong.body).toContain('tags: each tag is at most 100 characters');
+    expect((await t.sql("SELECT count(*)::int AS n FROM posts WHERE title = 'Long tag'"))[0].n).toBe(0);
   });
 
   it('manages a category hierarchy: parent on create, edit, cycles refused', async () => {

@@ -50,6 +50,7 @@ export function parseSchedule(body: unknown, now = Date.now()): Date | null {
 async function tagIdsFromForm(q: Queryable, entries: string[], mayCreate: boolean): Promise<number[]> {
   const ids: number[] = [];
   for (const entry of entries) {
+    if (entry.length > 100 || entry.includes('\u0000')) throw httpError('invalid_field', 'tags: each tag is at most 100 characters');
     const { ids: found } = await resolveTerms(q, 'tags', [...new Set([entry, slugify(entry)].filter(Boolean))]);
     if (found.length) {
       ids.push(found[0]);
