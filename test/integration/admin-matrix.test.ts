@@ -32,7 +32,8 @@ async function snapshot(): Promise<string> {
     (SELECT md5(coalesce(string_agg(id || name || slug || coalesce(parent_id::text, ''), ',' ORDER BY id), '')) FROM categories) AS categories,
     (SELECT md5(coalesce(string_agg(id || name || slug, ',' ORDER BY id), '')) FROM tags) AS tags,
     (SELECT md5(coalesce(string_agg(id || role::text || email || display_name || password_hash || coalesce(disabled_at::text, ''), ',' ORDER BY id), '')) FROM users) AS users,
-    (SELECT md5(coalesce(string_agg(key || value, ',' ORDER BY key), '')) FROM site_settings) AS settings`);
+    (SELECT md5(coalesce(string_agg(key || value, ',' ORDER BY key), '')) FROM site_settings) AS settings,
+    (SELECT count(*) FROM media) AS media, (SELECT count(*) FROM media_blobs) AS media_blobs`);
   return JSON.stringify(rows[0]);
 }
 
