@@ -93,11 +93,23 @@ function upstreamBlock(input: NginxRenderInput): string[] {
   return lines;
 }
 
-function proxyLocation(input: NginxRenderInput): string[] {
+/**
+ * The two proxied locations differ only in what nginx retries on another app:
+ * - `/` (public pages): `error timeout http_502 http_503` as the operator contract says, with the
+ *   micro-cache. A public page answers 503 only when that app cannot reach the database, which
+ *   another app may still do (its own pool), so a retry there can help.
+ * - `/admin`, `/api` (session routes): no `http_503`. Their 503 is by design "session store
+ *   down", true on every app: a retry only multiplies it, and counting it in `max_fails` marked
+ *   every app down, so clients got nginx's 502 instead of the app's 503 and its message.
+ * A draining app never answers 503 (it finishes requests and closes its listener), so rolling
+ * restarts rely on `error` alone.
+ */
+function proxyLocation(input: NginxRenderInput, kind: 'public' | 'session'): string[] {
   const n = input.topology.nginx;
   const c = input.topology.cache;
+  const retryOn = kind === 'public' ? 'error timeout http_502 http_503' : 'error timeout http_502';
   const lines = [
-    '    location / {',
+    kind === 'public' ? '    location / {' : '    location ~ ^/(admin|api)(/|$) {',
     `        proxy_pass http://${UPSTREAM};`,
     '        proxy_http_version 1.1;',
     '        proxy_set_header Connection "";',
@@ -110,13 +122,9 @@ function proxyLocation(input: NginxRenderInput): string[] {
     `        proxy_connect_timeout ${n.proxyConnectTimeoutMs}ms;`,
     `        proxy_read_timeout ${n.proxyReadTimeoutSeconds}s;`,
     `        proxy_send_timeout ${n.proxyReadTimeoutSeconds}s;`,
-    '        # Retry on another app when one is gone (connect refused/reset, timeout; a draining app',
-    '        # never answers 503, it finishes requests and closes its listener). No http_503: an app',
-    '        # answers 503 only by design (session store or database down), which another app would',
-    '        # answer too; retrying it and counting it in max_fails turned it into a 502.',
-    '        # nginx never re-sends a non-idempotent request (POST, PATCH, LOCK) once it reached an',
-    '        # upstream; we keep that default.',
-    '        proxy_next_upstream error timeout http_502;',
+    '        # Retry on another app when one is gone. nginx never re-sends a non-idempotent request',
+    '        # (POST, PATCH, LOCK) once it reached an upstream; we keep that default.',
+    `        proxy_next_upstream ${retryOn};`,
     `        proxy_next_upstream_tries ${n.proxyNextUpstreamTries};`,
     `        proxy_next_upstream_timeout ${n.proxyReadTimeoutSeconds}s;`,
     '        proxy_buffering on;',
@@ -124,7 +132,7 @@ function proxyLocation(input: NginxRenderInput): string[] {
     '        proxy_buffers 32 16k;',
     '        proxy_busy_buffers_size 64k;',
   ];
-  if (c.edgeEnabled) {
+  if (c.edgeEnabled && kind === 'public') {
     lines.push(
       '        # Micro-cache for anonymous GET/HEAD: a logged-in request (session cookie) neither reads',
       '        # nor stores; /admin, /api and /health never do. Responses with Set-Cookie or',
@@ -284,7 +292,9 @@ export function renderNginxConfig(input: NginxRenderInput): string {
     '        location = /metrics { return 404; }',
     '        location ^~ /metrics/ { return 404; }',
     '',
-    ...proxyLocation(input).map((l) => `    ${l}`),
+    ...proxyLocation(input, 'session').map((l) => `    ${l}`),
+    '',
+    ...proxyLocation(input, 'public').map((l) => `    ${l}`),
     '    }',
     '',
     '    # stub_status for the local exporter/drills: loopback only, never the public listener.',

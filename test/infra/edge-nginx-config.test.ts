@@ -73,7 +73,7 @@ describe('resolve form: rendering rules', () => {
     expect(servers).toHaveLength(1);
     expect(servers[0]).toMatch(new RegExp(`^server ${server.replace(/\./g, '\\.')} resolve max_fails=\\d+ fail_timeout=\\d+s;$`));
     // An app's 503 (session store or database down) passes through: never retried, never counted.
-    expect(config).toContain('proxy_next_upstream error timeout http_502;');
+    expect(config).toContain('proxy_next_upstream error timeout http_502 http_503;');
     expect(config).toContain('daemon off;');
     expect(config).toContain('listen 127.0.0.1:8089;');
   });

@@ -123,10 +123,14 @@ describe('renderNginxConfig: rules', () => {
     expect(seconds * 1000).toBeLessThan((t.nginx.upstreamKeepaliveTimeoutSeconds + 5) * 1000);
   });
 
-  it('retries only idempotent requests, on error/timeout/502 (never on an app\'s 503), bounded', () => {
-    expect(conf).toMatch(/proxy_next_upstream error timeout http_502;/);
-    // An app's 503 (session store or database down) is an answer, not an upstream failure.
-    expect(conf.split('\n').filter((l) => /^\s*proxy_next_upstream\s/.test(l)).map((l) => l.trim())).toEqual(['proxy_next_upstream error timeout http_502;']);
+  it('retries only idempotent requests, bounded; public pages also on 503, session routes never on 503', () => {
+    expect(block(conf, 'location / {')).toContain('proxy_next_upstream error timeout http_502 http_503;');
+    // A session route's 503 (session store down, true on every app) is an answer, not an upstream failure.
+    expect(block(conf, 'location ~ ^/(admin|api)(/|$) {')).toContain('proxy_next_upstream error timeout http_502;');
+    expect(conf.split('\n').filter((l) => /^\s*proxy_next_upstream\s/.test(l)).map((l) => l.trim()).sort())
+      .toEqual(['proxy_next_upstream error timeout http_502 http_503;', 'proxy_next_upstream error timeout http_502;']);
+    // The session location never touches the micro-cache.
+    expect(block(conf, 'location ~ ^/(admin|api)(/|$) {')).not.toContain('proxy_cache');
     expect(conf).not.toContain('non_idempotent');
     expect(conf).toMatch(/proxy_next_upstream_tries 3;/);
     expect(conf).toMatch(/proxy_connect_timeout 500ms;/);
@@ -256,6 +260,12 @@ describe('rendered config under the real nginx: an app\'s 503 passes through, a 
       const server = createServer((req, res) => {
         hits[`${name} ${req.url}`] = (hits[`${name} ${req.url}`] ?? 0) + 1;
         res.setHeader('X-Served-By', name);
+        // A public page whose app cannot reach the database: only app-a is in trouble.
+        if (req.url === '/flaky' && name === 'app-a') {
+          res.writeHead(503, { 'Content-Type': 'application/json' });
+          res.end(JSON.stringify({ error: { code: 'db_unavailable', message: 'database unreachable' } }));
+          return;
+        }
         if (req.url === '/api/session') {
           res.writeHead(503, { 'Content-Type': 'application/json', 'Retry-After': '2' });
           res.end(JSON.stringify({ error: { code: 'session_store_unavailable', message: 'The session store is unavailable; try again shortly.' } }));
@@ -271,7 +281,9 @@ describe('rendered config under the real nginx: an app\'s 503 passes through, a 
     const prefix = mkdtempSync(join(tmpdir(), 'aidiary-nginx-run-'));
     roots.push(prefix);
     for (const d of ['logs', 'tmp', 'static']) mkdirSync(join(prefix, d), { recursive: true });
-    const conf = renderNginxConfig(input({}, {
+    // Micro-cache off: this block is about retries (and the root-owned temp dir is not writable
+    // by nginx's workers); the cache has its own tests.
+    const conf = renderNginxConfig(input({ cache: { edgeEnabled: false } }, {
       upstream: { kind: 'static', servers: [...ports, deadPort].map((port) => ({ host: '127.0.0.1', port })) },
       listenPort,
       stubStatusPort: await freePort(),
@@ -321,5 +333,15 @@ describe('rendered config under the real nginx: an app\'s 503 passes through, a 
     for (let i = 0; i < 30; i++) expect((await fetchText('/health')).status).toBe(200);
     const log = readFileSync(join(roots[roots.length - 1], 'logs', 'error.log'), 'utf8');
     expect(log).toMatch(/connect\(\) failed \(111: Connection refused\)/);
+  });
+
+  // Last in this block: the retried 503s count toward app-a's max_fails.
+  it('a public page\'s 503 from one app is retried on another app', async () => {
+    for (let i = 0; i < 12; i++) {
+      const a = await fetchText('/flaky');
+      expect(a.status).toBe(200);
+      expect(a.servedBy).toBe('app-b');
+    }
+    expect(hits['app-a /flaky'] ?? 0).toBeGreaterThan(0);
   });
 });
