@@ -13,7 +13,10 @@ import { publishDuePosts } from './publish-scheduled-posts';
 // evicted). Every app runs the producers and, once start() is called (main.ts, after the app is
 // ready to serve), one worker per queue: any app can run any job, and BullMQ hands each job to
 // exactly one worker. Queues:
-//   thumbnails       320 px WebP after an upload; 5 attempts, exponential backoff from 1 s
+//   thumbnails       320 px WebP after an upload; 5 attempts, exponential backoff from 1 s. Job id
+//                    `thumb-<sha256>-<upload ms>`: BullMQ ignores an add while a job with that id is
+//                    kept, so a sweep (every `thumbnailSweepEveryMs`, and when Redis comes back)
+//                    enqueues exactly the uploads whose enqueue was lost (Redis down at upload time)
 //   cache-warm       re-render the home page and the most-read pages after purges and at start;
 //                    deduplicated: the N apps that enqueue at once produce one job
 //   scheduled-posts  a job scheduler (one per cluster, whatever the number of apps upserting it)
@@ -29,7 +32,7 @@ export interface JobQueueSummary { queue: string; waiting: number; active: numbe
 
 export interface Jobs {
   /** Enqueues the thumbnail of an upload (read at `lsn`); false when Redis is unavailable. */
-  enqueueThumbnail(sha256: string, lsn: string | null): Promise<boolean>;
+  enqueueThumbnail(file: { sha256: string; createdAtMs: number }, lsn: string | null): Promise<boolean>;
   /** Enqueues a cache warm; concurrent calls across the cluster give one job. */
   enqueueWarm(): Promise<boolean>;
   /** Counts per queue (the admin dashboard); throws when Redis is unavailable. */
@@ -55,6 +58,8 @@ export interface JobsDeps {
 export interface JobsTuning {
   /** How often due scheduled posts are looked up. */
   scheduleEveryMs: number;
+  /** How often uploads without a thumbnail (older than the interval) are re-enqueued. */
+  thumbnailSweepEveryMs: number;
   thumbnailAttempts: number;
   thumbnailBackoffMs: number;
   /** Debounce of warm jobs: a burst of purges (one write purges several tags) warms once. */
@@ -65,6 +70,7 @@ export interface JobsTuning {
 
 export const defaultJobsTuning: JobsTuning = {
   scheduleEveryMs: 2000,
+  thumbnailSweepEveryMs: 60_000,
   thumbnailAttempts: 5,
   thumbnailBackoffMs: 1000,
   warmDelayMs: 200,
@@ -94,7 +100,7 @@ export function createJobs(deps: JobsDeps, tuning: Partial<JobsTuning> = {}): Jo
     name: 'aidiary_jobs_redis_errors_total', help: 'Job queue Redis failures (enqueue, worker, scheduler)', labelNames: ['op'], registers: [deps.metrics],
   }));
   const finished = metricOnce(deps.metrics, 'aidiary_jobs_finished_total', () => new Counter({
-    name: 'aidiary_jobs_finished_total', help: 'Jobs this app ran, by queue and outcome', labelNames: ['queue', 'outcome'], registers: [deps.metrics],
+    name: 'aidiary_jobs_finished_total', help: 'Jobs this app ran, by queue, job name and outcome', labelNames: ['queue', 'job', 'outcome'], registers: [deps.metrics],
   }));
   const published = metricOnce(deps.metrics, 'aidiary_scheduled_posts_published_total', () => new Counter({
     name: 'aidiary_scheduled_posts_published_total', help: 'Scheduled posts this app published', registers: [deps.metrics],
@@ -127,6 +133,11 @@ export function createJobs(deps: JobsDeps, tuning: Partial<JobsTuning> = {}): Jo
 
   const processors: Record<QueueName, (job: Job) => Promise<unknown>> = {
     thumbnails: async (job) => {
+      if (job.name === 'sweep') {
+        const missing = await deps.media.missingThumbnails(50);
+        for (const file of missing) await addThumbnail(file, null);
+        return { enqueued: missing.length };
+      }
       const { sha256, lsn } = job.data as { sha256: string; lsn: string | null };
       const original = await deps.media.original(sha256, lsn);
       if (!original) return { sha256, skipped: 'file deleted' };
@@ -153,13 +164,24 @@ export function createJobs(deps: JobsDeps, tuning: Partial<JobsTuning> = {}): Jo
   let schedulerTimer: NodeJS.Timeout | null = null;
   let closed = false;
 
+  const addThumbnail = (file: { sha256: string; createdAtMs: number }, lsn: string | null) =>
+    queues.thumbnails.add('thumbnail', { sha256: file.sha256, lsn }, {
+      jobId: `thumb-${file.sha256}-${file.createdAtMs}`,
+      attempts: t.thumbnailAttempts,
+      backoff: { type: 'exponential', delay: t.thumbnailBackoffMs },
+      ...keep,
+    });
+
   const upsertScheduler = async () => {
     schedulerTimer = null;
     if (closed) return;
     try {
-      // Idempotent: every app upserts the same scheduler id; Redis holds one.
+      // Idempotent: every app upserts the same scheduler ids; Redis holds one of each.
       await queues['scheduled-posts'].upsertJobScheduler('publish-due-posts', { every: t.scheduleEveryMs }, {
         name: 'publish-due-posts', opts: keep,
+      });
+      await queues.thumbnails.upsertJobScheduler('thumbnail-sweep', { every: t.thumbnailSweepEveryMs }, {
+        name: 'sweep', opts: keep,
       });
     } catch (err) {
       redisFailed('scheduler', err);
@@ -180,14 +202,8 @@ export function createJobs(deps: JobsDeps, tuning: Partial<JobsTuning> = {}): Jo
   };
 
   return {
-    enqueueThumbnail(sha256, lsn) {
-      return enqueue('enqueue:thumbnails', () => queues.thumbnails.add('thumbnail', { sha256, lsn }, {
-        // One thumbnail job per file at a time (a re-upload of the same bytes adds nothing).
-        deduplication: { id: `thumb:${sha256}` },
-        attempts: t.thumbnailAttempts,
-        backoff: { type: 'exponential', delay: t.thumbnailBackoffMs },
-        ...keep,
-      }));
+    enqueueThumbnail(file, lsn) {
+      return enqueue('enqueue:thumbnails', () => addThumbnail(file, lsn));
     },
 
     enqueueWarm() {
@@ -211,8 +227,13 @@ export function createJobs(deps: JobsDeps, tuning: Partial<JobsTuning> = {}): Jo
     start() {
       if (started || closed) return;
       started = true;
-      // After a Redis restart that lost data, the scheduler comes back with the next reconnect.
-      producer.on('ready', () => { if (!closed && !schedulerTimer) void upsertScheduler(); });
+      // On every (re)connect: the schedulers again (a Redis that lost its data), and one sweep for
+      // the uploads made while it was down (deduplicated: N apps reconnecting make one).
+      producer.on('ready', () => {
+        if (closed) return;
+        if (!schedulerTimer) void upsertScheduler();
+        void enqueue('enqueue:thumbnail-sweep', () => queues.thumbnails.add('sweep', {}, { deduplication: { id: 'thumbnail-sweep' }, ...keep }));
+      });
       // Workers block on Redis: commands must wait for a reconnect rather than fail.
       workerConnection = new Redis(deps.redisUrl, {
         connectionName: `${deps.appName}-jobs-worker`,
@@ -230,9 +251,9 @@ export function createJobs(deps: JobsDeps, tuning: Partial<JobsTuning> = {}): Jo
           lockDuration: 30_000,
         });
         worker.on('error', (err) => redisFailed(`worker:${name}`, err));
-        worker.on('completed', () => finished.inc({ queue: name, outcome: 'completed' }));
+        worker.on('completed', (job) => finished.inc({ queue: name, job: job.name, outcome: 'completed' }));
         worker.on('failed', (job, err) => {
-          finished.inc({ queue: name, outcome: 'failed' });
+          finished.inc({ queue: name, job: job?.name ?? 'unknown', outcome: 'failed' });
           log.warn({ err, queue: name, jobId: job?.id, attempt: job?.attemptsMade }, 'job failed');
         });
         return worker;

@@ -100,6 +100,8 @@ export interface MediaLibrary {
   saveThumbnail(sha256: string, webp: Buffer): Promise<boolean>;
   /** The original's bytes for the thumbnail job (read at `minLsn`, falling back to the primary). */
   original(sha256: string, minLsn: string | null): Promise<StoredObject | null>;
+  /** Files uploaded in the last day that still have no thumbnail, oldest first (the sweep). */
+  missingThumbnails(limit: number): Promise<Array<{ sha256: string; createdAtMs: number }>>;
 }
 
 export function createMediaLibrary(deps: { db: Db; storage: MediaStorage; maxUploadBytes?: number }): MediaLibrary {
@@ -216,6 +218,17 @@ export function createMediaLibrary(deps: { db: Db; storage: MediaStorage; maxUpl
 
     async original(sha256, minLsn) {
       return read(sha256, { minLsn });
+    },
+
+    async missingThumbnails(limit) {
+      const res = await db.read({ primary: true }, (q) => q.query<{ sha256: string; created_at: Date }>({
+        name: 'media_missing_thumbs',
+        text: `SELECT sha256, created_at FROM media
+               WHERE thumb_at IS NULL AND created_at > now() - interval '1 day'
+               ORDER BY created_at LIMIT $1`,
+        values: [limit],
+      }));
+      return res.value.rows.map((r) => ({ sha256: r.sha256, createdAtMs: r.created_at.getTime() }));
     },
   };
 }

@@ -100,7 +100,7 @@ describe('media on the local cluster', () => {
     }, 30_000, 250);
     expect(await sharp(thumb).metadata()).toMatchObject({ format: 'webp', width: 320 });
     await sleep(500);
-    expect(await clusterMetric('aidiary_jobs_finished_total', { queue: 'thumbnails', outcome: 'completed' })).toBe(1);
+    expect(await clusterMetric('aidiary_jobs_finished_total', { queue: 'thumbnails', job: 'thumbnail', outcome: 'completed' })).toBe(1);
   });
 });
 

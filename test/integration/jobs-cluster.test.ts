@@ -13,7 +13,7 @@ import { makeImage, uploadApi, waitFor } from './media-test-helpers';
 // main.ts does. Checks what only shows with several apps: a file uploaded through one app is
 // served by the others; a scheduled post is published once, on time, and purged from every app's
 // cache; N apps asking for a cache warm make one run; with the queue's Redis down the apps keep
-// serving and the jobs resume when it returns.
+// serving and the jobs resume when it returns (a thumbnail whose enqueue was lost included).
 
 let pg: TestPostgres;
 let sessionsRedis: TestRedis;
@@ -69,7 +69,7 @@ describe('media across apps', () => {
   it('an image uploaded through app-0 is served by app-1 and app-2; its thumbnail is made once', async () => {
     const admin = await login(apps[0].app, 'admin', 'cluster-admin-pass-1');
     const png = await makeImage('png', 900, 600, 21);
-    const thumbsBefore = await clusterCounter('aidiary_jobs_finished_total', { queue: 'thumbnails', outcome: 'completed' });
+    const thumbsBefore = await clusterCounter('aidiary_jobs_finished_total', { queue: 'thumbnails', job: 'thumbnail', outcome: 'completed' });
     const up = await uploadApi(apps[0].app, admin, { data: png, filename: 'shared.png' });
     expect(up.statusCode).toBe(201);
     expect(up.headers['x-served-by']).toBe('app-0');
@@ -84,7 +84,7 @@ describe('media across apps', () => {
     }
     await waitFor('thumbnail', async () => (await apps[0].sql('SELECT thumb_at FROM media WHERE sha256 = $1', [sha256]))[0]?.thumb_at);
     await new Promise((r) => setTimeout(r, 500));
-    expect(await clusterCounter('aidiary_jobs_finished_total', { queue: 'thumbnails', outcome: 'completed' })).toBe(thumbsBefore + 1);
+    expect(await clusterCounter('aidiary_jobs_finished_total', { queue: 'thumbnails', job: 'thumbnail', outcome: 'completed' })).toBe(thumbsBefore + 1);
     for (const t of apps) {
       const thumb = await t.app.inject({ method: 'GET', url: `/media/${sha256}/thumb.webp` });
       expect(thumb.statusCode).toBe(200);
@@ -189,13 +189,21 @@ describe('queue Redis down', () => {
          VALUES ($1, $2, 'x', (SELECT id FROM users WHERE username = 'admin'), 'draft', now() + interval '1 second')`,
         [title, `outage-${Date.now()}`],
       );
+      // …and a file stored while its thumbnail could not be enqueued (straight into the library:
+      // the upload routes need a session, and sessions live in this Redis too).
+      const png = await makeImage('png', 400, 300, 22);
+      const [{ id: adminId }] = await apps[0].sql<{ id: string }>("SELECT id FROM users WHERE username = 'admin'");
+      const stored = await apps[2].deps.media!.upload({ bytes: png, originalName: 'outage.png', userId: Number(adminId) });
+      expect(await apps[2].deps.jobs!.enqueueThumbnail({ sha256: stored.item.sha256, createdAtMs: Date.parse(stored.item.createdAt) }, stored.lsn)).toBe(false);
       await new Promise((r) => setTimeout(r, 3000));
       expect((await apps[0].sql('SELECT status FROM posts WHERE title = $1', [title]))[0].status).toBe('draft');
       await sessionsRedis.restart();
       restarted = true;
-      // …is published once the workers reconnect.
+      // …is published once the workers reconnect, and the reconnect's sweep makes the thumbnail.
       await waitFor('publish after Redis returned', async () =>
         (await apps[0].sql('SELECT status FROM posts WHERE title = $1', [title]))[0].status === 'published', 30_000, 200);
+      await waitFor('the thumbnail of the file stored during the outage', async () =>
+        (await apps[0].sql('SELECT thumb_at FROM media WHERE sha256 = $1', [stored.item.sha256]))[0]?.thumb_at, 30_000, 200);
       expect(await apps[2].deps.jobs!.enqueueWarm()).toBe(true);
     } finally {
       if (!restarted) await sessionsRedis.restart().catch(() => {});

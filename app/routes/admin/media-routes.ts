@@ -78,7 +78,7 @@ export function registerAdminMediaRoutes(admin: FastifyInstance, deps: AppDeps, 
       }
       await request.server.sessionKit.recordWrite(request, result.lsn);
       // Not awaited: the upload's answer never waits on the queue's Redis (enqueue logs and counts a failure).
-      if (!result.item.thumbReady) void deps.jobs?.enqueueThumbnail(result.item.sha256, result.lsn);
+      if (!result.item.thumbReady) void deps.jobs?.enqueueThumbnail({ sha256: result.item.sha256, createdAtMs: Date.parse(result.item.createdAt) }, result.lsn);
       return reply.redirect(`/admin/media?uploaded=${result.item.sha256}`, 303);
     });
   });

@@ -65,7 +65,7 @@ export function registerMediaApiRoutes(api: FastifyInstance, deps: AppDeps): voi
       }
       await request.server.sessionKit.recordWrite(request, result.lsn);
       // Not awaited: the upload's answer never waits on the queue's Redis (enqueue logs and counts a failure).
-      if (!result.item.thumbReady) void deps.jobs?.enqueueThumbnail(result.item.sha256, result.lsn);
+      if (!result.item.thumbReady) void deps.jobs?.enqueueThumbnail({ sha256: result.item.sha256, createdAtMs: Date.parse(result.item.createdAt) }, result.lsn);
       reply.code(result.created ? 201 : 200);
       return { ...mediaJson(result.item), created: result.created };
     });
