@@ -69,6 +69,29 @@ describe('site settings', () => {
   });
 });
 
+describe('settings across apps', () => {
+  it('another app never keeps a page rendered with the old settings (purged again after its probe window)', async () => {
+    const b = await startTestApp({ posts: 0, cache: { l1: true, l2: true }, pg: t.pg, redis: t.redis, cacheRedis: t.cacheRedis!, env: { AIDIARY_APP_NAME: 'app-1' } });
+    try {
+      await anon('/');
+      const getB = () => b.app.inject({ method: 'GET', url: '/' });
+      await getB();
+      expect((await getB()).headers['x-cache']).toBe('HIT-L1');
+      const res = await postForm(t.app, admin, '/admin/settings', { title: 'Cross-app title', description: '', posts_per_page: '4' });
+      expect(res.statusCode).toBe(303);
+      // app-1 has not probed yet: this render may carry the old title and be stored…
+      await getB();
+      await new Promise((r) => setTimeout(r, 3500));
+      // …but the second purge removed it: both apps now serve the new title.
+      const later = await getB();
+      expect(later.body).toContain('Cross-app title');
+      expect((await anon('/')).body).toContain('Cross-app title');
+    } finally {
+      await b.close();
+    }
+  });
+});
+
 describe('cache screen', () => {
   it('shows per-layer hits and misses, and flush-all empties the cache (audited with the user id)', async () => {
     await anon('/');
