@@ -275,7 +275,8 @@ class RedisPageCache implements ClusterPageCache {
   private async renderAndStore(req: PageRequest, meta: TagMeta): Promise<Result> {
     let ctx: ReadContext;
     if (meta.floorKnown) {
-      ctx = { minLsn: meta.minLsn };
+      // The fill keeps meta.minLsn, never the read's own LSN: no post-read LSN query needed.
+      ctx = { minLsn: meta.minLsn, trackLsn: false };
     } else {
       // Redis lost the tag LSNs (and generations): only the primary is sure to have every write.
       this.knownGens.clear();

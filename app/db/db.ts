@@ -17,6 +17,11 @@ export interface ReadContext {
   minLsn?: string | null;
   /** Force the primary (e.g. a read that decides a write). */
   primary?: boolean;
+  /**
+   * false: the caller ignores the returned LSN (a page-cache fill: the entry keeps its minLsn), so
+   * the router skips the post-read LSN query that monotonic readers need (one round trip).
+   */
+  trackLsn?: boolean;
 }
 
 export interface ReadResult<T> {

@@ -132,7 +132,7 @@ export function createRoutedDb(deps: RoutedDbDeps): RoutedDb {
   // value is older than the snapshot, so it is read on the same connection right after the
   // query: one cheap extra round trip, only for these callers (anonymous page reads skip it).
   function tracksLsn(ctx: ReadContext): boolean {
-    return Object.prototype.hasOwnProperty.call(ctx, 'minLsn');
+    return ctx.trackLsn !== false && Object.prototype.hasOwnProperty.call(ctx, 'minLsn');
   }
 
   async function lsnAfterRead(client: pg.PoolClient, node: string): Promise<string | null> {

@@ -86,6 +86,33 @@ describe('createRoutedDb', () => {
     expect(text).toMatch(/aidiary_db_pool_in_use\{node="pg-0"\} \d+/);
   });
 
+  it('a minLsn reader gets one post-read LSN query on its connection; trackLsn: false (a cache fill) skips it', async () => {
+    // Counts the queries the router runs on the reader's own connection after its callback.
+    const queriesAfterCallback = async (ctx: Parameters<RoutedDb['read']>[0]) => {
+      let done = false;
+      let after = 0;
+      let client: { query: (...args: unknown[]) => unknown } | null = null;
+      const res = await db.read(ctx, async (q) => {
+        const c = q as unknown as { query: (...args: unknown[]) => unknown };
+        const original = c.query.bind(c);
+        c.query = (...args: unknown[]) => { if (done) after++; return original(...args); };
+        client = c;
+        try {
+          return (await original({ text: 'SELECT 1 AS one' })) as unknown;
+        } finally {
+          done = true;
+        }
+      });
+      delete (client as unknown as Record<string, unknown>).query; // the pooled client's own method again
+      return { after, lsn: res.lsn };
+    };
+    const tracked = await queriesAfterCallback({ minLsn: null });
+    expect(tracked.after).toBe(1);
+    expect(tracked.lsn).toMatch(/^[0-9A-F]+\/[0-9A-F]+$/);
+    expect((await queriesAfterCallback({ minLsn: null, trackLsn: false })).after).toBe(0);
+    expect((await queriesAfterCallback({})).after).toBe(0);
+  });
+
   it('ctx.primary forces the primary', async () => {
     const res = await db.read({ primary: true }, async (q) => (await q.query<{ r: boolean }>({ text: 'SELECT pg_is_in_recovery() AS r' })).rows[0].r);
     expect(res).toMatchObject({ node: 'pg-0', value: false });
