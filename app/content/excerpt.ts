@@ -20,6 +20,14 @@ export function stripMarkdown(source: string): string {
 
 export function excerptOf(excerpt: string, contentHead: string, maxChars = 160): string {
   const text = excerpt.trim() ? excerpt.replace(/\s+/g, ' ').trim() : stripMarkdown(contentHead);
-  const chars = Array.from(text);
-  return chars.length <= maxChars ? text : `${chars.slice(0, maxChars).join('').trimEnd()}…`;
+  // Walk code points only up to the cut (an Array.from of every card's whole text was most of
+  // this function's cost on a listing render).
+  let cut = 0;
+  let count = 0;
+  for (const ch of text) {
+    if (count === maxChars) return `${text.slice(0, cut).trimEnd()}…`;
+    cut += ch.length;
+    count++;
+  }
+  return text;
 }

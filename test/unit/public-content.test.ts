@@ -55,6 +55,10 @@ describe('markdown', () => {
     expect(markdownToText('## Head\n\n**bold** and `code` & <b>tag</b>')).toBe('Head bold and code & tag');
     expect(stripMarkdown('## Head\n\n- **bold** [link](https://x) ![alt](y.png)\n\n```js\ncode()\n```\nafter')).toBe('Head bold link alt after');
     expect(excerptOf('', 'あ'.repeat(200), 10)).toBe(`${'あ'.repeat(10)}…`);
+    // Cut on code points: an emoji (two UTF-16 units) is never split; exactly maxChars is kept whole.
+    expect(excerptOf('', '😀'.repeat(20), 10)).toBe(`${'😀'.repeat(10)}…`);
+    expect(excerptOf('', '😀'.repeat(10), 10)).toBe('😀'.repeat(10));
+    expect(excerptOf('', 'ab cd '.repeat(40), 4)).toBe('ab c…');
     expect(excerptOf('  given  excerpt ', 'ignored')).toBe('given excerpt');
   });
 });
