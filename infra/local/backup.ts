@@ -11,6 +11,7 @@ import {
   waitForPostgres, writeNodeSettings, type PgNode,
 } from './postgres';
 import { sleep } from './process';
+import { recordPrimary } from './rejoin';
 import { projectRoot, StateDir } from './state';
 
 // `aidiary backup` and `aidiary restore [--time T]` for the local cluster: continuous WAL
@@ -215,6 +216,7 @@ export async function restore(opts: { stateDir: string; time?: Date; log?: Log }
       if (Date.now() > deadline) throw new Error(`${primary.name} still in recovery after 300 s; see ${primary.logFile}`);
       await sleep(100);
     }
+    recordPrimary(state.root, primary.name); // `up` starts it as the primary (infra/local/rejoin.ts)
     // Recovery settings must not reach the replicas cloned from this node.
     for (const k of ['restore_command', 'recovery_target_time', 'recovery_target_action']) await superuserQuery(primary, `ALTER SYSTEM RESET ${k}`);
     await superuserQuery(primary, 'SELECT pg_reload_conf()');
