@@ -271,15 +271,19 @@ export function createJobs(deps: JobsDeps, tuning: Partial<JobsTuning> = {}): Jo
     async close() {
       closed = true;
       if (schedulerTimer) clearTimeout(schedulerTimer);
-      // Lets running jobs finish (a thumbnail is short); waiting jobs stay for the other apps.
-      await Promise.all(workers.map(async (w) => {
-        const graceful = w.close().catch(() => {});
-        const inTime = await Promise.race([graceful.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 5000).unref())]);
-        if (!inTime) await w.close(true).catch(() => {}); // Redis down: do not hang the shutdown
-      }));
-      await Promise.all(Object.values(queues).map((q) => q.close().catch(() => {})));
+      // Bounded: with Redis down (or never reached) BullMQ's close waits for a connection that may
+      // never come; then it is told to disconnect (main.ts exits after closeDeps in any case).
+      const closeBounded = async (c: Worker | Queue, ms: number) => {
+        try {
+          await withTimeout('close', c.close(), ms);
+        } catch {
+          await withTimeout('disconnect', c.disconnect(), 1000).catch(() => {});
+        }
+      };
+      // Workers let a running job finish (a thumbnail is short); waiting jobs stay for the other apps.
+      await Promise.all([...workers.map((w) => closeBounded(w, 5000)), ...Object.values(queues).map((q) => closeBounded(q, 2000))]);
       for (const client of [workerConnection, producer]) {
-        if (client) await client.quit().catch(() => client.disconnect());
+        if (client) await withTimeout('quit', client.quit(), 1000).catch(() => client.disconnect());
       }
     },
   };
