@@ -1,10 +1,12 @@
 import type { FastifyBaseLogger } from 'fastify';
-import type { Db, Queryable } from '../db';
+import { compareLsn, type Db, type Queryable } from '../db';
 
 // Site title/description/posts-per-page: loaded once per process and refreshed when they change,
 // never queried per render. A cheap version probe (an md5 over the few rows) runs every
 // refreshIntervalMs in the background, so a change made through any replica reaches every
 // process within about that interval; refresh() reloads at once (after a local settings write).
+// A page-cache fill must not re-cache a page with settings older than the purge it follows, so
+// atLeast(lsn) reloads first when the copy in memory was read before that LSN (invariant 4).
 
 export interface SiteSettings {
   title: string;
@@ -41,6 +43,8 @@ async function loadAll(q: Queryable): Promise<{ settings: SiteSettings; version:
 export class SiteSettingsStore {
   private current: SiteSettings = defaults;
   private version: string | null = null;
+  /** Replay LSN of the node the current copy was read from (null: unknown, e.g. defaults). */
+  private loadedAtLsn: string | null = null;
   private timer: NodeJS.Timeout | null = null;
   private inflight: Promise<void> | null = null;
 
@@ -51,12 +55,15 @@ export class SiteSettingsStore {
   }
 
   /** Loads now; later calls reuse a running load. Never throws (keeps the last good settings). */
-  refresh(): Promise<void> {
+  refresh(minLsn: string | null = null): Promise<void> {
     this.inflight ??= (async () => {
       try {
-        const { value } = await this.db.read({}, loadAll);
+        // trackLsn false: `lsn` is then a lower bound of what the read saw (the node's replay LSN
+        // before it, or minLsn), which is what atLeast() must compare against.
+        const { value, lsn } = await this.db.read({ minLsn, trackLsn: false }, loadAll);
         this.current = value.settings;
         this.version = value.version;
+        this.loadedAtLsn = lsn ?? minLsn;
       } catch (err) {
         this.logger.warn({ err }, 'site settings: load failed; keeping the previous values');
       } finally {
@@ -64,6 +71,16 @@ export class SiteSettingsStore {
       }
     })();
     return this.inflight;
+  }
+
+  /** The settings as of at least `minLsn` (a reload from a node that has replayed it when needed). */
+  async atLeast(minLsn: string | null | undefined): Promise<SiteSettings> {
+    if (!minLsn) return this.current;
+    if (this.loadedAtLsn === null || compareLsn(this.loadedAtLsn, minLsn) < 0) {
+      await this.inflight; // a load already running may have started before minLsn
+      if (this.loadedAtLsn === null || compareLsn(this.loadedAtLsn, minLsn) < 0) await this.refresh(minLsn);
+    }
+    return this.current;
   }
 
   private async probe(): Promise<void> {

@@ -5,6 +5,7 @@ import { HttpError } from '../../errors';
 import { saveSiteSettings } from '../../db/queries/site-settings';
 import { publicContext } from '../public/public-context';
 import { parseWith } from '../api/guards';
+import { readContextFor } from '../../session/plugin';
 import { performWrite } from '../api/idempotent-write';
 import { noNul } from '../api/post-writes';
 import type { AdminPageKit } from './admin-page';
@@ -22,9 +23,6 @@ const settingsInput = z.object({
   posts_per_page: z.coerce.number({ invalid_type_error: 'must be a number' }).int('must be a whole number').min(1, 'at least 1').max(100, 'at most 100'),
 }).strict();
 
-/** Longer than the settings version probe period (1 s) plus a slow probe. */
-const settingsRepurgeDelayMs = 2500;
-
 export function registerAdminSiteRoutes(admin: FastifyInstance, deps: AppDeps, kit: AdminPageKit): void {
   const settingsStore = publicContext(admin, deps).settings;
 
@@ -37,7 +35,8 @@ export function registerAdminSiteRoutes(admin: FastifyInstance, deps: AppDeps, k
   };
 
   admin.get<{ Querystring: Record<string, string> }>('/admin/settings', { config: { adminAction: 'settings:manage' } }, async (request, reply) => {
-    await settingsStore.refresh(); // show what the database holds now, not the last probe's copy
+    // What the database holds now, at least as of this admin's own last write (not the probe's copy).
+    await settingsStore.refresh(readContextFor(request).minLsn ?? null);
     return settingsPage(request, reply, { notice: request.query?.saved ? 'Settings saved; every cached page was purged.' : undefined });
   });
 
@@ -57,13 +56,9 @@ export function registerAdminSiteRoutes(admin: FastifyInstance, deps: AppDeps, k
       if (err instanceof HttpError && err.status === 422) return settingsPage(request, reply, { error: err.message, status: 422, values });
       throw err;
     }
-    await settingsStore.refresh();
-    // Other apps pick the new settings up with their version probe (about 1 s): a page one of them
-    // renders in between still has the old title, so purge once more after that window
-    // (delayed double purge; the first purge ran at commit inside performWrite).
-    setTimeout(() => {
-      deps.onContentChanged({ kind: 'site', lsn }).catch((err) => request.log.warn({ err }, 'delayed settings purge failed'));
-    }, settingsRepurgeDelayMs).unref();
+    await settingsStore.atLeast(lsn);
+    // Other apps still hold the old settings until their probe (about 1 s); a page they fill after
+    // the purge reloads the settings at the purge's LSN first (SiteSettingsStore.atLeast).
     request.log.info({ audit: 'settings.update', userId: session.data.userId }, 'site settings changed');
     return reply.redirect('/admin/settings?saved=1', 303);
   });

@@ -45,17 +45,18 @@ export function registerListingRoutes(app: FastifyInstance, deps: AppDeps): void
     const paged = pagedParam(request.query);
     if (paged !== null) return redirectPermanent(reply, pageUrl(spec.base, paged, spec.query ?? ''));
     const key = pageUrl(spec.base, spec.page, spec.query ?? '');
-    const perPage = settings.get().postsPerPage;
     return servePage(request, reply, deps, {
       key,
       tags: spec.tags,
-      load: async (q): Promise<{ subject: S | null; found: boolean; list: PostPage | null }> => {
+      load: async (q): Promise<{ subject: S | null; found: boolean; list: PostPage | null; perPage: number }> => {
+        // Read at render time: servePage has brought the settings up to the fill's LSN by then.
+        const perPage = settings.get().postsPerPage;
         const subject = spec.subject ? await spec.subject(q) : (null as S);
-        if (spec.subject && !subject) return { subject: null, found: false, list: null };
+        if (spec.subject && !subject) return { subject: null, found: false, list: null, perPage };
         const list = await listPosts(q, spec.filter(subject as S), perPage, (spec.page - 1) * perPage);
-        return { subject, found: true, list };
+        return { subject, found: true, list, perPage };
       },
-      view: ({ subject, found, list }) => {
+      view: ({ subject, found, list, perPage }) => {
         const site = settings.get();
         if (!found || !list) return notFoundOutput(theme, site, 'There is nothing here.');
         if (list.rows.length === 0 && spec.page > 1) return notFoundOutput(theme, site, `There is no page ${spec.page} here.`);

@@ -3,6 +3,7 @@ import type { AppDeps, CacheStatus, RenderedPage } from '../../deps';
 import type { Queryable, ReadContext } from '../../db/db';
 import { siteTag } from '../../cache/tags';
 import { readContextFor } from '../../session/plugin';
+import { publicContext } from './public-context';
 
 // Every public page goes through here: anonymous requests through the page cache (keyed by the
 // canonical path), logged-in requests straight to the database with their read-your-writes
@@ -57,7 +58,9 @@ export async function servePage<T>(request: FastifyRequest, reply: FastifyReply,
   let page: RenderedPage;
   let cacheStatus: CacheStatus;
   if (isLoggedIn(request)) {
-    const rendered = await renderPage(deps, readContextFor(request), spec);
+    const ctx = readContextFor(request);
+    await publicContext(request.server, deps).settings.atLeast(ctx.minLsn); // the author's own settings write
+    const rendered = await renderPage(deps, ctx, spec);
     await request.server.sessionKit?.recordRead(request, rendered.lsn);
     page = rendered;
     cacheStatus = 'BYPASS';
@@ -67,6 +70,8 @@ export async function servePage<T>(request: FastifyRequest, reply: FastifyReply,
       key: spec.key,
       tags: [siteTag, ...spec.tags],
       render: async (ctx) => {
+        // Settings live in memory; a fill after a settings purge must not render the old ones.
+        await publicContext(request.server, deps).settings.atLeast(ctx.minLsn);
         const { lsn: _lsn, ...rendered } = await renderPage(deps, ctx, spec);
         return rendered;
       },
