@@ -128,7 +128,8 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
       if (check.status !== 200 || check.body.length !== homeBytes) missing.set('static-root', `nginx did not serve ${staticPath} (${check.status}, ${check.body.length} B)`);
     }
     const needMix = specs.some((s) => s.requestKind === 'zipf-mix' || s.requestKind === 'posts-cold');
-    const mix = needMix ? await discoverUrlMix(t.baseUrl) : null;
+    const bypassHeaders: Record<string, string> = !missing.has('edge-bypass') && t.kind === 'local' ? { [edgeBypassHeader]: '1' } : {};
+    const mix = needMix ? await discoverUrlMix(t.baseUrl, { headers: bypassHeaders }) : null;
     const files = { mix: join(work, 'zipf-mix.txt'), crawl: join(work, 'crawl.txt'), coldWarm: join(work, 'cold-warmup.txt'), cold: join(work, 'cold.txt') };
     if (mix) {
       writeFileSync(files.mix, zipfSequence(mix, mixSequenceLength, zipfS, 42).join('\n') + '\n');

@@ -9,8 +9,8 @@ export const defaultPostCount = 10_000;
 /** Share of mix requests that go to listings (home, pagination, archives, feed); the rest are posts. */
 export const defaultListingShare = 0.3;
 
-async function fetchText(url: string): Promise<{ status: number; text: string }> {
-  const res = await fetch(url, { redirect: 'manual', signal: AbortSignal.timeout(30_000) });
+async function fetchText(url: string, headers: Record<string, string> = {}): Promise<{ status: number; text: string }> {
+  const res = await fetch(url, { headers, redirect: 'manual', signal: AbortSignal.timeout(30_000) });
   return { status: res.status, text: await res.text() };
 }
 
@@ -33,15 +33,21 @@ export function listingLinks(html: string): string[] {
   return [...out];
 }
 
-export async function discoverUrlMix(baseUrl: string, opts: { maxPosts?: number; listingShare?: number } = {}): Promise<UrlMix & { postsAvailable: number }> {
-  const sitemap = await fetchText(`${baseUrl}/sitemap.xml`);
+/**
+ * `headers`: the edge-bypass header where nginx honours it, so the pages read are current renders:
+ * measured, a restarted cluster's kept micro-cache answered STALE copies of / and a post with 3
+ * listing links instead of ~40, which shrank the mix to 7 listings.
+ */
+export async function discoverUrlMix(baseUrl: string, opts: { maxPosts?: number; listingShare?: number; headers?: Record<string, string> } = {}): Promise<UrlMix & { postsAvailable: number }> {
+  const headers = opts.headers ?? {};
+  const sitemap = await fetchText(`${baseUrl}/sitemap.xml`, headers);
   if (sitemap.status !== 200) throw new Error(`GET /sitemap.xml answered ${sitemap.status}; cannot list the posts`);
   const allPosts = pathsFromSitemap(sitemap.text);
   if (allPosts.length === 0) throw new Error('the sitemap lists no posts; seed some (`aidiary seed --posts N`)');
   const posts = allPosts.slice(0, opts.maxPosts ?? defaultPostCount);
 
-  const home = await fetchText(`${baseUrl}/`);
-  const post = await fetchText(`${baseUrl}${posts[0]}`);
+  const home = await fetchText(`${baseUrl}/`, headers);
+  const post = await fetchText(`${baseUrl}${posts[0]}`, headers);
   const candidates = ['/', '/page/2', '/page/3', '/feed.xml', ...listingLinks(home.text), ...listingLinks(post.text)];
   const unique = [...new Set(candidates)].slice(0, 60);
   const checked = await Promise.all(unique.map(async (path) => ((await fetchText(`${baseUrl}${path}`)).status === 200 ? path : null)));
