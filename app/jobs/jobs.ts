@@ -8,6 +8,7 @@ import { isClusterPageCache } from '../cache/page-cache';
 import type { MediaLibrary } from '../media/media-library';
 import { makeThumbnail } from '../media/thumbnail';
 import { publishDuePosts } from './publish-scheduled-posts';
+import { deleteExpiredIdempotencyKeys } from '../db/queries/admin-idempotency';
 
 // Background jobs on BullMQ, in the "sessions" Redis (AOF, noeviction: queued jobs must not be
 // evicted). Every app runs the producers and, once start() is called (main.ts, after the app is
@@ -21,11 +22,13 @@ import { publishDuePosts } from './publish-scheduled-posts';
 //                    deduplicated: the N apps that enqueue at once produce one job
 //   scheduled-posts  a job scheduler (one per cluster, whatever the number of apps upserting it)
 //                    publishes due posts every `scheduleEveryMs`
+//   maintenance      a job scheduler that deletes expired Idempotency-Key rows every
+//                    `maintenanceEveryMs` (one run per cluster)
 // Redis down: producers fail fast (no offline queue: an upload never waits on Redis), workers
 // reconnect by themselves; the app keeps serving; each failure is a counter and a rate-limited log
 // line. Jobs resume when Redis returns.
 
-export const queueNames = ['thumbnails', 'cache-warm', 'scheduled-posts'] as const;
+export const queueNames = ['thumbnails', 'cache-warm', 'scheduled-posts', 'maintenance'] as const;
 export type QueueName = (typeof queueNames)[number];
 
 export interface JobQueueSummary { queue: string; waiting: number; active: number; delayed: number; completed: number; failed: number }
@@ -64,6 +67,8 @@ export interface JobsTuning {
   thumbnailBackoffMs: number;
   /** Debounce of warm jobs: a burst of purges (one write purges several tags) warms once. */
   warmDelayMs: number;
+  /** How often expired Idempotency-Key rows are deleted. */
+  maintenanceEveryMs: number;
   /** Redis key prefix of the queues. */
   prefix: string;
 }
@@ -74,6 +79,7 @@ export const defaultJobsTuning: JobsTuning = {
   thumbnailAttempts: 5,
   thumbnailBackoffMs: 1000,
   warmDelayMs: 200,
+  maintenanceEveryMs: 3_600_000,
   prefix: 'jobs',
 };
 
@@ -156,6 +162,11 @@ export function createJobs(deps: JobsDeps, tuning: Partial<JobsTuning> = {}): Jo
       }
       return { published: posts.map((p) => p.id) };
     },
+    maintenance: async () => {
+      const { value: deleted } = await deps.db.write((q) => deleteExpiredIdempotencyKeys(q));
+      if (deleted) log.info({ deleted }, 'deleted expired idempotency keys');
+      return { deletedIdempotencyKeys: deleted };
+    },
   };
 
   let workers: Worker[] = [];
@@ -182,6 +193,9 @@ export function createJobs(deps: JobsDeps, tuning: Partial<JobsTuning> = {}): Jo
       });
       await queues.thumbnails.upsertJobScheduler('thumbnail-sweep', { every: t.thumbnailSweepEveryMs }, {
         name: 'sweep', opts: keep,
+      });
+      await queues.maintenance.upsertJobScheduler('expire-idempotency-keys', { every: t.maintenanceEveryMs }, {
+        name: 'expire-idempotency-keys', opts: keep,
       });
     } catch (err) {
       redisFailed('scheduler', err);

@@ -3,6 +3,7 @@ import pg from 'pg';
 import { randomBytes } from 'node:crypto';
 import { loadConfig, type AppConfig } from '../../app/config';
 import { createDeps, closeDeps, createLogger } from '../../app/create-deps';
+import type { JobsTuning } from '../../app/jobs/jobs';
 import type { AppDeps } from '../../app/deps';
 import { buildServer } from '../../app/server';
 import { runMigrations } from '../../app/db/migrate';
@@ -32,6 +33,8 @@ export interface StartTestAppOptions {
   redis?: TestRedis;
   cacheRedis?: TestRedis;
   logLevel?: string;
+  /** Job timings (createDeps' jobs override), e.g. a short maintenance interval. */
+  jobs?: Partial<JobsTuning>;
 }
 
 export interface TestApp {
@@ -83,7 +86,7 @@ export async function startTestApp(options: StartTestAppOptions = {}): Promise<T
       AIDIARY_PORT: '0',
       ...options.env,
     });
-    let deps = await createDeps(config, { logger: createLogger({ appName: config.appName, logLevel: options.logLevel ?? 'warn' }) });
+    let deps = await createDeps(config, { logger: createLogger({ appName: config.appName, logLevel: options.logLevel ?? 'warn' }), jobs: options.jobs });
     started.push(() => closeDeps(deps));
     if (options.wrapDeps) deps = options.wrapDeps(deps);
     const app = await buildServer(deps);
