@@ -19,12 +19,14 @@ chmodSync(stateDir, 0o755);
 const resultsDir = mkdtempSync(join(tmpdir(), 'aidiary-bench-results-'));
 const outFile = join(resultsDir, 'out.json');
 const cli = (...args: string[]) => runCli([...args, '--state-dir', stateDir]);
+/** `up --seed-posts N`: N published posts, all of them in the sitemap the bench's mix is built from. */
+const seedPosts = 1200;
 let run: { code: number; stdout: string; stderr: string };
 let report: BenchReport;
 
 beforeAll(async () => {
   const basePort = await freePortBlock(BASE_PORT_SPAN);
-  const up = await cli('up', '--detach', '--apps', '3', '--db-replicas', '2', '--base-port', String(basePort));
+  const up = await cli('up', '--detach', '--apps', '3', '--db-replicas', '2', '--base-port', String(basePort), '--seed-posts', String(seedPosts));
   if (up.code !== 0) throw new Error(`up failed (${up.code}): ${up.stderr}`);
   run = await cli('bench', '--duration', '2', '--json', '--out', outFile, '--results-dir', resultsDir);
   report = JSON.parse(run.stdout) as BenchReport;
@@ -99,7 +101,8 @@ describe('aidiary bench --duration 2 on the local cluster', () => {
     expect(report.machine.cpuModel.length).toBeGreaterThan(0);
     for (const v of ['node', 'nginx', 'postgres', 'redis', 'wrk'] as const) expect(report.machine.versions[v], v).toBeTruthy();
     expect(report.target).toMatchObject({ kind: 'local', apps: 3, dbReplicas: 2 });
-    expect(report.mix!.posts).toBeGreaterThan(100);
+    expect(report.mix!.postsAvailable).toBe(seedPosts);
+    expect(report.mix!.posts).toBe(seedPosts);
     expect(report.mix!.listings).toBeGreaterThan(3);
   });
 

@@ -6,11 +6,13 @@ import { isRoot } from '../../local/process';
 import { down, up } from '../../local/runner';
 import { resolveStateDir, StateDir } from '../../local/state';
 import { emitJson, intOption, progress } from '../output';
+import { seedCommand } from './seed';
 
 // `aidiary up [--detach] [--apps N] [--db-replicas M] [--port P] [--base-port B|auto] [--seed-posts N]`.
-// Foreground by default: Ctrl-C (or SIGTERM) stops every process it started. --seed-posts sizes
-// the first-start demo content (the bench's Zipf mix is over 10,000 posts); on a cluster that is
-// already seeded it is ignored with a note (`aidiary seed --posts N` tops a site up).
+// Foreground by default: Ctrl-C (or SIGTERM) stops every process it started. --seed-posts N: the
+// site holds at least N published posts once up returns (the bench's Zipf mix is over 10,000): a
+// fresh cluster's demo seed is N posts, then `aidiary seed --posts N` tops up the published ones
+// (also on a cluster seeded before) and flushes the page caches.
 
 export async function upCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -30,9 +32,6 @@ export async function upCommand(argv: string[]): Promise<number> {
   });
   const stateDir = resolveStateDir(values['state-dir']);
   const seedPosts = intOption('seed-posts', values['seed-posts'], 0);
-  if (seedPosts !== undefined && new StateDir(stateDir).read()?.seeded) {
-    progress(`note: ${stateDir} is already seeded; --seed-posts ignored (use \`aidiary seed --posts ${seedPosts}\`)`);
-  }
   await installMissingSystemPackages();
   const basePortRaw = values['base-port'];
   const basePort = basePortRaw === 'auto' ? await freePortBlock(BASE_PORT_SPAN) : intOption('base-port', basePortRaw, 1);
@@ -46,6 +45,16 @@ export async function upCommand(argv: string[]): Promise<number> {
     supervisorPid: values.detach ? null : process.pid,
     seedPosts,
   });
+  if (seedPosts !== undefined) {
+    try {
+      const code = await seedCommand(['--posts', String(seedPosts), '--state-dir', stateDir]);
+      if (code !== 0) return code;
+    } catch (err) {
+      // A foreground cluster has no one left to stop it once this command fails.
+      if (!values.detach) await down({ stateDir, log: progress }).catch(() => {});
+      throw err;
+    }
+  }
   progress(`cluster up in ${(result.elapsedMs / 1000).toFixed(1)} s: ${result.topology.appReplicas} app(s), 1 primary + ${result.topology.dbReplicas} replica(s)`);
   progress(`open ${result.url}`);
   progress(`admin login: admin, password in ${result.adminPasswordFile}`);
