@@ -56,6 +56,17 @@ const summaryColumns = `
   coalesce((SELECT json_agg(json_build_object('slug', t.slug, 'name', t.name) ORDER BY t.name, t.id)
             FROM post_tags pt JOIN tags t ON t.id = pt.tag_id WHERE pt.post_id = p.id), '[]') AS tags`;
 
+/**
+ * The filter's total: the home page reads the trigger-kept counter (migration
+ * 1764700000000_published-post-count: counting every published post per render was an uncached
+ * home page's largest cost); the archives count their own, smaller, sets.
+ */
+const totalExpression: Record<ListingFilter['kind'], string> = Object.fromEntries(
+  (Object.keys(filters) as ListingFilter['kind'][]).map((kind) => [kind, kind === 'home'
+    ? '(SELECT published_count FROM post_stats)'
+    : `(SELECT count(*) FROM posts p WHERE ${filters[kind]})`]),
+) as Record<ListingFilter['kind'], string>;
+
 function listingText(kind: ListingFilter['kind']): string {
   // The page's ids first, so the aggregates run for the page rows only. The total is a separate
   // uncorrelated count (one InitPlan, same snapshot): `count(*) OVER ()` in the page query made
@@ -69,7 +80,7 @@ function listingText(kind: ListingFilter['kind']): string {
       ORDER BY p.published_at DESC, p.id DESC
       LIMIT $1 OFFSET $2
     )
-    SELECT ${summaryColumns}, (SELECT count(*) FROM posts p WHERE ${filters[kind]}) AS total
+    SELECT ${summaryColumns}, ${totalExpression[kind]} AS total
     FROM page JOIN posts p ON p.id = page.id JOIN users u ON u.id = p.author_id
     ORDER BY page.published_at DESC, page.id DESC`;
 }
