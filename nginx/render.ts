@@ -150,6 +150,13 @@ function proxyLocation(input: NginxRenderInput, kind: 'public' | 'session'): str
       `        proxy_cache_bypass $cookie_${SESSION_COOKIE} $aidiary_edge_skip $aidiary_bench_bypass;`,
       `        proxy_no_cache $cookie_${SESSION_COOKIE} $aidiary_edge_skip $aidiary_bench_bypass;`,
       '        add_header X-Edge-Cache $upstream_cache_status always;',
+      '        # Descriptors of micro-cache files: a hit skips open()/fstat() (home-cached went from',
+      '        # 0.65 to 0.83-0.87 of static in the bench). Never stale: nginx passes the cache',
+      '        # entry\'s inode (uniq) and re-opens when a refresh replaced the file. Bounded and',
+      '        # short-lived, because replaced files stay open until their entry leaves this cache.',
+      '        open_file_cache max=1000 inactive=5s;',
+      '        open_file_cache_valid 1s;',
+      '        open_file_cache_min_uses 1;',
     );
   }
   lines.push('    }');
@@ -279,9 +286,9 @@ export function renderNginxConfig(input: NginxRenderInput): string {
     `            alias ${quotePath('staticRoot', `${staticRoot}/`)};`,
     '            try_files $uri =404;',
     '            access_log off;',
-    '            # Descriptor cache for static files only: at http level it also held the micro-cache',
-    '            # files, which are replaced every second; under the bench one worker kept 8,103',
-    '            # descriptors of deleted files and hit its limit (404s, "Too many open files").',
+    '            # Per location: at http level (max=10000, 60 s) it also held micro-cache files, which',
+    '            # are replaced every second; under the bench one worker kept 8,103 descriptors of',
+    '            # deleted files and hit its limit (404s, "Too many open files").',
     '            open_file_cache max=10000 inactive=60s;',
     '            open_file_cache_valid 30s;',
     '            open_file_cache_min_uses 2;',

@@ -184,8 +184,10 @@ describe('renderNginxConfig: rules', () => {
     expect(conf).toMatch(/tcp_nodelay on;/);
     expect(conf).toMatch(/sendfile on;/);
     // Only for /static/: the micro-cache's files are replaced every second (descriptors of deleted files piled up).
-    expect(block(conf, 'location /static/ {')).toMatch(/open_file_cache max=/);
-    expect(conf.match(/open_file_cache max=/g)).toHaveLength(1);
+    expect(block(conf, 'location /static/ {')).toMatch(/open_file_cache max=10000 /);
+    // The micro-cache location keeps few, short-lived descriptors (replaced files stay open until evicted).
+    expect(block(conf, 'location / {')).toContain('open_file_cache max=1000 inactive=5s;');
+    expect(conf.match(/open_file_cache max=/g)).toHaveLength(2);
     expect(conf).toMatch(/gzip on;/);
     expect(conf).toContain('pid "/tmp/aidiary-nginx/nginx.pid";');
     for (const d of ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) expect(conf).toContain(`${d}_temp_path "/tmp/aidiary-nginx/tmp/${d}";`);
