@@ -8,7 +8,7 @@ import { registerSessionPlugin } from './session/plugin';
 import { registerPublicRoutes } from './routes/public/index';
 import { publicContext } from './routes/public/public-context';
 import { errorOutput } from './routes/public/not-found';
-import { anonymousCacheControl } from './routes/public/serve-page';
+import { setAnonymousCaching } from './routes/public/serve-page';
 import { registerApiRoutes } from './routes/api/index';
 import { registerAdminRoutes } from './routes/admin/index';
 
@@ -138,7 +138,10 @@ export async function buildServer(deps: AppDeps): Promise<FastifyInstance> {
     if (reply.sent) return reply;
     reply.code(status);
     if (status === 503) reply.header('Retry-After', '2');
-    if (!request.session) reply.header('Cache-Control', status === 404 ? anonymousCacheControl : 'no-store');
+    if (!request.session) {
+      if (status === 404) setAnonymousCaching(reply);
+      else reply.header('Cache-Control', 'no-store');
+    }
     if (wantsJson(request)) return reply.type('application/json; charset=utf-8').send({ error: { code, message } });
     const heading = status >= 500 ? 'エラー / Error' : 'リクエストを処理できません / Request not processed';
     const out = errorOutput(theme, settings.get(), status, heading, message);

