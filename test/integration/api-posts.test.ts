@@ -3,7 +3,7 @@ import type { ContentChange } from '../../app/deps';
 import { compareLsn } from '../../app/db/db';
 import { deleteExpiredIdempotencyKeys, idempotencyKeyTtlHours } from '../../app/db/queries/admin-idempotency';
 import { startTestApp, type TestApp } from '../helpers/app';
-import { as, createUser, login, type LoggedIn } from './auth-test-helpers';
+import { as, createCast, createUser, login, type LoggedIn } from './auth-test-helpers';
 
 // /api/posts, /api/categories, /api/tags against real PostgreSQL and Redis: role checks, CSRF,
 // validation, Idempotency-Key, slugs, purge notifications and the session's write LSN.
@@ -27,15 +27,7 @@ beforeAll(async () => {
       },
     }),
   });
-  await createUser(t, 'eddie', 'editor', 'eddie-pass-1');
-  await createUser(t, 'alice', 'author', 'alice-pass-1');
-  await createUser(t, 'bob', 'author', 'bob-pass-1');
-  await createUser(t, 'sam', 'subscriber', 'sam-pass-1');
-  admin = await login(t.app, 'admin', t.adminPassword);
-  editor = await login(t.app, 'eddie', 'eddie-pass-1');
-  alice = await login(t.app, 'alice', 'alice-pass-1');
-  bob = await login(t.app, 'bob', 'bob-pass-1');
-  sam = await login(t.app, 'sam', 'sam-pass-1');
+  ({ admin, editor, alice, bob, sam } = await createCast(t));
 });
 
 afterAll(async () => {

@@ -45,3 +45,20 @@ export function as(app: FastifyInstance, who: LoggedIn) {
     return app.inject({ method, url, headers, ...(payload !== undefined ? { payload: payload as object } : {}) });
   };
 }
+
+/** The role cast several API/media tests share: eddie (editor), alice and bob (authors), sam (subscriber), plus admin. */
+export interface Cast { admin: LoggedIn; editor: LoggedIn; alice: LoggedIn; bob: LoggedIn; sam: LoggedIn }
+
+export async function createCast(t: TestApp): Promise<Cast> {
+  await createUser(t, 'eddie', 'editor', 'eddie-pass-1');
+  await createUser(t, 'alice', 'author', 'alice-pass-1');
+  await createUser(t, 'bob', 'author', 'bob-pass-1');
+  await createUser(t, 'sam', 'subscriber', 'sam-pass-1');
+  return {
+    admin: await login(t.app, 'admin', t.adminPassword),
+    editor: await login(t.app, 'eddie', 'eddie-pass-1'),
+    alice: await login(t.app, 'alice', 'alice-pass-1'),
+    bob: await login(t.app, 'bob', 'bob-pass-1'),
+    sam: await login(t.app, 'sam', 'sam-pass-1'),
+  };
+}

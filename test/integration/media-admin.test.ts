@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from '../helpers/app';
-import { as, createUser, login, type LoggedIn } from './auth-test-helpers';
+import { as, createCast, type LoggedIn } from './auth-test-helpers';
 import { getPage, postForm } from './admin-form-helpers';
 import { makeImage, multipart } from './media-test-helpers';
 
@@ -24,14 +24,7 @@ function uploadForm(who: LoggedIn, file: { data: Buffer; filename: string }, csr
 
 beforeAll(async () => {
   t = await startTestApp({ posts: 2 });
-  await createUser(t, 'eddie', 'editor', 'eddie-pass-1');
-  await createUser(t, 'alice', 'author', 'alice-pass-1');
-  await createUser(t, 'bob', 'author', 'bob-pass-1');
-  await createUser(t, 'sam', 'subscriber', 'sam-pass-1');
-  editor = await login(t.app, 'eddie', 'eddie-pass-1');
-  alice = await login(t.app, 'alice', 'alice-pass-1');
-  bob = await login(t.app, 'bob', 'bob-pass-1');
-  sam = await login(t.app, 'sam', 'sam-pass-1');
+  ({ editor, alice, bob, sam } = await createCast(t));
 });
 
 afterAll(async () => {

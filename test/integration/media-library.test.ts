@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from '../helpers/app';
-import { as, createUser, login, type LoggedIn } from './auth-test-helpers';
+import { as, createCast, type LoggedIn } from './auth-test-helpers';
 import { makeImage, multipart, uploadApi, waitFor } from './media-test-helpers';
 
 // The media library against real PostgreSQL (primary + 1 replica) and Redis: type by content,
@@ -22,15 +22,7 @@ beforeAll(async () => {
   t = await startTestApp({ posts: 3, replicas: 1 });
   t.deps.jobs!.start();
   await t.deps.jobs!.ready();
-  await createUser(t, 'eddie', 'editor', 'eddie-pass-1');
-  await createUser(t, 'alice', 'author', 'alice-pass-1');
-  await createUser(t, 'bob', 'author', 'bob-pass-1');
-  await createUser(t, 'sam', 'subscriber', 'sam-pass-1');
-  admin = await login(t.app, 'admin', t.adminPassword);
-  editor = await login(t.app, 'eddie', 'eddie-pass-1');
-  alice = await login(t.app, 'alice', 'alice-pass-1');
-  bob = await login(t.app, 'bob', 'bob-pass-1');
-  sam = await login(t.app, 'sam', 'sam-pass-1');
+  ({ admin, editor, alice, bob, sam } = await createCast(t));
 });
 
 afterAll(async () => {
