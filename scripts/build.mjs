@@ -10,7 +10,8 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const entryPoints = {
   app: join(root, 'app/main.ts'),
-  cli: join(root, 'infra/cli/main.ts'),
+  // Self-running: `node dist/cli.mjs <command>` runs the CLI (the images have no bin/ build step).
+  cli: join(root, 'infra/cli/entry.ts'),
 };
 
 function newestMtime(dir) {

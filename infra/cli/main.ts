@@ -12,7 +12,8 @@ import { statusCommand } from './commands/status';
 import { upCommand } from './commands/up';
 import { UsageError } from './output';
 
-// The `aidiary` CLI (DESIGN.md §3). bin/aidiary.mjs calls main(argv) and exits with its code.
+// The `aidiary` CLI. dist/cli.mjs (built from ./entry.ts) calls main(argv) and exits
+// with its code; bin/aidiary.mjs builds dist/ when needed and imports it.
 // Every command returns an exit code and closes what it opened (no dangling handles).
 
 const USAGE = `usage: aidiary <command> [options]
