@@ -11,6 +11,7 @@ import { errorOutput } from './routes/public/not-found';
 import { setAnonymousCaching } from './routes/public/serve-page';
 import { registerApiRoutes } from './routes/api/index';
 import { registerAdminRoutes } from './routes/admin/index';
+import { registerBoundedJsonParser } from './routes/json-body';
 
 // buildServer(deps): the whole HTTP surface, no environment reads and no listening (main.ts
 // listens; tests use inject()). Every response carries X-Served-By; errors come from the catalog
@@ -90,6 +91,9 @@ export async function buildServer(deps: AppDeps): Promise<FastifyInstance> {
       return typeof given === 'string' && requestIdPattern.test(given) ? given : randomUUID();
     },
   });
+
+  // JSON bodies: depth-checked before parsing (app/routes/json-body.ts); size: bodyLimit above.
+  registerBoundedJsonParser(app);
 
   const duration = deps.metrics.getSingleMetric(httpDurationMetric) as Histogram<'route' | 'method' | 'status'> | undefined;
 

@@ -7,6 +7,7 @@ import { claimIdempotencyKey, storeIdempotentResponse } from '../../db/queries/a
 import { mapDbError } from './guards';
 import { currentRole } from '../../db/queries/admin-users';
 import { roleRank } from '../../auth/roles';
+import { maxJsonDepth } from '../json-body';
 
 // Runs one content write in a primary transaction and does the bookkeeping every write needs:
 // Idempotency-Key (stored in the SAME transaction, so "wrote" and "remembered the answer" cannot
@@ -22,11 +23,16 @@ export interface WriteOutcome {
 
 const keyPattern = /^[\x21-\x7e]{1,200}$/;
 
-/** Canonical JSON (sorted keys) so that key order does not change a request's signature. */
-function canonical(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
+/**
+ * Canonical JSON (sorted keys) so that key order does not change a request's signature. Bodies
+ * are depth-checked when parsed (app/routes/json-body.ts); the bound here keeps the recursion
+ * finite for a body that came from any other parser.
+ */
+function canonical(value: unknown, depth = 0): string {
+  if (depth > maxJsonDepth) throw httpError('bad_request', `The body nests deeper than ${maxJsonDepth} levels; send a flatter body.`);
+  if (Array.isArray(value)) return `[${value.map((v) => canonical(v, depth + 1)).join(',')}]`;
   if (value && typeof value === 'object') {
-    return `{${Object.keys(value).sort().map((k) => `${JSON.stringify(k)}:${canonical((value as Record<string, unknown>)[k])}`).join(',')}}`;
+    return `{${Object.keys(value).sort().map((k) => `${JSON.stringify(k)}:${canonical((value as Record<string, unknown>)[k], depth + 1)}`).join(',')}}`;
   }
   return JSON.stringify(value) ?? 'null';
 }
