@@ -12,6 +12,7 @@ import { setAnonymousCaching } from './routes/public/serve-page';
 import { registerApiRoutes } from './routes/api/index';
 import { registerAdminRoutes } from './routes/admin/index';
 import { registerBoundedJsonParser } from './routes/json-body';
+import { securityHeaders } from './routes/security-headers';
 
 // buildServer(deps): the whole HTTP surface, no environment reads and no listening (main.ts
 // listens; tests use inject()). Every response carries X-Served-By; errors come from the catalog
@@ -100,6 +101,7 @@ export async function buildServer(deps: AppDeps): Promise<FastifyInstance> {
   app.addHook('onRequest', async (request, reply) => {
     reply.header('X-Served-By', config.appName);
     reply.header('X-Request-Id', request.id);
+    reply.headers(securityHeaders);
   });
   // While draining, every response closes its connection: a keep-alive socket that finishes an
   // in-flight request after close() began would otherwise stay open until the client drops it.
