@@ -52,3 +52,9 @@ export function markdownToText(source: string): string {
     .replace(/\s+/g, ' ')
     .trim();
 }
+
+/** Text (an author's excerpt) as HTML that shows exactly that text: escaped, in one paragraph. */
+export function textToHtml(text: string): string {
+  const escaped = text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
+  return `<p>${escaped}</p>`;
+}

@@ -175,12 +175,16 @@ export async function visiblePostExists(q: Queryable, slug: string): Promise<boo
   return res.rows.length > 0;
 }
 
-export interface FeedItem { title: string; slug: string; excerpt: string; contentHead: string; publishedAt: Date; updatedAt: Date; author: string; categories: string[] }
+/** `contentHead`: the body's first `feedHeadChars` characters; `contentCut`: the body is longer. */
+export interface FeedItem { title: string; slug: string; excerpt: string; contentHead: string; contentCut: boolean; publishedAt: Date; updatedAt: Date; author: string; categories: string[] }
+
+export const feedHeadChars = 600;
 
 export async function feedItems(q: Queryable, limit: number): Promise<FeedItem[]> {
-  const res = await q.query<{ title: string; slug: string; excerpt: string; content_head: string; published_at: Date; updated_at: Date; display_name: string; categories: string[] }>({
+  const res = await q.query<{ title: string; slug: string; excerpt: string; content_head: string; content_cut: boolean; published_at: Date; updated_at: Date; display_name: string; categories: string[] }>({
     name: 'public_feed',
-    text: `SELECT p.title, p.slug, p.excerpt, left(p.content, 600) AS content_head, p.published_at, p.updated_at, u.display_name,
+    text: `SELECT p.title, p.slug, p.excerpt, left(p.content, ${feedHeadChars}) AS content_head, char_length(p.content) > ${feedHeadChars} AS content_cut,
+                  p.published_at, p.updated_at, u.display_name,
                   coalesce((SELECT array_agg(c.name ORDER BY c.name) FROM post_categories pc JOIN categories c ON c.id = pc.category_id WHERE pc.post_id = p.id), '{}') AS categories
            FROM posts p JOIN users u ON u.id = p.author_id
            WHERE p.status = 'published'
@@ -188,7 +192,7 @@ export async function feedItems(q: Queryable, limit: number): Promise<FeedItem[]
     values: [limit],
   });
   return res.rows.map((r) => ({
-    title: r.title, slug: r.slug, excerpt: r.excerpt, contentHead: r.content_head, publishedAt: r.published_at,
+    title: r.title, slug: r.slug, excerpt: r.excerpt, contentHead: r.content_head, contentCut: r.content_cut, publishedAt: r.published_at,
     updatedAt: r.updated_at, author: r.display_name, categories: r.categories,
   }));
 }
