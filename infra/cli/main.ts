@@ -1,7 +1,9 @@
+import { adminCommand } from './commands/admin';
 import { downCommand } from './commands/down';
 import { failoverCommand } from './commands/failover';
 import { logsCommand } from './commands/logs';
 import { migrateCommand } from './commands/migrate';
+import { releaseCommand } from './commands/release';
 import { drillCommand } from './commands/drill';
 import { benchCommand } from './commands/bench';
 import { backupCommand } from './commands/backup';
@@ -27,7 +29,14 @@ const USAGE = `usage: aidiary <command> [options]
   failover [--to pg-K]        promote a replica
   logs <node> [--lines N]     a node's log (lb, app-K, pg-K, redis-sessions, redis-cache)
   seed --posts N              deterministic demo content
-  migrate                     run migrations (env as for the app)
+  migrate [--wait S]          run migrations, then create the \`admin\` account if it is missing
+                              (configured like the app; the release step of every target)
+  admin reset-password [--user NAME] [--password-file F]
+                              set a user's password (read from F or stdin, never an argument)
+                              and log the user out everywhere; configured like the app
+  release [--registry R] [--tag T] [--push]
+                              build the app and edge images tagged with the commit, push them
+                              to R, print the \`pulumi config set\` lines for prod
   drill <scenario|all> [--duration S] [--json] [--out FILE]
                               failover drill under load, with a report
   bench [--duration S] [--connections C] [--scenario X] [--url U]
@@ -47,6 +56,8 @@ const commands: Record<string, (argv: string[]) => Promise<number>> = {
   logs: logsCommand,
   seed: seedCommand,
   migrate: migrateCommand,
+  admin: adminCommand,
+  release: releaseCommand,
   drill: drillCommand,
   bench: benchCommand,
   backup: backupCommand,

@@ -1,36 +1,47 @@
-import pg from 'pg';
 import { parseArgs } from 'node:util';
-import { loadConfig, type AppConfig, type HostPort } from '../../../app/config';
-import { migrateAppDatabase } from '../../local/app-database';
-import { progress } from '../output';
+import { loadConfig } from '../../../app/config';
+import { runMigrations } from '../../../app/db/migrate';
+import { createInitialAdmin, initialAdminUsername } from '../../../app/db/initial-admin';
+import { connectPrimary, findPrimary } from '../app-primary';
+import { intOption, progress } from '../output';
 
-// `aidiary migrate`: runs the migrations on the primary, configured like the app (env via
-// loadConfig). Containers run it before the app starts.
-
-async function findPrimary(config: AppConfig): Promise<HostPort> {
-  if (config.dbPrimaryService) return config.dbPrimaryService;
-  for (const node of config.dbNodes ?? []) {
-    const client = new pg.Client({ host: node.host, port: node.port, user: config.dbUser, password: config.dbPassword, database: config.dbName, connectionTimeoutMillis: 3000 });
-    client.on('error', () => { /* surfaced by the query below */ });
-    try {
-      await client.connect();
-      const { rows } = await client.query<{ r: boolean }>('SELECT pg_is_in_recovery() AS r');
-      if (!rows[0].r) return node;
-    } catch {
-      /* node down: try the next */
-    } finally {
-      await client.end().catch(() => {});
-    }
-  }
-  throw new Error('migrate: no reachable primary among AIDIARY_DB_NODES');
-}
+// `aidiary migrate [--wait SECONDS]`: the release step of every target (the Docker one-shot, the
+// Kubernetes Job; the local runner calls the same functions). Configured like the app (env via
+// loadConfig), it finds the primary, applies the migrations, then creates the `admin` account with
+// the stack's admin password when no such user exists (create-only: a password changed later is
+// never reset by a release). Any failure exits non-zero with one line naming the cause.
 
 export async function migrateCommand(argv: string[]): Promise<number> {
-  parseArgs({ args: argv, options: {}, strict: true });
-  const config = loadConfig(process.env);
-  const primary = await findPrimary(config);
-  progress(`migrating ${config.dbName} on ${primary.host}:${primary.port}…`);
-  const { applied } = await migrateAppDatabase({ ...primary, user: config.dbUser, password: config.dbPassword, database: config.dbName });
+  const { values } = parseArgs({ args: argv, options: { wait: { type: 'string' } }, strict: true });
+  const waitSeconds = intOption('wait', values.wait, 0) ?? 0;
+  const env = process.env;
+  const config = loadConfig(env);
+  const primary = await findPrimary(config, env, {
+    waitMs: waitSeconds * 1000,
+    onRetry: (reason) => progress(`waiting up to ${waitSeconds} s for the primary: ${reason}`),
+  });
+  progress(`migrating ${config.dbName} on ${primary.name} (${primary.host}:${primary.port})…`);
+  const { applied } = await runMigrations({ host: primary.host, port: primary.port, user: config.dbUser, password: config.dbPassword, database: config.dbName })
+    .catch((err: Error) => { throw new Error(err.message.replace(/\s+/g, ' '), { cause: err }); }); // one line for the Job's log
   progress(applied.length ? `applied ${applied.join(', ')}` : 'migrations: up to date');
+
+  const adminVariable = env.AIDIARY_ADMIN_PASSWORD_FILE ? 'AIDIARY_ADMIN_PASSWORD_FILE' : 'AIDIARY_ADMIN_PASSWORD';
+  const client = await connectPrimary(config, env, primary);
+  try {
+    if (!config.adminPassword) {
+      const { rows } = await client.query('SELECT 1 FROM users WHERE username = $1', [initialAdminUsername]);
+      if (rows.length === 0) {
+        throw new Error(`schema is up to date, but no \`${initialAdminUsername}\` account exists and AIDIARY_ADMIN_PASSWORD_FILE is not set; point it at a file holding the initial admin password and run migrate again`);
+      }
+      progress(`admin account: exists (no initial password configured; none needed)`);
+      return 0;
+    }
+    const { created } = await createInitialAdmin(client, config.adminPassword);
+    progress(created
+      ? `admin account: created \`${initialAdminUsername}\` with the password from ${adminVariable}`
+      : `admin account: \`${initialAdminUsername}\` exists; its password is left as it is`);
+  } finally {
+    await client.end().catch(() => {});
+  }
   return 0;
 }

@@ -1,0 +1,98 @@
+import { parseArgs } from 'node:util';
+import { pino } from 'pino';
+import { Registry } from 'prom-client';
+import type { FastifyBaseLogger } from 'fastify';
+import { loadConfig, type AppConfig } from '../../../app/config';
+import { hashPassword } from '../../../app/auth/passwords';
+import { setPasswordHash } from '../../../app/db/queries/admin-users';
+import { passwordField } from '../../../app/routes/admin/user-schemas';
+import { createRedisSessionStore } from '../../../app/session/redis-session-store';
+import type { SessionStore } from '../../../app/deps';
+import { connectPrimary, findPrimary } from '../app-primary';
+import { progress, UsageError } from '../output';
+import { readSecretFile, readSecretStdin } from '../secret-input';
+
+// `aidiary admin reset-password [--user NAME] [--password-file FILE]`: the operator's way back in
+// when an account's password is lost, on every target (a local shell, `docker exec` into an app
+// container, `kubectl exec` into an app pod). Configured by the app's own environment; the new
+// password comes from the file or stdin, never argv. It sets the password on the primary and logs
+// the user out everywhere (the sessions Redis keeps a set of each user's sessions).
+
+const subcommands = 'reset-password';
+
+/** The sessions store, once its Redis answers; fails with one line when it does not. */
+async function openSessionStore(config: AppConfig): Promise<SessionStore & { redis: { status: string } }> {
+  const store = createRedisSessionStore({
+    url: config.redisSessionsUrl, logger: pino({ level: 'silent' }) as unknown as FastifyBaseLogger, metrics: new Registry(),
+  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      if (store.redis.status === 'ready') return resolve();
+      const fail = (why: string) => reject(new Error(`cannot reach the sessions Redis at ${config.redisSessionsUrl} (${why}); nothing changed (the user's sessions could not be logged out); check AIDIARY_REDIS_SESSIONS_URL`));
+      const timer = setTimeout(() => fail('no answer within 5 s'), 5000);
+      store.redis.once('ready', () => { clearTimeout(timer); resolve(); });
+      store.redis.once('error', (err: Error) => { clearTimeout(timer); fail(err.message); });
+    });
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+  return store;
+}
+
+async function resetPassword(argv: string[]): Promise<number> {
+  // Checked before parseArgs, whose messages would echo the value.
+  if (argv.some((a) => a === '--password' || a.startsWith('--password='))) {
+    throw new UsageError('--password is not accepted (argv shows in `ps` and shell history); use --password-file FILE or pipe the password on stdin');
+  }
+  const { values, positionals } = parseArgs({
+    args: argv, options: { user: { type: 'string', default: 'admin' }, 'password-file': { type: 'string' } }, strict: true, allowPositionals: true,
+  });
+  if (positionals.length > 0) {
+    throw new UsageError('passwords are never taken as arguments (argv shows in `ps` and shell history); use --password-file FILE or pipe the password on stdin');
+  }
+  const username = values.user!;
+  const password = values['password-file'] !== undefined ? readSecretFile(values['password-file']) : await readSecretStdin();
+  const policy = passwordField.safeParse(password);
+  if (!policy.success) throw new UsageError(`new password: ${policy.error.issues[0].message}`);
+
+  const env = process.env;
+  const config = loadConfig(env);
+  const sessions = await openSessionStore(config);
+  try {
+    const primary = await findPrimary(config, env);
+    const hash = await hashPassword(password);
+    const client = await connectPrimary(config, env, primary);
+    let user: { id: number; disabled: boolean };
+    try {
+      await client.query('BEGIN');
+      const { rows } = await client.query<{ id: string; disabled: boolean }>(
+        'SELECT id, disabled_at IS NOT NULL AS disabled FROM users WHERE username = $1 FOR UPDATE', [username]);
+      if (rows.length === 0) {
+        throw new Error(`no user named "${username}" (names are case-sensitive); check --user`);
+      }
+      user = { id: Number(rows[0].id), disabled: rows[0].disabled };
+      await setPasswordHash(client, user.id, hash);
+      await client.query('COMMIT');
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => {});
+      throw err;
+    } finally {
+      await client.end().catch(() => {});
+    }
+    const revoked = await sessions.revokeUser(user.id).catch((err: Error) => {
+      throw new Error(`password of "${username}" reset, but its sessions could not be logged out (${err.message}); run the command again`);
+    });
+    progress(`password of "${username}" reset on ${primary.name} (${primary.host}:${primary.port}); ${revoked} session(s) logged out`);
+    if (user.disabled) progress(`note: "${username}" is disabled and cannot log in until an admin enables it under /admin/users`);
+    return 0;
+  } finally {
+    await sessions.close();
+  }
+}
+
+export async function adminCommand(argv: string[]): Promise<number> {
+  const [sub, ...rest] = argv;
+  if (sub === 'reset-password') return resetPassword(rest);
+  throw new UsageError(sub ? `unknown subcommand "${sub}"; one of: ${subcommands}` : `give a subcommand: ${subcommands}`);
+}
