@@ -329,7 +329,9 @@ export async function seedPublishedPosts(target: Db | Queryable, opts: TopUpOpti
 
 /**
  * Creates the `admin` account, or resets its password and role. Re-hashes only when the stored hash
- * does not already match, so restarts do not churn the row.
+ * does not already match, so restarts do not churn the row. Only for an explicit request (a local
+ * `up` with AIDIARY_ADMIN_PASSWORD set, test fixtures); releases use the create-only
+ * createInitialAdmin (app/db/initial-admin.ts), which never resets a changed password.
  */
 export async function ensureAdminUser(target: Db | Queryable, password: string): Promise<{ created: boolean; updated: boolean }> {
   const read = async (q: Queryable) => (await q.query<{ password_hash: string; role: string }>({ text: "SELECT password_hash, role::text AS role FROM users WHERE username = 'admin'" })).rows[0];

@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { runMigrations } from '../../app/db/migrate';
 import { ensureAdminUser, seedDemoContent, type SeedResult } from '../../app/db/seed';
+import { createInitialAdmin } from '../../app/db/initial-admin';
 
 // The runner's bridge to the app's database code (migrations, demo content, the admin account).
 // Connects as the app's own role over TCP, like the app does.
@@ -33,7 +34,12 @@ export function seedAppDatabase(conn: AppDbConnection, opts: { posts?: number } 
   return withClient(conn, (client) => seedDemoContent(client, { posts: opts.posts }));
 }
 
-/** The `admin` account with the password from the 0600 file (re-set when it changed). */
+/** The `admin` account with the password from the 0600 file, only when no `admin` exists (as on every target). */
+export function createAdmin(conn: AppDbConnection, password: string): Promise<{ created: boolean }> {
+  return withClient(conn, (client) => createInitialAdmin(client, password));
+}
+
+/** The `admin` account with this password, re-set when it differs (an explicit AIDIARY_ADMIN_PASSWORD). */
 export function ensureAdmin(conn: AppDbConnection, password: string): Promise<{ created: boolean; updated: boolean }> {
   return withClient(conn, (client) => ensureAdminUser(client, password));
 }
