@@ -1,0 +1,143 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { pino } from 'pino';
+import { Registry } from 'prom-client';
+import type { FastifyBaseLogger } from 'fastify';
+import { startTestPostgres, startTestRedis, type TestPostgres, type TestRedis } from '../helpers/services';
+import { freePort } from '../../infra/local/process';
+import { hashPassword, verifyPassword } from '../../app/auth/passwords';
+import { createRedisSessionStore } from '../../app/session/redis-session-store';
+import { errorLines, runBuiltCli, secretFiles, stackEnv, type SecretFiles } from './built-cli-helpers';
+
+// `node dist/cli.mjs admin reset-password`, the operator's way back in on every target, run as the
+// image runs it against real PostgreSQL and the sessions Redis: the new password comes from stdin
+// or --password-file (never argv), must pass the password policy, and the user's sessions end.
+
+let db: TestPostgres;
+let redis: TestRedis;
+let secrets: SecretFiles;
+let env: Record<string, string>;
+let sessions: ReturnType<typeof createRedisSessionStore>;
+
+async function sql<R extends pg.QueryResultRow>(text: string, values: unknown[] = []): Promise<R[]> {
+  const client = new pg.Client({ host: db.primary.host, port: db.primary.port, user: db.appUser, password: db.appPassword, database: db.dbName });
+  await client.connect();
+  try {
+    return (await client.query<R>(text, values)).rows;
+  } finally {
+    await client.end();
+  }
+}
+
+const hashOf = async (username: string) => (await sql<{ password_hash: string }>('SELECT password_hash FROM users WHERE username = $1', [username]))[0]?.password_hash;
+const idOf = async (username: string) => Number((await sql<{ id: string }>('SELECT id FROM users WHERE username = $1', [username]))[0].id);
+
+async function loggedIn(username: string): Promise<string> {
+  const { id } = await sessions.create({ userId: await idOf(username), username, role: 'admin', csrfToken: 't', lastWriteLsn: null, lastReadLsn: null });
+  return id;
+}
+
+function expectOneErrorLine(stderr: string): string {
+  const lines = errorLines(stderr);
+  expect(lines).toHaveLength(1);
+  expect(stderr).not.toMatch(/^\s+at /m);
+  return lines[0];
+}
+
+beforeAll(async () => {
+  [db, redis] = await Promise.all([startTestPostgres(), startTestRedis('sessions')]);
+  secrets = secretFiles(db);
+  env = { ...stackEnv(db, secrets, { nodes: `pg-0@${db.primary.host}:${db.primary.port}` }), AIDIARY_REDIS_SESSIONS_URL: redis.url };
+  const migrated = await runBuiltCli(['migrate'], env);
+  expect(migrated.code, migrated.stderr).toBe(0);
+  await sql("INSERT INTO users (username, email, display_name, password_hash, role) VALUES ('writer', 'w@example.invalid', 'W', $1, 'author')", [await hashPassword('writer-pass-1')]);
+  sessions = createRedisSessionStore({ url: redis.url, logger: pino({ level: 'silent' }) as unknown as FastifyBaseLogger, metrics: new Registry() });
+  await new Promise<void>((resolve) => { if (sessions.isAvailable()) resolve(); else sessions.redis.once('ready', () => resolve()); });
+}, 120_000);
+
+afterAll(async () => {
+  await sessions?.close();
+  secrets?.remove();
+  await Promise.all([db?.stop(), redis?.stop()]);
+});
+
+describe('admin reset-password', () => {
+  it('reads the new password from stdin, sets it and logs the user out everywhere', async () => {
+    const [a, b] = [await loggedIn('admin'), await loggedIn('admin')];
+    const writerSession = await loggedIn('writer');
+    const run = await runBuiltCli(['admin', 'reset-password'], env, { input: 'stdin-pass-123\n' });
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stderr).toContain('password of "admin" reset on pg-0');
+    expect(run.stderr).toContain('2 session(s) logged out');
+    const hash = await hashOf('admin');
+    expect(await verifyPassword(hash, 'stdin-pass-123')).toBe(true);
+    expect(await verifyPassword(hash, secrets.adminPassword)).toBe(false);
+    expect(await sessions.get(a)).toBeNull();
+    expect(await sessions.get(b)).toBeNull();
+    expect(await sessions.get(writerSession)).not.toBeNull(); // another user's session stays
+  });
+
+  it('reads it from --password-file and resets the user named by --user', async () => {
+    const file = secrets.write('new-writer-password', 'file-pass-456');
+    const adminBefore = await hashOf('admin');
+    const run = await runBuiltCli(['admin', 'reset-password', '--user', 'writer', '--password-file', file], env);
+    expect(run.code, run.stderr).toBe(0);
+    expect(await verifyPassword(await hashOf('writer'), 'file-pass-456')).toBe(true);
+    expect(await hashOf('admin')).toBe(adminBefore);
+    expect(run.stdout).toBe('');
+    expect(run.stderr).not.toContain('file-pass-456');
+  });
+
+  it('refuses a password given as an argument, without echoing it, and changes nothing', async () => {
+    const before = await hashOf('admin');
+    for (const args of [['admin', 'reset-password', 'argv-pass-789'], ['admin', 'reset-password', '--password=argv-pass-789'], ['admin', 'reset-password', '--password', 'argv-pass-789']]) {
+      const run = await runBuiltCli(args, env, { input: 'stdin-pass-999\n' });
+      expect(run.code).toBe(2);
+      expect(expectOneErrorLine(run.stderr)).toMatch(/--password-file FILE or pipe the password on stdin/);
+      expect(run.stderr).not.toContain('argv-pass-789');
+    }
+    expect(await hashOf('admin')).toBe(before);
+  });
+
+  it('exits 1 naming an unknown user, and changes nothing', async () => {
+    const before = await hashOf('admin');
+    const run = await runBuiltCli(['admin', 'reset-password', '--user', 'ghost'], env, { input: 'ghost-pass-123\n' });
+    expect(run.code).toBe(1);
+    expect(expectOneErrorLine(run.stderr)).toBe('aidiary admin: no user named "ghost" (names are case-sensitive); check --user');
+    expect(await hashOf('admin')).toBe(before);
+  });
+
+  it('applies the password policy and the one-line rule before touching anything', async () => {
+    const before = await hashOf('admin');
+    const cases: Array<[string, RegExp]> = [
+      ['short1\n', /new password: at least 8 characters/],
+      ['onlyletters\n', /new password: use letters and digits/],
+      ['', /stdin: empty/],
+      ['first-line-1\nsecond-line-2\n', /stdin: expected one line, found several/],
+    ];
+    for (const [input, message] of cases) {
+      const run = await runBuiltCli(['admin', 'reset-password'], env, { input });
+      expect(run.code).toBe(2);
+      expect(expectOneErrorLine(run.stderr)).toMatch(message);
+    }
+    expect(await hashOf('admin')).toBe(before);
+  });
+
+  it('changes nothing and names the URL when the sessions Redis is unreachable (the sessions could not end)', async () => {
+    const before = await hashOf('admin');
+    const port = await freePort();
+    const run = await runBuiltCli(['admin', 'reset-password'], { ...env, AIDIARY_REDIS_SESSIONS_URL: `redis://127.0.0.1:${port}` }, { input: 'redis-pass-123\n' });
+    expect(run.code).toBe(1);
+    const line = expectOneErrorLine(run.stderr);
+    expect(line).toContain(`cannot reach the sessions Redis at redis://127.0.0.1:${port}`);
+    expect(line).toContain('nothing changed');
+    expect(await hashOf('admin')).toBe(before);
+  });
+
+  it('names host:port when the database is unreachable', async () => {
+    const port = await freePort();
+    const run = await runBuiltCli(['admin', 'reset-password'], { ...env, AIDIARY_DB_NODES: `pg-0@127.0.0.1:${port}` }, { input: 'unreach-pass-1\n' });
+    expect(run.code).toBe(1);
+    expect(expectOneErrorLine(run.stderr)).toContain(`cannot reach PostgreSQL at 127.0.0.1:${port}`);
+  });
+});
