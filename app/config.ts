@@ -41,6 +41,8 @@ export interface AppConfig {
   logLevel: string;
   /** Loopback-only control port (bench switches, drills); 0 = off. Never proxied by nginx. */
   controlPort: number;
+  /** Largest image (width × height, from its header) an upload may declare; thumbnails decode no more. */
+  maxUploadPixels: number;
 }
 
 export class ConfigError extends Error {
@@ -151,5 +153,6 @@ export function loadConfig(env: Env = process.env): AppConfig {
     },
     logLevel: env.AIDIARY_LOG_LEVEL ?? 'info',
     controlPort: int(env, 'AIDIARY_CONTROL_PORT', 0),
+    maxUploadPixels: int(env, 'AIDIARY_MAX_UPLOAD_PIXELS', 40_000_000, 1),
   };
 }

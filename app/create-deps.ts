@@ -76,7 +76,7 @@ export async function createDeps(config: AppConfig, overrides: CreateDepsOverrid
       logger.error({ err, change: change.kind }, 'page cache purge failed');
     }
   }
-  const media = createMediaLibrary({ db, storage: createPgMediaStorage(db) });
+  const media = createMediaLibrary({ db, storage: createPgMediaStorage(db), maxUploadPixels: config.maxUploadPixels });
   // Producers only; main.ts starts the workers once the app serves (jobs.start()).
   const jobs = createJobs({
     redisUrl: config.redisSessionsUrl, appName: config.appName, logger, metrics, db, pageCache, media, onContentChanged,

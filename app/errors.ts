@@ -12,6 +12,7 @@ export const errorCatalog = {
   not_found: { status: 404, message: 'Not found.' },
   conflict: { status: 409, message: 'That conflicts with existing data.' },
   payload_too_large: { status: 413, message: 'The body is too large.' },
+  image_too_large: { status: 413, message: 'The image has more pixels than the upload limit.' },
   unsupported_media_type: { status: 415, message: 'Send JSON (Content-Type: application/json).' },
   invalid_field: { status: 422, message: 'A field is invalid.' },
   rate_limited: { status: 429, message: 'Too many attempts; wait a minute and try again.' },

@@ -14,7 +14,8 @@ import { deleteExpiredIdempotencyKeys } from '../db/queries/admin-idempotency';
 // evicted). Every app runs the producers and, once start() is called (main.ts, after the app is
 // ready to serve), one worker per queue: any app can run any job, and BullMQ hands each job to
 // exactly one worker. Queues:
-//   thumbnails       320 px WebP after an upload; 5 attempts, exponential backoff from 1 s. Job id
+//   thumbnails       320 px WebP after an upload; 5 attempts, exponential backoff from 1 s (an image
+//                    above the pixel cap fails at once: app/media/thumbnail.ts). Job id
 //                    `thumb-<sha256>-<upload ms>`: BullMQ ignores an add while a job with that id is
 //                    kept, so a sweep (every `thumbnailSweepEveryMs`, and when Redis comes back)
 //                    enqueues exactly the uploads whose enqueue was lost (Redis down at upload time)
@@ -147,7 +148,7 @@ export function createJobs(deps: JobsDeps, tuning: Partial<JobsTuning> = {}): Jo
       const { sha256, lsn } = job.data as { sha256: string; lsn: string | null };
       const original = await deps.media.original(sha256, lsn);
       if (!original) return { sha256, skipped: 'file deleted' };
-      const stored = await deps.media.saveThumbnail(sha256, await makeThumbnail(original.data));
+      const stored = await deps.media.saveThumbnail(sha256, await makeThumbnail(original.data, deps.media.maxUploadPixels));
       return { sha256, stored };
     },
     'cache-warm': async () => {

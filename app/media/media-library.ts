@@ -4,7 +4,7 @@ import { httpError } from '../errors';
 import { can, type Role } from '../auth/roles';
 import type { MediaStorage, StoredObject } from './storage';
 import { detectImageType, type ImageExt, type ImageMime } from './media-type';
-import { imageSize, thumbnailKey } from './thumbnail';
+import { imageSize, megapixels, thumbnailKey } from './thumbnail';
 
 // The media library: uploads checked by content, deduplicated by SHA-256, bytes in the shared
 // storage (app/media/storage.ts), one `media` row per distinct file. Used by the admin page, the
@@ -17,6 +17,7 @@ import { imageSize, thumbnailKey } from './thumbnail';
 // SHARE lock on posts so no post write can slip a reference in between the check and the delete.
 
 export const defaultMaxUploadBytes = 10 * 1024 * 1024;
+export const defaultMaxUploadPixels = 40_000_000;
 
 export interface MediaItem {
   sha256: string;
@@ -85,7 +86,9 @@ export interface UploadResult { item: MediaItem; created: boolean; lsn: string }
 
 export interface MediaLibrary {
   readonly maxUploadBytes: number;
-  /** Checks, stores and records one upload (415 not an accepted image, 413 too large). */
+  /** The pixel cap (width × height from the header) of uploads and of thumbnail decodes. */
+  readonly maxUploadPixels: number;
+  /** Checks, stores and records one upload (415 not an accepted image, 413 too many bytes or pixels). */
   upload(input: { bytes: Buffer; originalName: string; userId: number }): Promise<UploadResult>;
   list(ctx: ReadContext, page: { limit: number; offset: number }): Promise<{ items: MediaItem[]; total: number; node: string; lsn: string | null }>;
   find(sha256: string, ctx: ReadContext): Promise<MediaItem | null>;
@@ -104,9 +107,10 @@ export interface MediaLibrary {
   missingThumbnails(limit: number): Promise<Array<{ sha256: string; createdAtMs: number }>>;
 }
 
-export function createMediaLibrary(deps: { db: Db; storage: MediaStorage; maxUploadBytes?: number }): MediaLibrary {
+export function createMediaLibrary(deps: { db: Db; storage: MediaStorage; maxUploadBytes?: number; maxUploadPixels?: number }): MediaLibrary {
   const { db, storage } = deps;
   const maxUploadBytes = deps.maxUploadBytes ?? defaultMaxUploadBytes;
+  const maxUploadPixels = deps.maxUploadPixels ?? defaultMaxUploadPixels;
 
   const read = async (key: string, ctx: ReadContext) => {
     const found = await storage.get(key, ctx);
@@ -116,6 +120,7 @@ export function createMediaLibrary(deps: { db: Db; storage: MediaStorage; maxUpl
 
   return {
     maxUploadBytes,
+    maxUploadPixels,
 
     async upload({ bytes, originalName, userId }) {
       if (bytes.length > maxUploadBytes) {
@@ -129,6 +134,11 @@ export function createMediaLibrary(deps: { db: Db; storage: MediaStorage; maxUpl
       }
       const size = await imageSize(bytes);
       if (!size) throw httpError('unsupported_media_type', `The file looks like ${type.mime} but cannot be decoded as an image.`);
+      // From the header alone: a 100-byte PNG may declare 12000×12000 (a decode would need GBs).
+      if (size.width * size.height > maxUploadPixels) {
+        throw httpError('image_too_large',
+          `The image is ${size.width}×${size.height} pixels (${megapixels(size.width * size.height)} megapixels); the limit is ${megapixels(maxUploadPixels)} megapixels.`);
+      }
       const sha256 = createHash('sha256').update(bytes).digest('hex');
 
       // Bytes first, then the row: a crash in between leaves an unreferenced blob (harmless; the

@@ -4,6 +4,7 @@ import { can } from '../../auth/roles';
 import { HttpError } from '../../errors';
 import { readContextFor } from '../../session/plugin';
 import { registerUploadParser, uploadedFile } from '../../media/multipart-upload';
+import { megapixels } from '../../media/thumbnail';
 import { mapDbError } from '../api/guards';
 import type { AdminPageKit } from './admin-page';
 import { adminRouteGuard, adminSession } from './admin-guard';
@@ -40,7 +41,7 @@ export function registerAdminMediaRoutes(admin: FastifyInstance, deps: AppDeps, 
     if (!notice && query.deleted === '1') notice = 'Deleted.';
     return kit.page(request, reply, 'media', {
       title: 'Media', items, total: res.total, pageNo, pages: Math.max(1, Math.ceil(res.total / pageSize)),
-      maxUploadMb: Math.round(media.maxUploadBytes / 1024 / 1024), notice, error: messages.error ?? null,
+      maxUploadMb: Math.round(media.maxUploadBytes / 1024 / 1024), maxUploadMegapixels: megapixels(media.maxUploadPixels), notice, error: messages.error ?? null,
     }, status);
   };
 
