@@ -20,6 +20,7 @@ export const configDefaults = {
   backupEndpointUrl: '',
   backupRetention: '30d',
   backupSchedule: '0 0 3 * * *',
+  backupServerName: '',
   tlsSecretName: '',
   tlsCertificate: '',
 } as const;
@@ -68,6 +69,7 @@ export interface KubernetesSettings extends CommonSettings {
     secretAccessKey: pulumi.Output<string>;
     retention: string;
     schedule: string;
+    serverName?: string;
   };
   tls: TlsSettings;
 }
@@ -108,6 +110,7 @@ export function readStackSettings(buildContext: string): StackSettings {
     : { kind: 'provided', certificate: nonEmpty(cfg, 'tlsCertificate', target), privateKey: cfg.requireSecret('tlsPrivateKey') };
   const storageClass = cfg.get('storageClass') ?? configDefaults.storageClass;
   const endpointUrl = cfg.get('backupEndpointUrl') ?? configDefaults.backupEndpointUrl;
+  const backupServerName = cfg.get('backupServerName') ?? configDefaults.backupServerName;
   return {
     ...common,
     target,
@@ -124,6 +127,7 @@ export function readStackSettings(buildContext: string): StackSettings {
       secretAccessKey: cfg.requireSecret('backupSecretAccessKey'),
       retention: cfg.get('backupRetention') ?? configDefaults.backupRetention,
       schedule: cfg.get('backupSchedule') ?? configDefaults.backupSchedule,
+      serverName: backupServerName || undefined,
     },
     tls,
   };

@@ -1,16 +1,17 @@
 import { describe, expect, test, beforeAll } from 'vitest';
-import { Deployment, StatefulSet } from 'kubernetes-models/apps/v1';
-import { Job } from 'kubernetes-models/batch/v1';
-import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
-import { ConfigMap, Namespace, Secret, Service } from 'kubernetes-models/v1';
 import { loadConfig } from '../../app/config';
 import { drainTiming } from '../../infra/kubernetes/app-tier';
+import { objectStoreSpec } from '../../infra/kubernetes/backup-object-store';
+import { slotWalKeepSize } from '../../infra/kubernetes/database';
 import { parseTopology } from '../../infra/topology';
+import { schemaProblems } from './kubernetes-schema';
 import { plainStrings, type ProgramRun, type RecordedResource } from './pulumi-harness';
+import { selectorProblems } from './selector-lint';
 import { counts, materializeSecretFiles, plainTextLeaks, prodSecretConfig, runProd } from './stack-fixtures';
 
-// Prod (Kubernetes) stack under Pulumi mocks, for 1, 3 and 7 apps and DB replicas. Every object
-// is validated offline against the Kubernetes schema; the CloudNativePG CRs field by field.
+// Prod (Kubernetes) stack under Pulumi mocks, for 1, 3 and 7 apps and DB replicas. Every object,
+// the CloudNativePG and Barman Cloud plugin resources included, is validated offline against
+// schemas that refuse unknown fields (kubernetes-schema.ts); every selector is linted.
 
 const K = {
   namespace: 'kubernetes:core/v1:Namespace',
@@ -23,11 +24,7 @@ const K = {
   pdb: 'kubernetes:policy/v1:PodDisruptionBudget',
   cluster: 'kubernetes:postgresql.cnpg.io/v1:Cluster',
   scheduledBackup: 'kubernetes:postgresql.cnpg.io/v1:ScheduledBackup',
-};
-
-const models: Record<string, new (data: any) => { validate(): void }> = {
-  [K.namespace]: Namespace, [K.secret]: Secret, [K.configMap]: ConfigMap, [K.service]: Service,
-  [K.deployment]: Deployment, [K.statefulSet]: StatefulSet, [K.job]: Job, [K.pdb]: PodDisruptionBudget,
+  objectStore: 'kubernetes:barmancloud.cnpg.io/v1:ObjectStore',
 };
 
 const ns = 'aidiary-prod';
@@ -77,6 +74,7 @@ describe.each(counts)('prod stack with %i apps and as many DB replicas', (n) => 
     expect(countOf(K.job)).toBe(1);
     expect(countOf(K.cluster)).toBe(1);
     expect(countOf(K.scheduledBackup)).toBe(1);
+    expect(countOf(K.objectStore)).toBe(1);
     expect(run.resources.filter((r) => r.type.startsWith('kubernetes:autoscaling'))).toEqual([]);
     for (const r of run.resources.filter((x) => x.type.startsWith('kubernetes:') && x.type !== K.namespace)) {
       expect(r.inputs.metadata.namespace, r.name).toBe(ns);
@@ -85,26 +83,19 @@ describe.each(counts)('prod stack with %i apps and as many DB replicas', (n) => 
     expect(named(K.deployment, 'aidiary-prod-nginx').inputs.spec.replicas).toBe(2);
   });
 
-  test('every Kubernetes object passes offline schema validation (kubernetes-models)', () => {
-    const k8sObjects = run.resources.filter((r) => models[r.type]);
-    expect(k8sObjects.length).toBe(run.resources.filter((r) => r.type.startsWith('kubernetes:') && !r.type.includes('cnpg.io')).length);
-    for (const r of k8sObjects) {
-      const Model = models[r.type];
-      expect(() => new Model(r.inputs).validate(), `${r.type} ${r.name}`).not.toThrow();
-      expect(r.inputs.apiVersion && r.inputs.kind, r.name).toBeTruthy();
+  test('every Kubernetes object passes strict schema validation (unknown fields and wrong types refused)', async () => {
+    const objects = run.resources.filter((r) => r.type.startsWith('kubernetes:'));
+    for (const r of objects) {
+      // The object validated is the one Pulumi creates: its apiVersion and kind are the resource type's.
+      expect(r.type, r.name).toBe(`kubernetes:${r.inputs.apiVersion.includes('/') ? '' : 'core/'}${r.inputs.apiVersion}:${r.inputs.kind}`);
+      expect(await schemaProblems(r.inputs), `${r.type} ${r.name}`).toEqual([]);
     }
   });
 
   test('selectors match labels: workloads, Services, PDBs and spread constraints', () => {
+    expect(selectorProblems(run.resources.filter((r) => r.type.startsWith('kubernetes:')).map((r) => r.inputs as any))).toEqual([]);
     const workloads = [...run.byType(K.deployment), ...run.byType(K.statefulSet)];
-    for (const w of workloads) {
-      const podLabels = w.inputs.spec.template.metadata.labels;
-      expect(isSubset(w.inputs.spec.selector.matchLabels, podLabels), w.name).toBe(true);
-      for (const c of w.inputs.spec.template.spec.topologySpreadConstraints ?? []) expect(isSubset(c.labelSelector.matchLabels, podLabels)).toBe(true);
-    }
     const selects = (selector: Record<string, string>) => workloads.filter((w) => isSubset(selector, w.inputs.spec.template.metadata.labels));
-    for (const s of run.byType(K.service)) expect(selects(s.inputs.spec.selector).length, s.name).toBe(1);
-    for (const p of run.byType(K.pdb)) expect(selects(p.inputs.spec.selector.matchLabels).length, p.name).toBe(1);
     expect(selects(named(K.service, 'aidiary-prod-app').inputs.spec.selector)[0].inputs.metadata.name).toBe('aidiary-prod-app');
     expect(selects(named(K.service, 'aidiary-prod-lb').inputs.spec.selector)[0].inputs.metadata.name).toBe('aidiary-prod-nginx');
     expect(selects(named(K.pdb, 'aidiary-prod-app').inputs.spec.selector.matchLabels)[0].inputs.metadata.name).toBe('aidiary-prod-app');
@@ -156,7 +147,7 @@ describe.each(counts)('prod stack with %i apps and as many DB replicas', (n) => 
     expect(migration.dbReadService).toBeNull();
   });
 
-  test('CloudNativePG Cluster and ScheduledBackup, field by field', () => {
+  test('CloudNativePG Cluster, Barman Cloud ObjectStore and ScheduledBackup, field by field', () => {
     const cluster = run.one(K.cluster).inputs;
     expect(cluster.apiVersion).toBe('postgresql.cnpg.io/v1');
     expect(cluster.kind).toBe('Cluster');
@@ -168,15 +159,28 @@ describe.each(counts)('prod stack with %i apps and as many DB replicas', (n) => 
     expect(spec.postgresql.parameters.max_connections).toBe(String(t.database.maxConnections));
     expect(spec.bootstrap.initdb).toMatchObject({ database: 'aidiary', owner: 'aidiary', encoding: 'UTF8', localeCType: 'C.UTF-8' });
     expect(spec.storage.size).toBe('10Gi');
-    const store = spec.backup.barmanObjectStore;
+    // A fifth of the 10Gi volume for WAL held by replication slots.
+    expect(spec.postgresql.parameters.max_slot_wal_keep_size).toBe('2048MB');
+    // Backups through the Barman Cloud plugin, not the deprecated in-tree barmanObjectStore.
+    expect(spec.backup).toBeUndefined();
+    expect(spec.plugins).toEqual([{ name: 'barman-cloud.cloudnative-pg.io', isWALArchiver: true, parameters: { barmanObjectName: 'aidiary-prod-db-store' } }]);
+    const objectStore = run.one(K.objectStore);
+    expect(objectStore.inputs.metadata.name).toBe(spec.plugins[0].parameters.barmanObjectName);
+    expect(run.one(K.cluster).dependencies).toContain(objectStore.urn);
+    const store = objectStore.inputs.spec.configuration;
     expect(store.destinationPath).toBe('s3://aidiary-backups/prod');
-    expect(store.wal.compression).toBe('gzip');
+    expect(store.endpointURL).toBeUndefined();
+    expect(store.wal).toEqual({ compression: 'gzip', maxParallel: 2 });
+    expect(store.data).toEqual({ compression: 'gzip' });
+    expect(store.s3Credentials.accessKeyId.name).toBe(store.s3Credentials.secretAccessKey.name);
     const creds = named(K.secret, store.s3Credentials.accessKeyId.name).inputs.stringData;
     expect(creds[store.s3Credentials.accessKeyId.key]).toBe(prodSecretConfig.backupAccessKeyId);
     expect(creds[store.s3Credentials.secretAccessKey.key]).toBe(prodSecretConfig.backupSecretAccessKey);
-    expect(spec.backup.retentionPolicy).toBe('30d');
+    expect(objectStore.inputs.spec.retentionPolicy).toBe('30d');
     const backup = run.one(K.scheduledBackup).inputs;
-    expect(backup.spec).toMatchObject({ cluster: { name: cluster.metadata.name }, method: 'barmanObjectStore', schedule: '0 0 3 * * *' });
+    expect(backup.spec).toMatchObject({
+      cluster: { name: cluster.metadata.name }, method: 'plugin', pluginConfiguration: { name: 'barman-cloud.cloudnative-pg.io' }, schedule: '0 0 3 * * *',
+    });
     expect(backup.spec.schedule.split(' ')).toHaveLength(6);
   });
 
@@ -243,4 +247,22 @@ test('an existing TLS Secret is referenced, not created', async () => {
   expect(run.byType(K.secret).map((s) => s.inputs.metadata.name)).not.toContain('aidiary-prod-tls');
   const nginx = run.byType(K.deployment).find((d) => d.inputs.metadata.name === 'aidiary-prod-nginx')!;
   expect(nginx.inputs.spec.template.spec.volumes.find((v: { name: string }) => v.name === 'tls').secret.secretName).toBe('cert-manager-aidiary-tls');
+});
+
+test('an S3-compatible endpoint and a new archive folder reach the ObjectStore and the Cluster\'s plugin', async () => {
+  const run = await runProd(1, 1, { backupEndpointUrl: 'https://minio.example:9000', backupServerName: 'aidiary-prod-db-r1', dbStorageSize: '50Gi' });
+  const objectStore = run.one(K.objectStore).inputs;
+  expect(objectStore.spec.configuration.endpointURL).toBe('https://minio.example:9000');
+  const cluster = run.one(K.cluster).inputs.spec;
+  expect(cluster.plugins[0].parameters).toEqual({ barmanObjectName: objectStore.metadata.name, serverName: 'aidiary-prod-db-r1' });
+  expect(cluster.postgresql.parameters.max_slot_wal_keep_size).toBe('10240MB');
+  for (const r of [run.one(K.objectStore), run.one(K.cluster)]) expect(await schemaProblems(r.inputs)).toEqual([]);
+});
+
+test('a retention the plugin would refuse, or a storage size that is not a quantity, is refused naming the key to fix', () => {
+  expect(() => objectStoreSpec({ destinationPath: 's3://b/p', retention: '30 days', schedule: '0 0 3 * * *' }, 'creds')).toThrow(/backupRetention: expected days, weeks or months such as 30d, 4w or 6m, got "30 days"/);
+  expect(objectStoreSpec({ destinationPath: 's3://b/p', retention: '6m', schedule: '0 0 3 * * *' }, 'creds').retentionPolicy).toBe('6m');
+  expect(() => slotWalKeepSize('10GB')).toThrow(/dbStorageSize: expected a size such as 10Gi or 500Mi, got "10GB"/);
+  expect(() => slotWalKeepSize('200Mi')).toThrow(/dbStorageSize: "200Mi" is too small/);
+  expect([slotWalKeepSize('1Gi'), slotWalKeepSize('20G'), slotWalKeepSize('1Ti')]).toEqual(['204MB', '3814MB', '209715MB']);
 });
