@@ -1,6 +1,6 @@
 import * as pulumi from '@pulumi/pulumi';
 import type * as docker from '@pulumi/docker';
-import { appEnvironment, type AppInstance, type Topology } from '../topology';
+import { appEnvironment, MIGRATION_POOL_SIZE, type AppInstance, type Topology } from '../topology';
 import { appSecretFiles, secretUpload } from './secret-files';
 import { dockerServiceAddresses } from './service-addresses';
 
@@ -19,7 +19,7 @@ export function appContainerEnv(t: Topology, app: AppInstance, opts: { primaryOn
   const addresses = dockerServiceAddresses(t);
   if (!opts.primaryOnly) return appEnvironment(t, app, addresses, appSecretFiles);
   const env = appEnvironment(t, app, { ...addresses, dbNodes: addresses.dbNodes!.slice(0, 1) }, appSecretFiles);
-  return { ...env, AIDIARY_DB_POOL_SIZE: '2' };
+  return { ...env, AIDIARY_DB_POOL_SIZE: String(MIGRATION_POOL_SIZE) };
 }
 
 export function envList(env: Record<string, string>): string[] {

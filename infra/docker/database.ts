@@ -24,8 +24,8 @@ const script = (file: string) => readFileSync(join(initDir, file), 'utf8');
 
 /**
  * Server settings shared by every node, so any replica can be promoted as is. Sized for the
- * topology's maximum of 8 replicas (plus base backups) rather than the current count: scaling the
- * replicas must not change, and so restart, the primary.
+ * topology's maximum of 8 replicas (plus base backups) and maxAppReplicas rather than the current
+ * counts: scaling must not change, and so restart, the primary.
  */
 export function postgresServerArgs(t: Topology): string[] {
   const settings: Record<string, string | number> = {
@@ -36,6 +36,9 @@ export function postgresServerArgs(t: Topology): string[] {
     max_wal_senders: 16,
     max_replication_slots: 16,
     wal_keep_size: '256MB',
+    // A lagging or vanished replica's slot holds back at most this much WAL, then PostgreSQL
+    // invalidates the slot (that replica needs a fresh clone) instead of filling the disk.
+    max_slot_wal_keep_size: `${t.database.maxSlotWalKeepSizeMb}MB`,
     hot_standby: 'on',
     hot_standby_feedback: 'on',
     wal_log_hints: 'on',
@@ -43,13 +46,46 @@ export function postgresServerArgs(t: Topology): string[] {
   return Object.entries(settings).flatMap(([k, v]) => ['-c', `${k}=${v}`]);
 }
 
-/** The one-shot that applies synchronous_standby_names on the primary (see Database). */
+/** Replication slots of replicas the topology no longer has: pg_K with K > dbReplicas. */
+function removedSlotsCondition(t: Topology): string {
+  return `slot_type = 'physical' AND slot_name ~ '^pg_[0-9]+$' AND substr(slot_name, 4)::int > ${t.dbReplicas}`;
+}
+
+/**
+ * The one-shot run on the primary whenever the standby set changes (its text names the set, so
+ * a count change replaces it): sets synchronous_standby_names, then drops the slots of replicas
+ * the topology no longer has. Pulumi removes a dropped replica's container only at the end of the
+ * update, so its walsender may still hold the slot: it is ended first (the replica is leaving;
+ * apps stop reading from it as it falls behind), retrying if the replica reconnects in between.
+ * Without this, the removed replica's slot would pin WAL on the primary for good.
+ */
 export function syncConfigScript(t: Topology): string {
   const names = synchronousStandbyNames(t, 'pg-0');
   return [
     'set -eu',
-    'until pg_isready -q -h pg-0 -p 5432; do sleep 1; done',
-    `psql -v ON_ERROR_STOP=1 -h pg-0 -U postgres -d postgres -c "ALTER SYSTEM SET synchronous_standby_names = '${names}'" -c "SELECT pg_reload_conf()"`,
+    'host="${AIDIARY_PRIMARY_HOST:?}"; port="${AIDIARY_PRIMARY_PORT:-5432}"',
+    'until pg_isready -q -h "$host" -p "$port"; do sleep 1; done',
+    `psql -X -v ON_ERROR_STOP=1 -h "$host" -p "$port" -U postgres -d postgres <<'SQL'`,
+    `ALTER SYSTEM SET synchronous_standby_names = '${names}';`,
+    'SELECT pg_reload_conf();',
+    'DO $$',
+    'DECLARE slot text;',
+    'BEGIN',
+    `  FOR slot IN SELECT slot_name FROM pg_replication_slots WHERE ${removedSlotsCondition(t)} LOOP`,
+    '    FOR attempt IN 1..20 LOOP',
+    '      BEGIN',
+    '        PERFORM pg_terminate_backend(active_pid, 5000) FROM pg_replication_slots WHERE slot_name = slot AND active_pid IS NOT NULL;',
+    '        PERFORM pg_drop_replication_slot(slot);',
+    "        RAISE NOTICE 'dropped replication slot % (its replica left the topology)', slot;",
+    '        EXIT;',
+    '      EXCEPTION WHEN object_in_use THEN',
+    '        IF attempt = 20 THEN RAISE; END IF;',
+    '        PERFORM pg_sleep(0.5);',
+    '      END;',
+    '    END LOOP;',
+    '  END LOOP;',
+    'END $$;',
+    'SQL',
   ].join('\n');
 }
 
@@ -127,7 +163,7 @@ export class Database extends pulumi.ComponentResource {
     this.syncConfig = new docker.Container(`${name}-sync-config`, {
       image: postgresImage,
       entrypoints: ['bash', '-c', syncConfigScript(t)],
-      envs: ['PGPASSFILE=/run/aidiary/pgpass', 'PGCONNECT_TIMEOUT=5'],
+      envs: ['AIDIARY_PRIMARY_HOST=pg-0', 'PGPASSFILE=/run/aidiary/pgpass', 'PGCONNECT_TIMEOUT=5'],
       uploads: [secretUpload('/run/aidiary/pgpass', superuserPgpass, '0400')],
       networksAdvanced: [{ name: args.networkName }],
       labels: containerLabels(t.name, 'postgres-sync-config', 'pg-0'),

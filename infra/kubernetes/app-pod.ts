@@ -1,9 +1,7 @@
 import type * as pulumi from '@pulumi/pulumi';
 import type * as k8s from '@pulumi/kubernetes';
-import { appEnvironment, appInstances, type Topology } from '../topology';
+import { appEnvironment, appInstances, MIGRATION_POOL_SIZE, type Topology } from '../topology';
 import { kubernetesServiceAddresses } from './service-addresses';
-
-
 
 const secretDir = '/var/run/secrets/aidiary';
 export const appSecretFiles = {
@@ -23,7 +21,7 @@ export const appUid = 1000;
 export function appEnvVars(t: Topology, opts: { primaryOnly?: boolean } = {}): k8s.types.input.core.v1.EnvVar[] {
   const addresses = kubernetesServiceAddresses(t);
   const env = opts.primaryOnly
-    ? { ...appEnvironment(t, appInstances(t)[0], { ...addresses, dbReadService: undefined }, appSecretFiles), AIDIARY_DB_POOL_SIZE: '2' }
+    ? { ...appEnvironment(t, appInstances(t)[0], { ...addresses, dbReadService: undefined }, appSecretFiles), AIDIARY_DB_POOL_SIZE: String(MIGRATION_POOL_SIZE) }
     : appEnvironment(t, appInstances(t)[0], addresses, appSecretFiles);
   return Object.entries(env).map(([name, value]) =>
     name === 'AIDIARY_APP_NAME' ? { name, valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } } : { name, value });

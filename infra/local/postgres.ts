@@ -3,6 +3,7 @@ import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileS
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
+import { defaultTopology } from '../topology';
 import { isAlive, isRoot, sleep } from './process';
 
 // PostgreSQL primitives for the local cluster and the tests: initdb a primary, clone replicas with
@@ -25,6 +26,8 @@ export interface PgNode {
 export interface PgSettings {
   maxConnections: number;
   synchronousStandbyNames?: string;
+  /** max_slot_wal_keep_size in MB; the topology's default when absent. */
+  maxSlotWalKeepSizeMb?: number;
   /** Extra postgresql.conf settings (value written verbatim, quote strings yourself). */
   extra?: Record<string, string>;
 }
@@ -95,6 +98,9 @@ function nodeSettings(node: PgNode, settings: PgSettings): string {
     max_wal_senders: '16',
     max_replication_slots: '16',
     wal_keep_size: "'256MB'",
+    // A slot whose replica is gone or far behind stops holding WAL past this: the primary's disk
+    // never fills for a lost replica (that replica then needs a fresh clone).
+    max_slot_wal_keep_size: `'${settings.maxSlotWalKeepSizeMb ?? defaultTopology.database.maxSlotWalKeepSizeMb}MB'`,
     hot_standby: 'on',
     hot_standby_feedback: 'on',
     // pg_rewind needs hint bits WAL-logged (or checksums) to bring an old primary back.

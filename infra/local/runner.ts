@@ -1,5 +1,5 @@
 import { existsSync, readdirSync, rmSync } from 'node:fs';
-import { durabilityMode, poolSizePerApp, synchronousStandbyNames, type AppInstance, type Topology } from '../topology';
+import { durabilityMode, synchronousStandbyNames, type AppInstance, type Topology } from '../topology';
 import { appEntry, startApp, stopApp } from './app-processes';
 import { createAdmin, ensureAdmin, migrateAppDatabase, seedAppDatabase, type AppDbConnection } from './app-database';
 import { appNodes, hasData, isPrimaryDataDir, localTopology, pgNodes, redisNodes, topologyPorts, type LocalPortChoice } from './cluster-layout';
@@ -321,8 +321,8 @@ export async function scale(opts: ScaleOptions): Promise<{ topology: Topology }>
      * lose no request (old workers finish theirs; a client re-sends an idempotent request on a
      * keep-alive connection closed under it). A lone app is restarted in place: nothing can cover it.
      */
-    const rollApps = async (target: Topology, only?: string[]) => {
-      const all = appNodes(target).filter((a) => !only || only.includes(a.name));
+    const rollApps = async (target: Topology) => {
+      const all = appNodes(target);
       for (const app of all) {
         await step(log, `restart ${app.name} (out of nginx, drain, start, ready, back)`, async () => {
           if (all.length > 1) {
@@ -361,9 +361,8 @@ export async function scale(opts: ScaleOptions): Promise<{ topology: Topology }>
     if (newT.appReplicas > t.appReplicas) {
       const grown = localTopology({ apps: newT.appReplicas }, t);
       const added = appNodes(grown).slice(t.appReplicas);
-      // Each app's pool shrinks as apps are added (apps × pool stays under max_connections): the
-      // running apps restart with the smaller pool first, so the total never exceeds the budget.
-      if (poolSizePerApp(grown) < poolSizePerApp(t)) await rollApps(grown, appNodes(t).map((a) => a.name));
+      // The pool per app is fixed and max_connections is sized for maxAppReplicas (the topology
+      // refuses more), so the running apps keep their environment: only the new ones start.
       await step(log, `start ${added.map((a) => a.name).join(', ')}`, () => startApps(root, state, grown, added));
       writeNginxConfig(state, root, grown, appNodes(grown).map((a) => a.port));
       await step(log, 'reload nginx', () => reloadNginx(lbPid!));

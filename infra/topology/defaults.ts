@@ -1,4 +1,16 @@
-import type { Topology } from './model';
+import { connectionBudget } from './connection-budget';
+import type { DatabaseConfig, Topology } from './model';
+
+const database: Omit<DatabaseConfig, 'maxConnections'> = {
+  name: 'aidiary',
+  appUser: 'aidiary',
+  poolPerApp: 20,
+  maxAppReplicas: 16,
+  reservedConnections: 20,
+  maxSlotWalKeepSizeMb: 2048,
+  maxReplicaLagBytes: 16 * 1024 * 1024,
+  maxReplicaLagMs: 1000,
+};
 
 /** The local cluster of DESIGN.md §3: 3 apps, 2 DB replicas, LB on 127.0.0.1:8080. */
 export const defaultTopology: Topology = {
@@ -16,15 +28,8 @@ export const defaultTopology: Topology = {
     redisCache: 6381,
     stubStatus: 8089,
   },
-  database: {
-    name: 'aidiary',
-    appUser: 'aidiary',
-    maxConnections: 200,
-    reservedConnections: 20,
-    maxPoolPerApp: 20,
-    maxReplicaLagBytes: 16 * 1024 * 1024,
-    maxReplicaLagMs: 1000,
-  },
+  // parseTopology derives max_connections again for the target it parses.
+  database: { ...database, maxConnections: connectionBudget('local', database).total },
   cache: {
     l1Enabled: true,
     l2Enabled: true,

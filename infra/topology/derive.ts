@@ -46,36 +46,11 @@ export function synchronousStandbyNames(t: Topology, primaryName = 'pg-0'): stri
 }
 
 /**
- * Connections each app holds on every DB node besides its pool: the node monitor's own
- * one-connection probe pool (app/db/router.ts; kept apart so a saturated pool cannot blind it).
- * test/unit/topology.test.ts checks it against the app's MONITOR_CONNECTIONS_PER_NODE.
- */
-export const MONITOR_CONNECTIONS_PER_APP = 1;
-
-/** Connections on each node taken by walsenders (one per standby; counted although PostgreSQL 12+ keeps them apart). */
-function walSenders(t: Topology): number {
-  return t.dbReplicas + 1;
-}
-
-/**
- * One app's pool size per DB node, so that apps × (pool + monitor) stays under max_connections
- * minus the reserve on every node at any replica count. Throws when even 2 pooled connections per
- * app do not fit.
+ * One app's pool per DB node: the topology's fixed poolPerApp, whatever the app count, so scaling
+ * changes no app's environment. max_connections is sized for it (connectionBudget).
  */
 export function poolSizePerApp(t: Topology): number {
-  const budget = t.database.maxConnections - t.database.reservedConnections - walSenders(t);
-  const size = Math.min(t.database.maxPoolPerApp, Math.floor(budget / t.appReplicas) - MONITOR_CONNECTIONS_PER_APP);
-  if (size < 2) {
-    throw new TopologyError(
-      `topology.database.maxConnections: ${t.appReplicas} apps need at least ${connectionsPerNode(t, 2)} connections per node; raise maxConnections or lower appReplicas`,
-    );
-  }
-  return size;
-}
-
-/** Connections every DB node must allow for this topology with a given pool size: apps, monitors, reserve, walsenders. */
-export function connectionsPerNode(t: Topology, poolSize: number): number {
-  return t.appReplicas * (poolSize + MONITOR_CONNECTIONS_PER_APP) + t.database.reservedConnections + walSenders(t);
+  return t.database.poolPerApp;
 }
 
 export function appKeepAliveTimeoutMs(t: Topology): number {

@@ -2,3 +2,4 @@ export * from './model';
 export * from './defaults';
 export * from './parse';
 export * from './derive';
+export * from './connection-budget';

@@ -25,12 +25,28 @@ export interface PortsConfig {
 export interface DatabaseConfig {
   name: string;
   appUser: string;
-  /** PostgreSQL max_connections on every node. */
-  maxConnections: number;
-  /** Connections kept free for superuser, replication, migrations and operators. */
+  /**
+   * Each app's pool per DB node. Fixed, never derived from the app count: scaling changes no
+   * app's environment, so it adds or removes only the affected instances.
+   */
+  poolPerApp: number;
+  /**
+   * The largest appReplicas this cluster accepts: max_connections is sized for it plus a
+   * release's surge (infra/topology/connection-budget.ts); a larger count is refused.
+   */
+  maxAppReplicas: number;
+  /** Connections kept free for superusers and operators. */
   reservedConnections: number;
-  /** Upper bound on one app's pool per node, whatever the headroom. */
-  maxPoolPerApp: number;
+  /**
+   * PostgreSQL max_connections on every node. Derived by parseTopology from maxAppReplicas,
+   * poolPerApp and the reserve (connectionBudget); not an input.
+   */
+  maxConnections: number;
+  /**
+   * max_slot_wal_keep_size: WAL a replication slot may hold back on a node. A replica that falls
+   * further behind loses its slot (and must be re-cloned) instead of filling the primary's disk.
+   */
+  maxSlotWalKeepSizeMb: number;
   /** A replica lagging beyond either bound is skipped for reads. */
   maxReplicaLagBytes: number;
   maxReplicaLagMs: number;

@@ -1,6 +1,7 @@
 import { z } from 'zod';
+import { connectionBudget, MAX_DB_REPLICAS } from './connection-budget';
 import { defaultTopology } from './defaults';
-import type { Topology } from './model';
+import type { DatabaseConfig, Topology } from './model';
 
 // Validation of a topology. Every error names the key and says how to fix it, e.g.
 // "topology.appReplicas: must be at least 1 (got 0); set appReplicas to 1 or more".
@@ -13,7 +14,7 @@ const topologySchema = z.object({
   target: z.enum(['local', 'docker', 'kubernetes']),
   host: z.string().min(1),
   appReplicas: z.number().int().min(1, 'must be at least 1').max(64, 'must be at most 64'),
-  dbReplicas: z.number().int().min(0, 'must be 0 or more').max(8, 'must be at most 8'),
+  dbReplicas: z.number().int().min(0, 'must be 0 or more').max(MAX_DB_REPLICAS, `must be at most ${MAX_DB_REPLICAS}`),
   durability: z.enum(['auto', 'sync-quorum', 'async']),
   ports: z.object({
     lb: port, appBase: port, pgBase: port, redisSessions: port, redisCache: port, stubStatus: port,
@@ -21,12 +22,13 @@ const topologySchema = z.object({
   database: z.object({
     name: z.string().regex(/^[a-z_][a-z0-9_]*$/, 'must be a plain SQL identifier'),
     appUser: z.string().regex(/^[a-z_][a-z0-9_]*$/, 'must be a plain SQL identifier'),
-    maxConnections: z.number().int().min(20).max(10000),
+    poolPerApp: z.number().int().min(2, 'must be at least 2').max(200),
+    maxAppReplicas: z.number().int().min(1, 'must be at least 1').max(64, 'must be at most 64'),
     reservedConnections: z.number().int().min(5),
-    maxPoolPerApp: positiveInt,
+    maxSlotWalKeepSizeMb: z.number().int().min(64, 'must be at least 64 (MB)'),
     maxReplicaLagBytes: z.number().int().min(0),
     maxReplicaLagMs: z.number().int().min(0),
-  }),
+  }).strict(),
   cache: z.object({
     l1Enabled: z.boolean(), l2Enabled: z.boolean(), edgeEnabled: z.boolean(),
     l1MaxBytes: z.number().int().min(1024 * 1024, 'must be at least 1 MiB'),
@@ -51,8 +53,11 @@ const topologySchema = z.object({
   drainMs: z.number().int().min(0).max(60000),
 }).strict();
 
+/** What a caller may set: any key but the derived max_connections. */
 export type TopologyOverrides = {
-  [K in keyof Topology]?: Topology[K] extends object ? Partial<Topology[K]> : Topology[K];
+  [K in keyof Topology]?: K extends 'database'
+    ? Partial<Omit<DatabaseConfig, 'maxConnections'>>
+    : Topology[K] extends object ? Partial<Topology[K]> : Topology[K];
 };
 
 export class TopologyError extends Error {
@@ -74,16 +79,41 @@ function merge(base: Topology, overrides: TopologyOverrides): unknown {
   return out;
 }
 
+/**
+ * A base topology (e.g. the one a local cluster recorded in its state file) brought to the current
+ * model: keys the model no longer has are dropped, new ones take their defaults, and the derived
+ * max_connections is left for parseTopology to compute.
+ */
+function currentShape(base: Topology): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, fallback] of Object.entries(defaultTopology)) {
+    const value = (base as unknown as Record<string, unknown>)[key];
+    if (fallback && typeof fallback === 'object') {
+      const given = value && typeof value === 'object' ? value as Record<string, unknown> : {};
+      out[key] = Object.fromEntries(Object.entries(fallback).map(([k, v]) => [k, k in given ? given[k] : v]));
+    } else {
+      out[key] = value === undefined ? fallback : value;
+    }
+  }
+  delete (out.database as Record<string, unknown>).maxConnections;
+  return out;
+}
+
 /** Defaults + overrides, validated. Throws TopologyError naming the first bad key. */
 export function parseTopology(overrides: TopologyOverrides = {}, base: Topology = defaultTopology): Topology {
-  const result = topologySchema.safeParse(merge(base, overrides));
+  const merged = merge(currentShape(base) as unknown as Topology, overrides as TopologyOverrides);
+  const result = topologySchema.safeParse(merged);
   if (!result.success) {
     const issue = result.error.issues[0];
     const key = issue.path.join('.');
-    const got = issue.path.reduce<unknown>((obj, k) => (obj as Record<string, unknown> | undefined)?.[k as string], merge(base, overrides));
+    const got = issue.path.reduce<unknown>((obj, k) => (obj as Record<string, unknown> | undefined)?.[k as string], merged);
     throw new TopologyError(`topology.${key}: ${issue.message} (got ${JSON.stringify(got)}); set ${key} to a valid value`);
   }
-  const topology = result.data as Topology;
+  const parsed = result.data;
+  const topology: Topology = {
+    ...parsed,
+    database: { ...parsed.database, maxConnections: connectionBudget(parsed.target, parsed.database).total },
+  };
   checkCrossFieldRules(topology);
   return topology;
 }
@@ -95,8 +125,14 @@ function checkCrossFieldRules(t: Topology): void {
   if (t.durability === 'sync-quorum' && t.dbReplicas < 1) {
     throw new TopologyError('topology.durability: sync-quorum needs dbReplicas >= 1; set durability to "auto" or add replicas');
   }
-  if (t.database.reservedConnections >= t.database.maxConnections) {
-    throw new TopologyError('topology.database.reservedConnections: must be below maxConnections; lower it');
+  if (t.appReplicas > t.database.maxAppReplicas) {
+    const budget = connectionBudget(t.target, t.database);
+    throw new TopologyError(
+      `topology.appReplicas: ${t.appReplicas} is above the ${t.database.maxAppReplicas} apps the connection budget allows `
+      + `(max_connections ${t.database.maxConnections} = (${t.database.maxAppReplicas} apps + a release's surge of ${budget.surge}) × ${budget.perApp} connections each `
+      + `+ ${budget.migration} migration + ${budget.reserved} reserved + ${budget.walSenders} walsenders); `
+      + `set appReplicas to ${t.database.maxAppReplicas} or less, or raise maxAppReplicas (max_connections grows with it; every PostgreSQL node restarts once)`,
+    );
   }
   if (t.target === 'local') {
     const used = new Map<number, string>();

@@ -58,6 +58,19 @@ describe('staging (Docker)', () => {
     expect([...down.changed.keys()]).toEqual([]);
   });
 
+  test('8 → 9 apps adds only app-8 and 9 → 8 removes only it: the pool per app does not follow the count', async () => {
+    const eight = await runStaging(8, 2);
+    const nine = await runStaging(9, 2);
+    const up = diffRuns(eight, nine);
+    expect(up.added).toEqual(['apps-app-8']);
+    expect(up.removed).toEqual([]);
+    expect([...up.changed.keys()]).toEqual([]);
+    const down = diffRuns(nine, eight);
+    expect(down.removed).toEqual(['apps-app-8']);
+    expect(down.added).toEqual([]);
+    expect([...down.changed.keys()]).toEqual([]);
+  });
+
   test('3 → 4 DB replicas adds a replica (container + volume), re-applies the sync config, and re-points the apps', async () => {
     const before = await runStaging(3, 3);
     const after = await runStaging(3, 4);
@@ -94,6 +107,16 @@ describe('prod (Kubernetes)', () => {
     expect(d.added).toEqual([]);
     expect(d.removed).toEqual([]);
     expect(Object.fromEntries(d.changed)).toEqual({ 'apps-deployment': ['spec.replicas'] });
+  });
+
+  test('8 → 9 and 9 → 8 apps change only the Deployment\'s spec.replicas', async () => {
+    const eight = await runProd(8, 2);
+    const nine = await runProd(9, 2);
+    for (const d of [diffRuns(eight, nine), diffRuns(nine, eight)]) {
+      expect(d.added).toEqual([]);
+      expect(d.removed).toEqual([]);
+      expect(Object.fromEntries(d.changed)).toEqual({ 'apps-deployment': ['spec.replicas'] });
+    }
   });
 
   test('3 → 4 DB replicas changes only the Cluster\'s instances', async () => {

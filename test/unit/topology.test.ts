@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import {
   appEnvironment, appInstances, dbInstances, durabilityMode, parseTopology, poolSizePerApp, redisInstances,
-  synchronousStandbyNames, TopologyError, appKeepAliveTimeoutMs, connectionsPerNode, MONITOR_CONNECTIONS_PER_APP,
+  synchronousStandbyNames, TopologyError, appKeepAliveTimeoutMs, connectionBudget, MONITOR_CONNECTIONS_PER_APP,
+  type Target, type Topology,
 } from '../../infra/topology';
 import { MONITOR_CONNECTIONS_PER_NODE } from '../../app/db/node-monitor';
 import { loadConfig } from '../../app/config';
@@ -27,43 +28,59 @@ describe('topology model', () => {
     expect(durabilityMode(parseTopology({ dbReplicas: 0 }))).toBe('async');
   });
 
-  it('keeps apps × pool under max_connections minus the reserve at any replica count', () => {
-    for (const apps of [1, 2, 3, 7, 20, 64]) {
-      const t = parseTopology({ appReplicas: apps, database: { maxConnections: 300 } });
-      const pool = poolSizePerApp(t);
-      expect(pool).toBeGreaterThanOrEqual(2);
-      expect(apps * pool + t.database.reservedConnections + t.dbReplicas + 1).toBeLessThanOrEqual(t.database.maxConnections);
-    }
-    expect(() => poolSizePerApp(parseTopology({ appReplicas: 64, database: { maxConnections: 100 } }))).toThrow(/raise maxConnections or lower appReplicas/);
+  it('the pool per app is fixed: no app count changes an app\'s environment', () => {
+    const envOf = (apps: number) => {
+      const t = parseTopology({ target: 'docker', host: '0.0.0.0', appReplicas: apps });
+      return appEnvironment(t, appInstances(t)[0], {
+        dbNodes: dbInstances(t).map((d) => ({ name: d.name, host: d.name, port: d.port })),
+        redisSessions: { host: 'redis-sessions', port: 6380 }, redisCache: { host: 'redis-cache', port: 6381 },
+      });
+    };
+    const one = envOf(1);
+    expect(one.AIDIARY_DB_POOL_SIZE).toBe('20');
+    for (let apps = 2; apps <= 16; apps++) expect(envOf(apps), `${apps} apps`).toEqual(one);
   });
 
-  it('counts each app\'s monitor connection per node: apps × (pool + monitor) + reserve + walsenders ≤ max_connections, any counts', () => {
+  it('max_connections: (maxAppReplicas + the release surge) × (pool + monitor) + migration + reserve + walsenders, per target', () => {
     expect(MONITOR_CONNECTIONS_PER_APP).toBe(MONITOR_CONNECTIONS_PER_NODE);
-    for (const maxConnections of [60, 100, 200, 300]) {
-      for (const dbReplicas of [0, 1, 2, 5]) {
-        for (const apps of [1, 2, 3, 7, 16, 20]) {
-          const t = parseTopology({ appReplicas: apps, dbReplicas, database: { maxConnections } });
-          const needed = apps * (2 + MONITOR_CONNECTIONS_PER_APP) + t.database.reservedConnections + dbReplicas + 1;
-          if (needed > maxConnections) {
-            expect(() => poolSizePerApp(t)).toThrow(new RegExp(`need at least ${needed} connections per node`));
-            continue;
-          }
-          const pool = poolSizePerApp(t);
-          expect(pool).toBeGreaterThanOrEqual(2);
-          expect(pool).toBeLessThanOrEqual(t.database.maxPoolPerApp);
-          expect(connectionsPerNode(t, pool)).toBe(apps * (pool + 1) + t.database.reservedConnections + dbReplicas + 1);
-          expect(connectionsPerNode(t, pool)).toBeLessThanOrEqual(maxConnections);
-          // The largest pool that fits (unless capped): one more connection per app would not.
-          if (pool < t.database.maxPoolPerApp) expect(connectionsPerNode(t, pool + 1)).toBeGreaterThan(maxConnections);
-        }
+    // 16 apps × 21 + 2 + 20 + 9: the local runner stops an app before restarting it (no surge).
+    expect(parseTopology({ target: 'local' }).database.maxConnections).toBe(367);
+    // Kubernetes rolls with maxSurge 1: 17 × 21 + 31.
+    expect(parseTopology({ target: 'kubernetes', host: '0.0.0.0' }).database.maxConnections).toBe(388);
+    // Docker replaces every app create-before-delete: 32 × 21 + 31.
+    expect(parseTopology({ target: 'docker', host: '0.0.0.0' }).database.maxConnections).toBe(703);
+    expect(parseTopology({ target: 'docker', host: '0.0.0.0', database: { maxAppReplicas: 4, poolPerApp: 10 } }).database.maxConnections).toBe(8 * 11 + 31);
+  });
+
+  it.each(['local', 'docker', 'kubernetes'] as Target[])('%s: the budget holds at every allowed count, surge included; max_connections never follows the counts', (target) => {
+    const base = parseTopology({ target, host: target === 'local' ? '127.0.0.1' : '0.0.0.0' });
+    for (let apps = 1; apps <= base.database.maxAppReplicas; apps++) {
+      for (const dbReplicas of [0, 2, 8]) {
+        const t: Topology = parseTopology({ appReplicas: apps, dbReplicas }, base);
+        expect(t.database.maxConnections).toBe(base.database.maxConnections);
+        const during = connectionBudget(target, t.database, apps);
+        expect(during.total, `${apps} apps`).toBeLessThanOrEqual(t.database.maxConnections);
+        // Counted explicitly: every app and every surge instance holds its full pool plus the monitor.
+        const surge = target === 'docker' ? apps : target === 'kubernetes' ? 1 : 0;
+        expect((apps + surge) * (poolSizePerApp(t) + 1) + 2 + t.database.reservedConnections + dbReplicas + 1).toBeLessThanOrEqual(t.database.maxConnections);
       }
     }
   });
 
-  it('worked example: 7 apps, 2 replicas, max_connections 100, reserve 20 → pool 10 (7 × 11 + 20 + 3 = 100)', () => {
-    const t = parseTopology({ appReplicas: 7, dbReplicas: 2, database: { maxConnections: 100, reservedConnections: 20 } });
-    expect(poolSizePerApp(t)).toBe(10);
-    expect(connectionsPerNode(t, 10)).toBe(100);
+  it('refuses a count above maxAppReplicas, naming the limit and the fix', () => {
+    expect(() => parseTopology({ target: 'docker', host: '0.0.0.0', appReplicas: 17 })).toThrow(
+      /topology\.appReplicas: 17 is above the 16 apps the connection budget allows \(max_connections 703 = .*\); set appReplicas to 16 or less, or raise maxAppReplicas/,
+    );
+    expect(parseTopology({ target: 'docker', host: '0.0.0.0', appReplicas: 17, database: { maxAppReplicas: 17 } }).database.maxConnections).toBe(34 * 21 + 31);
+    expect(() => parseTopology({ database: { maxConnections: 500 } } as never)).toThrow(/topology\.database: Unrecognized key.*maxConnections/);
+  });
+
+  it('a topology recorded by an older version (retired keys, missing new ones) parses as the current model', () => {
+    const old = { ...parseTopology(), database: { name: 'aidiary', appUser: 'aidiary', maxConnections: 200, reservedConnections: 20, maxPoolPerApp: 20, maxReplicaLagBytes: 1, maxReplicaLagMs: 2 } };
+    const t = parseTopology({ appReplicas: 4 }, old as unknown as Topology);
+    expect(t.appReplicas).toBe(4);
+    expect(t.database).toMatchObject({ poolPerApp: 20, maxAppReplicas: 16, maxConnections: 367, maxReplicaLagBytes: 1, maxReplicaLagMs: 2 });
+    expect(t.database).not.toHaveProperty('maxPoolPerApp');
   });
 
   it('names the bad key and the fix', () => {
