@@ -82,6 +82,20 @@ function humanBytes(n: number): string {
   return n >= 1024 * 1024 ? `${(n / 1024 / 1024).toFixed(n % (1024 * 1024) ? 1 : 0)} MB` : `${Math.round(n / 1024)} KB`;
 }
 
+/** The 409's text: the posts the user may open by id and title, the others only counted. */
+function referencesMessage(rows: Array<{ id: string; title: string; status: string; visible: boolean; visible_total: string; hidden_total: string }>): string {
+  const visibleTotal = Number(rows[0].visible_total);
+  const hiddenTotal = Number(rows[0].hidden_total);
+  const parts: string[] = [];
+  if (visibleTotal > 0) {
+    const names = rows.filter((r) => r.visible).map((r) => `#${r.id} "${r.title}"${r.status === 'trash' ? ' (in the trash)' : ''}`).join(', ');
+    parts.push(`${visibleTotal > 5 ? `${visibleTotal} posts, including ` : visibleTotal === 1 ? 'post ' : 'posts '}${names}`);
+  }
+  if (hiddenTotal > 0) parts.push(`${hiddenTotal} ${hiddenTotal === 1 ? 'post' : 'posts'} by other users that you cannot open`);
+  const hint = hiddenTotal > 0 ? 'remove it from them first (an editor can open the others)' : 'remove it from them first';
+  return `The file is used by ${parts.join(' and ')}; ${hint}.`;
+}
+
 export interface UploadResult { item: MediaItem; created: boolean; lsn: string }
 
 export interface MediaLibrary {
@@ -90,9 +104,13 @@ export interface MediaLibrary {
   readonly maxUploadPixels: number;
   /** Checks, stores and records one upload (415 not an accepted image, 413 too many bytes or pixels). */
   upload(input: { bytes: Buffer; originalName: string; userId: number }): Promise<UploadResult>;
-  list(ctx: ReadContext, page: { limit: number; offset: number }): Promise<{ items: MediaItem[]; total: number; node: string; lsn: string | null }>;
+  /** The library, newest first: `uploadedBy`'s files only when given (an author), else everybody's. */
+  list(ctx: ReadContext, page: { limit: number; offset: number; uploadedBy: number | null }): Promise<{ items: MediaItem[]; total: number; node: string; lsn: string | null }>;
   find(sha256: string, ctx: ReadContext): Promise<MediaItem | null>;
-  /** 404 unknown, 403 another user's file without editor rights, 409 while a post references it. */
+  /**
+   * 404 unknown, 403 another user's file without editor rights, 409 while a post references it
+   * (naming only the posts this user may open: their own or published ones, all for editors).
+   */
   remove(sha256: string, user: { userId: number; role: Role }): Promise<{ lsn: string }>;
   /**
    * The bytes of `key` for the public route. A replica that has not replayed the upload yet (or a
@@ -156,19 +174,22 @@ export function createMediaLibrary(deps: { db: Db; storage: MediaStorage; maxUpl
       return { item: res.value.item, created: res.value.created, lsn: res.lsn };
     },
 
-    async list(ctx, { limit, offset }) {
+    async list(ctx, { limit, offset, uploadedBy }) {
       const res = await db.read(ctx, async (q) => {
         const { rows } = await q.query<MediaRow & { total: string }>({
           name: 'media_list',
           text: `SELECT ${columns}, count(*) OVER () AS total FROM media m LEFT JOIN users u ON u.id = m.uploaded_by
+                 WHERE $3::bigint IS NULL OR m.uploaded_by = $3
                  ORDER BY m.created_at DESC, m.sha256 LIMIT $1 OFFSET $2`,
-          values: [limit, offset],
+          values: [limit, offset, uploadedBy],
         });
         return rows;
       });
       let total = Number(res.value[0]?.total ?? 0);
       if (res.value.length === 0 && offset > 0) {
-        const count = await db.read(ctx, (q) => q.query<{ n: string }>({ name: 'media_count', text: 'SELECT count(*) AS n FROM media' }));
+        const count = await db.read(ctx, (q) => q.query<{ n: string }>({
+          name: 'media_count', text: 'SELECT count(*) AS n FROM media WHERE $1::bigint IS NULL OR uploaded_by = $1', values: [uploadedBy],
+        }));
         total = Number(count.value.rows[0].n);
       }
       return { items: res.value.map(toItem), total, node: res.node, lsn: res.lsn ?? null };
@@ -191,15 +212,19 @@ export function createMediaLibrary(deps: { db: Db; storage: MediaStorage; maxUpl
         // SHARE blocks post inserts/updates until this transaction ends (and waits for those in
         // flight), so the check below sees every reference that can exist when the row goes.
         await q.query({ text: 'LOCK TABLE posts IN SHARE MODE' });
-        const { rows } = await q.query<{ id: string; title: string; status: string }>({
+        // Every referencing post counts, but only those this user may open are named: an author
+        // must not learn another user's draft or trash titles from a refusal.
+        const { rows } = await q.query<{ id: string; title: string; status: string; visible: boolean; visible_total: string; hidden_total: string }>({
           name: 'media_references',
-          text: `SELECT id, title, status FROM posts WHERE strpos(content, $1) > 0 ORDER BY id LIMIT 6`,
-          values: [`/media/${sha256}`],
+          text: `SELECT id, title, status, visible,
+                        count(*) FILTER (WHERE visible) OVER () AS visible_total,
+                        count(*) FILTER (WHERE NOT visible) OVER () AS hidden_total
+                 FROM (SELECT id, title, status, ($2::bigint IS NULL OR author_id = $2 OR status = 'published') AS visible
+                       FROM posts WHERE strpos(content, $1) > 0) refs
+                 ORDER BY visible DESC, id LIMIT 5`,
+          values: [`/media/${sha256}`, can(user.role, 'post:edit-any') ? null : user.userId],
         });
-        if (rows.length > 0) {
-          const names = rows.slice(0, 5).map((r) => `#${r.id} "${r.title}"${r.status === 'trash' ? ' (in the trash)' : ''}`).join(', ');
-          throw httpError('conflict', `The file is used by ${rows.length > 5 ? 'more than 5 posts, including ' : rows.length === 1 ? 'post ' : 'posts '}${names}; remove it from them first.`);
-        }
+        if (rows.length > 0) throw httpError('conflict', referencesMessage(rows));
         await q.query({ name: 'media_delete', text: 'DELETE FROM media WHERE sha256 = $1', values: [sha256] });
       });
       // The row is gone (nothing lists or links it any more); then the bytes. Known gap: the same

@@ -164,13 +164,16 @@ describe('serving', () => {
     }
   });
 
-  it('lists the library newest first for authors (GET /api/media) and refuses subscribers', async () => {
-    const list = await as(t.app, bob)('GET', '/api/media?limit=2');
+  it('lists the library newest first (GET /api/media): everybody\'s for editors, their own for authors; refuses subscribers', async () => {
+    const list = await as(t.app, editor)('GET', '/api/media?limit=2');
     expect(list.statusCode).toBe(200);
     const body = list.json();
     expect(body.items).toHaveLength(2);
     expect(body.total).toBeGreaterThanOrEqual(3);
     expect(Date.parse(body.items[0].createdAt)).toBeGreaterThanOrEqual(Date.parse(body.items[1].createdAt));
+    const own = (await as(t.app, alice)('GET', '/api/media?limit=100')).json() as { items: Array<{ uploadedBy: string }>; total: number };
+    expect(own.total).toBeGreaterThanOrEqual(2);
+    expect(own.items.every((m) => m.uploadedBy === 'alice')).toBe(true);
     expect((await as(t.app, sam)('GET', '/api/media')).statusCode).toBe(403);
   });
 });
@@ -191,7 +194,7 @@ describe('thumbnail job', () => {
     expect(n).toBe(1);
     const summary = await t.deps.jobs!.summary();
     expect(summary.find((q) => q.queue === 'thumbnails')!.completed).toBeGreaterThanOrEqual(1);
-    expect((await as(t.app, bob)('GET', '/api/media?limit=100')).json().items.find((m: { sha256: string }) => m.sha256 === up.sha256).thumbUrl)
+    expect((await as(t.app, alice)('GET', '/api/media?limit=100')).json().items.find((m: { sha256: string }) => m.sha256 === up.sha256).thumbUrl)
       .toBe(`/media/${up.sha256}/thumb.webp`);
   });
 });

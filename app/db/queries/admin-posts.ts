@@ -169,28 +169,35 @@ export async function setPostTerms(q: Queryable, postId: number, categoryIds: nu
   });
 }
 
-export async function recentPosts(q: Queryable, limit: number): Promise<{ id: number; title: string; status: PostStatus; authorUsername: string; updatedAt: string }[]> {
+/** The most recently changed posts; `authorId` limits them to one author's (null: everybody's). */
+export async function recentPosts(q: Queryable, limit: number, authorId: number | null): Promise<{ id: number; title: string; status: PostStatus; authorUsername: string; updatedAt: string }[]> {
   const { rows } = await q.query<{ id: string; title: string; status: PostStatus; username: string; updated_at: Date }>({
     name: 'admin_posts_recent',
     text: `SELECT p.id, p.title, p.status, u.username, p.updated_at FROM posts p JOIN users u ON u.id = p.author_id
+           WHERE $2::bigint IS NULL OR p.author_id = $2
            ORDER BY p.updated_at DESC, p.id DESC LIMIT $1`,
-    values: [limit],
+    values: [limit, authorId],
   });
   return rows.map((r) => ({ id: Number(r.id), title: r.title, status: r.status, authorUsername: r.username, updatedAt: r.updated_at.toISOString() }));
 }
 
-export async function dashboardCounts(q: Queryable): Promise<Record<string, number>> {
+/**
+ * The dashboard's counts. Published posts are public, so they are the site's; drafts, scheduled,
+ * unlisted and trash are `authorId`'s own when given (an author), everybody's when null.
+ */
+export async function dashboardCounts(q: Queryable, authorId: number | null): Promise<Record<string, number>> {
   const { rows } = await q.query<Record<string, string>>({
     name: 'admin_dashboard_counts',
     text: `SELECT
       (SELECT count(*) FROM posts WHERE status = 'published') AS published,
-      (SELECT count(*) FROM posts WHERE status = 'draft') AS drafts,
-      (SELECT count(*) FROM posts WHERE status = 'draft' AND scheduled_at IS NOT NULL) AS scheduled,
-      (SELECT count(*) FROM posts WHERE status = 'unlisted') AS unlisted,
-      (SELECT count(*) FROM posts WHERE status = 'trash') AS trash,
+      (SELECT count(*) FROM posts WHERE status = 'draft' AND ($1::bigint IS NULL OR author_id = $1)) AS drafts,
+      (SELECT count(*) FROM posts WHERE status = 'draft' AND scheduled_at IS NOT NULL AND ($1::bigint IS NULL OR author_id = $1)) AS scheduled,
+      (SELECT count(*) FROM posts WHERE status = 'unlisted' AND ($1::bigint IS NULL OR author_id = $1)) AS unlisted,
+      (SELECT count(*) FROM posts WHERE status = 'trash' AND ($1::bigint IS NULL OR author_id = $1)) AS trash,
       (SELECT count(*) FROM categories) AS categories,
       (SELECT count(*) FROM tags) AS tags,
       (SELECT count(*) FROM users) AS users`,
+    values: [authorId],
   });
   return Object.fromEntries(Object.entries(rows[0]).map(([k, v]) => [k, Number(v)]));
 }

@@ -2,11 +2,14 @@ import type { FastifyInstance } from 'fastify';
 import type { AppDeps } from '../../deps';
 import type { NodeStatus } from '../../db/node-monitor';
 import { dashboardCounts, recentPosts } from '../../db/queries/admin-posts';
+import { can } from '../../auth/roles';
 import type { AdminPageKit } from './admin-page';
+import { adminSession } from './admin-guard';
 
 // /admin/dashboard: counts, recent posts, and the cluster as this app sees it: which app served
 // the page, which DB node answered, every DB node's role and replay lag (the router's monitor),
-// the page cache's hit ratio and the background job queues when configured.
+// the page cache's hit ratio and the background job queues when configured. An author's recent
+// posts and unpublished counts are their own (editors and admins see everybody's).
 
 type JobQueueSummary = Awaited<ReturnType<NonNullable<AppDeps['jobs']>['summary']>>[number];
 
@@ -31,7 +34,9 @@ export function registerAdminDashboardRoutes(admin: FastifyInstance, deps: AppDe
   admin.get('/admin', { config: { adminAction: 'public' } }, async (_request, reply) => reply.redirect('/admin/dashboard', 302));
 
   admin.get('/admin/dashboard', { config: { adminAction: 'admin:access' } }, async (request, reply) => {
-    const res = await kit.read(request, async (q) => ({ counts: await dashboardCounts(q), recent: await recentPosts(q, 5) }));
+    const session = adminSession(request);
+    const onlyOwn = can(session.data.role, 'post:edit-any') ? null : session.data.userId;
+    const res = await kit.read(request, async (q) => ({ counts: await dashboardCounts(q, onlyOwn), recent: await recentPosts(q, 5, onlyOwn) }));
     const cacheStats = await deps.pageCache.stats().catch((err: Error) => ({ enabled: false, error: err.message }));
     const jobsDep = deps.jobs;
     let jobs: JobQueueSummary[] | null = null;

@@ -26,7 +26,9 @@ export function registerAdminMediaRoutes(admin: FastifyInstance, deps: AppDeps, 
     const pageNo = /^[1-9][0-9]{0,5}$/.test(query.page ?? '') ? Number(query.page) : 1;
     let res;
     try {
-      res = await media.list(readContextFor(request), { limit: pageSize, offset: (pageNo - 1) * pageSize });
+      // An author's library is their own uploads; editors and admins (who may delete any) see all.
+      const uploadedBy = can(session.data.role, 'media:delete-any') ? null : session.data.userId;
+      res = await media.list(readContextFor(request), { limit: pageSize, offset: (pageNo - 1) * pageSize, uploadedBy });
     } catch (err) {
       mapDbError(err);
     }

@@ -4,11 +4,13 @@ import type { AppDeps } from '../../deps';
 import type { MediaItem } from '../../media/media-library';
 import { registerUploadParser, uploadedFile } from '../../media/multipart-upload';
 import { readContextFor } from '../../session/plugin';
+import { can } from '../../auth/roles';
 import { mapDbError, parseWith, requireCsrf, requireUser } from './guards';
 
 // The media library over JSON: GET /api/media (list), POST /api/media (multipart upload, field
 // `file`; 201 new, 200 when the same bytes were already there), DELETE /api/media/:sha256
 // (409 while a post references the file). Uploads: author+; deleting another user's file: editor+.
+// An author lists only their own uploads; editors and admins list everybody's.
 
 const listQuery = z.object({
   limit: z.coerce.number().int().min(1).max(100).default(30),
@@ -26,10 +28,11 @@ export function registerMediaApiRoutes(api: FastifyInstance, deps: AppDeps): voi
   if (!media) return;
 
   api.get('/media', async (request) => {
-    requireUser(request, 'media:upload');
+    const session = requireUser(request, 'media:upload');
     const page = parseWith(listQuery, request.query ?? {}, 'query');
+    const uploadedBy = can(session.data.role, 'media:delete-any') ? null : session.data.userId;
     try {
-      const res = await media.list(readContextFor(request), page);
+      const res = await media.list(readContextFor(request), { ...page, uploadedBy });
       await request.server.sessionKit.recordRead(request, res.lsn);
       return { items: res.items.map(mediaJson), total: res.total };
     } catch (err) {
