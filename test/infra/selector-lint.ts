@@ -105,7 +105,7 @@ export function selectorProblems(objects: KubeObject[]): string[] {
       problems.push(`${use.where}: empty selector selects every pod`);
       continue;
     }
-    const selected = groups.filter((g) => matches(use.selector, g.labels)).map((g) => g.owner);
+    const selected = groups.filter((g) => matches(use.selector, g.labels)).map((g) => g.owner).sort();
     const list = selected.join(', ') || 'no workload';
     if (use.rule === 'some' && selected.length === 0) problems.push(`${use.where}: selects no workload`);
     if (use.rule === 'one' && selected.length !== 1) problems.push(`${use.where}: must select one workload, selects ${list}`);
