@@ -7,6 +7,7 @@ import { edgePaths, renderEdgeConfig } from '../../infra/edge-nginx';
 import { dockerNginxConfig } from '../../infra/docker/load-balancer';
 import { kubernetesNginxConfig } from '../../infra/kubernetes/load-balancer';
 import { appInstances, parseTopology, type Topology } from '../../infra/topology';
+import { withoutResolve } from '../e2e/replay/nginx-static-upstream';
 import { counts, tempDir } from './stack-fixtures';
 
 // The configs the stacks ship, checked two ways: the real `resolve` form by rendering rules (the
@@ -31,13 +32,7 @@ function localPaths(): typeof edgePaths {
 }
 
 /** The one place the local test departs from the shipped text: no `resolve` before nginx 1.27.3. */
-function withoutResolve(config: string): string {
-  return config
-    .split('\n')
-    .filter((l) => !/^\s*resolver(_timeout)?\s/.test(l))
-    .map((l) => l.replace(/^(\s*server )\S+:(\d+) resolve /, '$1127.0.0.1:$2 '))
-    .join('\n');
-}
+const loopbackServer = (config: string) => withoutResolve(config, () => ['127.0.0.1']);
 
 function selfSignedCert(): { certificateFile: string; keyFile: string } {
   const dir = tempDir('aidiary-tls-');
@@ -107,7 +102,7 @@ describe('nginx -t', () => {
 
   test('the staging config, resolve tokens swapped for a static server', () => {
     const t = topo('docker', 3);
-    const config = withoutResolve(renderEdgeConfig(t, { host: 'app', port: 3000, resolver: '127.0.0.11' }, undefined, localPaths()));
+    const config = loopbackServer(renderEdgeConfig(t, { host: 'app', port: 3000, resolver: '127.0.0.11' }, undefined, localPaths()));
     expect(config).not.toMatch(/\bresolve\b/);
     const result = nginxTest(config);
     expect(result.ok, result.output).toBe(true);
@@ -115,7 +110,7 @@ describe('nginx -t', () => {
 
   test('the prod config with TLS, resolve tokens swapped for a static server', () => {
     const t = topo('kubernetes', 3);
-    const config = withoutResolve(renderEdgeConfig(t, { host: 'aidiary-prod-app.aidiary-prod.svc.cluster.local', port: 3000, resolver: 'kube-dns.kube-system.svc.cluster.local' }, selfSignedCert(), localPaths()));
+    const config = loopbackServer(renderEdgeConfig(t, { host: 'aidiary-prod-app.aidiary-prod.svc.cluster.local', port: 3000, resolver: 'kube-dns.kube-system.svc.cluster.local' }, selfSignedCert(), localPaths()));
     const result = nginxTest(config);
     expect(result.ok, result.output).toBe(true);
   });
