@@ -6,8 +6,12 @@ import { objectStoreName, objectStoreSpec, pluginBackupMethod, walArchiverPlugin
 import { tierLabels } from './labels';
 import { kubernetesNames } from './names';
 
-/** CloudNativePG operand image (PostgreSQL 16, same major as staging). */
-export const cnpgPostgresImage = 'ghcr.io/cloudnative-pg/postgresql:16.6';
+/**
+ * CloudNativePG operand image: PostgreSQL 16 (the major staging runs), a dated build of the current
+ * minor, so a rollout never changes the server under a fixed spec. The "minimal" flavour has no
+ * barman-cloud: the Barman Cloud plugin brings it in its sidecar.
+ */
+export const cnpgPostgresImage = 'ghcr.io/cloudnative-pg/postgresql:16.16-202611300810-minimal-trixie';
 
 export type { BackupSettings } from './backup-object-store';
 
