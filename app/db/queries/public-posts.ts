@@ -145,9 +145,17 @@ export async function findTag(q: Queryable, slug: string): Promise<TagInfo | nul
   return r ? { id: Number(r.id), slug: r.slug, name: r.name } : null;
 }
 
+/**
+ * The author of an archive: only a user with at least one published post has one, so the page
+ * tells nothing about subscribers, drafting authors or disabled accounts (a 404 like an unknown
+ * name). A disabled author whose posts are still published keeps it: those posts link to it.
+ */
 export async function findAuthor(q: Queryable, username: string): Promise<AuthorInfo | null> {
   const res = await q.query<{ id: string; username: string; display_name: string; bio: string }>({
-    name: 'public_author_by_username', text: 'SELECT id, username, display_name, bio FROM users WHERE username = $1', values: [username],
+    name: 'public_author_by_username',
+    text: `SELECT u.id, u.username, u.display_name, u.bio FROM users u WHERE u.username = $1
+             AND EXISTS (SELECT 1 FROM posts p WHERE p.author_id = u.id AND p.status = 'published')`,
+    values: [username],
   });
   const r = res.rows[0];
   return r ? { id: Number(r.id), username: r.username, displayName: r.display_name, bio: r.bio } : null;
