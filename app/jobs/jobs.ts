@@ -156,12 +156,15 @@ export function createJobs(deps: JobsDeps, tuning: Partial<JobsTuning> = {}): Jo
       return { warmed: await deps.pageCache.warm() };
     },
     'scheduled-posts': async () => {
-      const posts = await publishDuePosts(deps.db, deps.onContentChanged);
+      const { published: posts, unscheduled } = await publishDuePosts(deps.db, deps.onContentChanged);
       if (posts.length) {
         published.inc(posts.length);
         log.info({ posts: posts.map((p) => p.id) }, `published ${posts.length} scheduled post(s)`);
       }
-      return { published: posts.map((p) => p.id) };
+      if (unscheduled.length) {
+        log.warn({ posts: unscheduled }, `${unscheduled.length} scheduled post(s) not published (their author may no longer publish); they are drafts again`);
+      }
+      return { published: posts.map((p) => p.id), unscheduled };
     },
     maintenance: async () => {
       const { value: deleted } = await deps.db.write((q) => deleteExpiredIdempotencyKeys(q));
