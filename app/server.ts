@@ -31,7 +31,8 @@ export function isDraining(app: FastifyInstance): boolean {
 }
 
 const requestIdPattern = /^[A-Za-z0-9._:-]{8,128}$/;
-const readinessTimeoutMs = 1500;
+/** The readiness check's own deadline on its database probe; probes of /health/ready must wait longer. */
+export const readinessTimeoutMs = 1500;
 
 /** pg/network errors that mean "the database is unreachable right now" (→ 503, not 500). */
 function isDbUnavailable(err: unknown): boolean {

@@ -1,4 +1,4 @@
-import { renderNginxConfig, type NginxRenderInput } from '../nginx/render';
+import { renderNginxConfig, RESOLVER_TIMEOUT_SECONDS, RESOLVER_VALID_SECONDS, type NginxRenderInput } from '../nginx/render';
 import type { Topology } from './topology';
 
 /**
@@ -33,8 +33,9 @@ export interface EdgeUpstream {
 /**
  * The edge config of a Pulumi stack: `least_conn` over a re-resolved name (`resolve`, nginx
  * >= 1.27.3), so adding or removing apps never changes nginx's config and never replaces it.
+ * `workerProcesses`: one per CPU of the container's limit (absent: nginx's `auto`).
  */
-export function renderEdgeConfig(t: Topology, upstream: EdgeUpstream, tls?: NginxRenderInput['tls'], paths = edgePaths): string {
+export function renderEdgeConfig(t: Topology, upstream: EdgeUpstream, tls?: NginxRenderInput['tls'], paths = edgePaths, workerProcesses?: number): string {
   return renderNginxConfig({
     topology: t,
     upstream: { kind: 'resolve', ...upstream },
@@ -42,7 +43,26 @@ export function renderEdgeConfig(t: Topology, upstream: EdgeUpstream, tls?: Ngin
     stubStatusPort: t.ports.stubStatus,
     paths,
     tls,
+    workerProcesses,
   });
+}
+
+/**
+ * How long the edge may still send new requests to an app whose address already left DNS: the
+ * resolver keeps an answer RESOLVER_VALID_SECONDS, and a refresh may take RESOLVER_TIMEOUT_SECONDS.
+ */
+export const edgeResolverStalenessMs = (RESOLVER_VALID_SECONDS + RESOLVER_TIMEOUT_SECONDS) * 1000;
+
+/**
+ * How long a leaving app keeps serving before it closes its listener, where nothing takes it out
+ * of the edge's view first (Docker: no pre-stop hook): the staleness above plus a margin for the
+ * lookup in flight and the DNS server catching up. Kubernetes spends the same time in preStop.
+ */
+export const drainBehindResolverMs = edgeResolverStalenessMs + 3000;
+
+/** nginx workers for a CPU limit: one per whole CPU, at least one. */
+export function workersForCpuLimit(cpus: number): number {
+  return Math.max(1, Math.floor(cpus));
 }
 
 /** Health check from inside the edge container: stub_status on loopback answers once nginx runs. */

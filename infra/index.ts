@@ -16,4 +16,9 @@ export const appReplicas = stack.appReplicas;
 export const dbReplicas = stack.dbReplicas;
 export const durability = stack.durability;
 export const details = stack.details;
-export const adminPassword = stack.adminPassword;
+/**
+ * The `admin` account's password as the first deploy created it (a secret: `pulumi stack output
+ * initialAdminPassword --show-secrets`). Valid until the password is changed in the admin UI or
+ * with `aidiary admin reset-password`; deploys never reset it.
+ */
+export const initialAdminPassword = stack.initialAdminPassword;

@@ -1,5 +1,6 @@
 import * as pulumi from '@pulumi/pulumi';
-import { parseTopology, type DurabilitySetting, type Topology } from './topology';
+import { drainBehindResolverMs } from './edge-nginx';
+import { defaultTopology, parseTopology, type DurabilitySetting, type Topology } from './topology';
 
 // The only file that reads pulumi.Config. Everything downstream takes the typed settings, so the
 // components never see raw config and the topology stays the single source of replica counts.
@@ -9,6 +10,7 @@ export const configDefaults = {
   appReplicas: 3,
   dbReplicas: 2,
   durability: 'auto',
+  maxAppReplicas: defaultTopology.database.maxAppReplicas,
   lbPort: 8080,
   namespace: 'aidiary',
   appImage: '',
@@ -23,7 +25,12 @@ export const configDefaults = {
   backupServerName: '',
   tlsSecretName: '',
   tlsCertificate: '',
+  lbServiceType: 'LoadBalancer',
 } as const;
+
+/** How clients reach nginx on Kubernetes (see Pulumi.yaml). */
+export const lbServiceTypes = ['LoadBalancer', 'NodePort', 'ClusterIP'] as const;
+export type LbServiceType = typeof lbServiceTypes[number];
 
 /** Secret keys (`pulumi config set --secret`): never defaulted, never read as plain text. */
 export const secretConfigKeys = ['adminPassword', 'backupAccessKeyId', 'backupSecretAccessKey', 'tlsPrivateKey'] as const;
@@ -72,6 +79,7 @@ export interface KubernetesSettings extends CommonSettings {
     serverName?: string;
   };
   tls: TlsSettings;
+  lbServiceType: LbServiceType;
 }
 
 export type StackSettings = DockerSettings | KubernetesSettings;
@@ -97,6 +105,10 @@ export function readStackSettings(buildContext: string): StackSettings {
     appReplicas: cfg.getNumber('appReplicas') ?? configDefaults.appReplicas,
     dbReplicas: cfg.getNumber('dbReplicas') ?? configDefaults.dbReplicas,
     durability: (cfg.get('durability') ?? configDefaults.durability) as DurabilitySetting,
+    database: { maxAppReplicas: cfg.getNumber('maxAppReplicas') ?? configDefaults.maxAppReplicas },
+    // Docker has no pre-stop hook: a leaving app keeps serving until the edge's resolver has
+    // forgotten it (Kubernetes spends that time in preStop and keeps the short drain).
+    ...(target === 'docker' ? { drainMs: drainBehindResolverMs } : {}),
   });
   const common: CommonSettings = { stack, topology, adminPassword: cfg.getSecret('adminPassword') };
 
@@ -108,6 +120,10 @@ export function readStackSettings(buildContext: string): StackSettings {
   const tls: TlsSettings = tlsSecretName
     ? { kind: 'existing', secretName: tlsSecretName }
     : { kind: 'provided', certificate: nonEmpty(cfg, 'tlsCertificate', target), privateKey: cfg.requireSecret('tlsPrivateKey') };
+  const lbServiceType = cfg.get('lbServiceType') ?? configDefaults.lbServiceType;
+  if (!(lbServiceTypes as readonly string[]).includes(lbServiceType)) {
+    throw new StackConfigError(`lbServiceType: expected ${lbServiceTypes.join(', ')}, got "${lbServiceType}"; run \`pulumi config set lbServiceType LoadBalancer\` (or NodePort, or ClusterIP behind an existing ingress)`);
+  }
   const storageClass = cfg.get('storageClass') ?? configDefaults.storageClass;
   const endpointUrl = cfg.get('backupEndpointUrl') ?? configDefaults.backupEndpointUrl;
   const backupServerName = cfg.get('backupServerName') ?? configDefaults.backupServerName;
@@ -130,5 +146,6 @@ export function readStackSettings(buildContext: string): StackSettings {
       serverName: backupServerName || undefined,
     },
     tls,
+    lbServiceType: lbServiceType as LbServiceType,
   };
 }

@@ -13,6 +13,8 @@ export interface NginxRenderInput {
   stubStatusPort: number;
   paths: { prefix: string; pidFile: string; errorLog: string; accessLog: string; cacheDir: string; tempDir: string; staticRoot: string };
   tls?: { certificateFile: string; keyFile: string };
+  /** nginx workers; `auto` (one per visible core) when absent. Set it under a CPU limit. */
+  workerProcesses?: number;
 }
 
 export class NginxRenderError extends Error {
@@ -23,6 +25,14 @@ export class NginxRenderError extends Error {
 }
 
 const UPSTREAM = 'aidiary_app';
+
+/**
+ * How long a resolved upstream address is kept (`resolver … valid=`) and how long one lookup may
+ * take: together, how long nginx may still send to an app after its address left DNS. The
+ * stacks size the app's drain (Docker) or pre-stop delay (Kubernetes) from these.
+ */
+export const RESOLVER_VALID_SECONDS = 5;
+export const RESOLVER_TIMEOUT_SECONDS = 2;
 const EDGE_ZONE = 'aidiary_edge';
 
 /** Cookie whose presence marks a logged-in request: never served from or stored in the edge cache. */
@@ -79,8 +89,8 @@ function upstreamBlock(input: NginxRenderInput): string[] {
     });
   } else {
     // nginx >= 1.27.3 (OSS): re-resolves the name (a headless Service) and follows pod changes.
-    lines.push(`    resolver ${checkHost('upstream.resolver', input.upstream.resolver)} valid=5s ipv6=off;`);
-    lines.push('    resolver_timeout 2s;');
+    lines.push(`    resolver ${checkHost('upstream.resolver', input.upstream.resolver)} valid=${RESOLVER_VALID_SECONDS}s ipv6=off;`);
+    lines.push(`    resolver_timeout ${RESOLVER_TIMEOUT_SECONDS}s;`);
     lines.push(`    server ${checkHost('upstream.host', input.upstream.host)}:${checkPort('upstream.port', input.upstream.port)} resolve ${failure};`);
   }
   lines.push(
@@ -177,10 +187,13 @@ export function renderNginxConfig(input: NginxRenderInput): string {
   const staticRoot = p.staticRoot.replace(/\/+$/, '');
   const temp = (sub: string) => quotePath('tempDir', `${p.tempDir.replace(/\/+$/, '')}/${sub}`);
 
+  const workers = input.workerProcesses;
+  if (workers !== undefined && (!Number.isInteger(workers) || workers < 1)) throw new NginxRenderError(`workerProcesses: must be a whole number of at least 1, got ${workers}`);
+
   const out: string[] = [
     `# Rendered by nginx/render.ts for topology "${t.name}" (${t.target}). Do not edit: re-render.`,
     'daemon off;',
-    'worker_processes auto;',
+    `worker_processes ${workers ?? 'auto'};`,
     `worker_rlimit_nofile ${n.workerConnections * 2};`,
     `pid ${q('pidFile')};`,
     `error_log ${q('errorLog')} warn;`,

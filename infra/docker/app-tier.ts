@@ -16,6 +16,15 @@ export interface AppTierArgs {
   migrationsSucceeded: pulumi.Input<string>;
 }
 
+/**
+ * Seconds Docker waits after SIGTERM before SIGKILL: the drain (the app keeps serving), then up
+ * to 10 s for in-flight requests (app/main.ts closes their sockets after that), then closing
+ * pools and clients.
+ */
+export function appStopTimeoutSeconds(t: Topology): number {
+  return Math.ceil(t.drainMs / 1000) + 10 + 5;
+}
+
 /** Readiness as the container health check: Pulumi's `wait` holds the old container until it passes. */
 export function appHealthcheckTest(port: number): string[] {
   return ['CMD', 'node', '-e', `fetch('http://127.0.0.1:${port}/health/ready').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))`];
@@ -42,12 +51,16 @@ export class AppTier extends pulumi.ComponentResource {
       uploads: appSecretUploads(args.secrets),
       networksAdvanced: [{ name: args.networkName, aliases: [appAlias, app.name] }],
       labels: [...containerLabels(t.name, 'app', app.name), { label: 'aidiary.migrations', value: args.migrationsSucceeded }],
-      healthcheck: { tests: appHealthcheckTest(app.port), interval: '2s', timeout: '2s', retries: 3, startPeriod: '30s' },
+      // The timeout outlasts the app's own 1.5 s readiness deadline (app/server.ts), so a slow
+      // database answers "unready" instead of the check timing out.
+      healthcheck: { tests: appHealthcheckTest(app.port), interval: '2s', timeout: '3s', retries: 3, startPeriod: '30s' },
       restart: 'unless-stopped',
-      // SIGTERM starts the drain; Docker waits this long before SIGKILL.
+      // SIGTERM starts the drain: the app keeps serving (responses close their connections) for
+      // drainMs, longer than the edge's resolver keeps its address, then closes its listener.
+      // A scale-down or a replaced container gets the same grace (destroyGraceSeconds).
       stopSignal: 'SIGTERM',
-      stopTimeout: Math.ceil(t.drainMs / 1000) + 10,
-      destroyGraceSeconds: Math.ceil(t.drainMs / 1000) + 10,
+      stopTimeout: appStopTimeoutSeconds(t),
+      destroyGraceSeconds: appStopTimeoutSeconds(t),
       wait: true,
       waitTimeout: 180,
     }, { parent: this, dependsOn: args.dependsOn }));

@@ -173,8 +173,8 @@ export class Database extends pulumi.ComponentResource {
       logs: true,
     }, { parent: this, dependsOn: nodes });
 
-    this.syncConfigApplied = pulumi.all([this.syncConfig.name, this.syncConfig.exitCode])
-      .apply(([n, code]) => requireExitZero('synchronous_standby_names', n, code));
+    this.syncConfigApplied = pulumi.all([this.syncConfig.name, this.syncConfig.exitCode, this.syncConfig.urn])
+      .apply(([n, code, urn]) => requireExitZero('sync-config (synchronous_standby_names, replication slots)', n, code, urn));
     this.containerNames = nodes.map((c) => c.name);
     this.registerOutputs({ containerNames: this.containerNames });
   }

@@ -50,7 +50,8 @@ export class Migrations extends pulumi.ComponentResource {
       attach: true,
       logs: true,
     }, { parent: this, dependsOn: args.dependsOn });
-    this.succeeded = pulumi.all([this.container.name, this.container.exitCode]).apply(([n, code]) => requireExitZero('migrations', n, code));
+    this.succeeded = pulumi.all([this.container.name, this.container.exitCode, this.container.urn])
+      .apply(([n, code, urn]) => requireExitZero('migrations', n, code, urn));
     this.registerOutputs({ containerName: this.container.name, succeeded: this.succeeded });
   }
 }

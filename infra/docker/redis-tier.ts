@@ -3,14 +3,17 @@ import * as docker from '@pulumi/docker';
 import { redisInstances, type Topology } from '../topology';
 import { containerLabels } from './container-labels';
 import { redisImage } from './images';
-import { redisServerArgs } from '../redis-settings';
+import { redisMemoryLimitMib, redisServerArgs } from '../redis-settings';
 
 export interface RedisTierArgs {
   topology: Topology;
   networkName: pulumi.Input<string>;
 }
 
-/** The two Redis roles of the topology: `redis-sessions` (AOF, named volume) and `redis-cache`. */
+/**
+ * The two Redis roles of the topology: `redis-sessions` (AOF, named volume) and `redis-cache`,
+ * each under a memory limit with maxmemory below it.
+ */
 export class RedisTier extends pulumi.ComponentResource {
   readonly containerNames: pulumi.Output<string>[];
 
@@ -29,6 +32,8 @@ export class RedisTier extends pulumi.ComponentResource {
         image: redisImage,
         hostname: r.name,
         command: ['redis-server', ...redisServerArgs(r)],
+        // MiB; maxmemory is a share of it (infra/redis-settings.ts): Redis refuses writes first.
+        memory: redisMemoryLimitMib[r.role],
         volumes: volume ? [{ volumeName: volume.name, containerPath: '/data' }] : [],
         networksAdvanced: [{ name: args.networkName, aliases: [r.name] }],
         labels: containerLabels(t.name, `redis-${r.role}`, r.name),

@@ -58,6 +58,6 @@ export function deployDockerStack(s: DockerSettings) {
       postgres: database.containerNames,
       redis: redis.containerNames,
     },
-    adminPassword: pulumi.secret(secrets.adminPassword),
+    initialAdminPassword: pulumi.secret(secrets.adminPassword),
   };
 }

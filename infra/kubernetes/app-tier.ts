@@ -1,6 +1,7 @@
 import * as pulumi from '@pulumi/pulumi';
 import * as k8s from '@pulumi/kubernetes';
-import type { Topology } from '../topology';
+import { drainBehindResolverMs } from '../edge-nginx';
+import { KUBERNETES_MAX_SURGE, type Topology } from '../topology';
 import {
   appContainerSecurityContext, appEnvVars, appPodSecurityContext, appResources, appSecretMount, appSecretVolume, appTmpMount, appTmpVolume,
 } from './app-pod';
@@ -17,14 +18,33 @@ export interface AppTierArgs {
 }
 
 /**
- * On SIGTERM the pod first keeps serving while it leaves nginx's view: the endpoint goes, the
- * headless Service's DNS answer follows, and nginx re-resolves every 5 s (`valid=5s`). Only then
- * does the app get SIGTERM and drain. The grace period covers both plus a margin.
+ * On termination the pod first keeps serving while it leaves nginx's view: the endpoint goes, the
+ * headless Service's DNS answer follows, and nginx forgets the address within its resolver's
+ * validity plus one lookup (drainBehindResolverMs includes a margin). Only then does the app get
+ * SIGTERM and drain. The grace period covers both plus 15 s for in-flight requests and shutdown.
  */
 export function drainTiming(t: Topology) {
-  const preStopSleepSeconds = 10;
+  const preStopSleepSeconds = Math.ceil(drainBehindResolverMs / 1000);
   const drainSeconds = Math.ceil(t.drainMs / 1000);
   return { preStopSleepSeconds, terminationGracePeriodSeconds: preStopSleepSeconds + drainSeconds + 15 };
+}
+
+/**
+ * The readiness probe's timeout: longer than the app's own 1.5 s deadline on its database check
+ * (app/server.ts), so a slow database reads as "unready" (503) rather than a probe timeout.
+ */
+export const readinessProbeTimeoutSeconds = 3;
+
+/**
+ * The app's PodDisruptionBudget. With 2+ replicas a voluntary eviction (node drain) takes one pod
+ * at a time. With a single replica nothing could serve while it is evicted, so the budget allows
+ * none: a drain waits (kubectl drain retries and names the budget) until the operator runs a
+ * second replica; an unready pod may always be evicted, so a broken pod never blocks a drain.
+ */
+export function appDisruptionBudget(t: Topology): { maxUnavailable?: number; minAvailable?: number; unhealthyPodEvictionPolicy: string } {
+  return t.appReplicas > 1
+    ? { maxUnavailable: 1, unhealthyPodEvictionPolicy: 'AlwaysAllow' }
+    : { minAvailable: 1, unhealthyPodEvictionPolicy: 'AlwaysAllow' };
 }
 
 export function appDeploymentSpec(t: Topology, args: AppTierArgs): k8s.types.input.apps.v1.DeploymentSpec {
@@ -36,7 +56,8 @@ export function appDeploymentSpec(t: Topology, args: AppTierArgs): k8s.types.inp
     // The only owner of the replica count: no HorizontalPodAutoscaler exists for this Deployment.
     replicas: t.appReplicas,
     selector: { matchLabels: labels },
-    strategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
+    // The surge is counted in max_connections (infra/topology/connection-budget.ts).
+    strategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: KUBERNETES_MAX_SURGE } },
     minReadySeconds: 5,
     revisionHistoryLimit: 5,
     template: {
@@ -54,7 +75,7 @@ export function appDeploymentSpec(t: Topology, args: AppTierArgs): k8s.types.inp
           ports: [{ name: 'http', containerPort: port }],
           env: appEnvVars(t),
           // Ready = can serve reads (DESIGN invariant 9); a lost primary or Redis keeps pods in.
-          readinessProbe: { httpGet: { path: '/health/ready', port: 'http' }, periodSeconds: 2, timeoutSeconds: 1, failureThreshold: 2 },
+          readinessProbe: { httpGet: { path: '/health/ready', port: 'http' }, periodSeconds: 2, timeoutSeconds: readinessProbeTimeoutSeconds, failureThreshold: 2 },
           livenessProbe: { httpGet: { path: '/health', port: 'http' }, periodSeconds: 10, timeoutSeconds: 2, failureThreshold: 3 },
           startupProbe: { httpGet: { path: '/health', port: 'http' }, periodSeconds: 2, failureThreshold: 30 },
           lifecycle: { preStop: { exec: { command: ['sleep', String(timing.preStopSleepSeconds)] } } },
@@ -70,7 +91,8 @@ export function appDeploymentSpec(t: Topology, args: AppTierArgs): k8s.types.inp
 
 /**
  * The app Deployment (replicas from config), a headless Service so nginx resolves every ready
- * pod, and a PodDisruptionBudget so voluntary evictions take one pod at a time.
+ * pod, and a PodDisruptionBudget (appDisruptionBudget) so voluntary evictions never take the
+ * last serving pod.
  */
 export class AppTier extends pulumi.ComponentResource {
   readonly deploymentName: pulumi.Output<string>;
@@ -97,7 +119,7 @@ export class AppTier extends pulumi.ComponentResource {
     }, { parent: this });
     new k8s.policy.v1.PodDisruptionBudget(`${name}-pdb`, {
       metadata: { name: names.app, namespace: args.namespace, labels },
-      spec: { maxUnavailable: 1, selector: { matchLabels: labels } },
+      spec: { ...appDisruptionBudget(t), selector: { matchLabels: labels } },
     }, { parent: this });
     this.deploymentName = deployment.metadata.name;
     this.headlessService = service.metadata.name;

@@ -1,22 +1,50 @@
 import * as pulumi from '@pulumi/pulumi';
 import * as k8s from '@pulumi/kubernetes';
 import type { Topology } from '../topology';
-import type { TlsSettings } from '../stack-config';
+import type { LbServiceType, TlsSettings } from '../stack-config';
 import { contentHash } from '../content-hash';
-import { edgeCommand, edgeConfigDir, edgeHealthCommand, edgeTlsDir, edgeUser, renderEdgeConfig } from '../edge-nginx';
+import { edgeCommand, edgeConfigDir, edgeHealthCommand, edgeTlsDir, edgeUser, renderEdgeConfig, workersForCpuLimit } from '../edge-nginx';
 import { tierLabels } from './labels';
 import { kubernetesNames } from './names';
 import { appHeadlessHost, clusterResolver } from './service-addresses';
 
 export const nginxReplicas = 2;
 
-/** nginx's config in prod: TLS on the listener, `least_conn` over the headless app Service. */
+/** CPUs an nginx pod may use: its limit, and the number of nginx workers. */
+export const edgeCpuLimit = 1;
+export const edgeResources: k8s.types.input.core.v1.ResourceRequirements = {
+  requests: { cpu: '100m', memory: '128Mi' },
+  limits: { cpu: String(edgeCpuLimit), memory: '512Mi' },
+};
+
+/**
+ * nginx's config in prod: TLS on the listener, `least_conn` over the headless app Service, one
+ * worker per CPU of the pod's limit (`auto` would start one per node core, all sharing one CPU).
+ */
 export function kubernetesNginxConfig(t: Topology, namespace: string): string {
   return renderEdgeConfig(
     t,
     { host: appHeadlessHost(t, namespace), port: t.ports.appBase, resolver: clusterResolver },
     { certificateFile: `${edgeTlsDir}/tls.crt`, keyFile: `${edgeTlsDir}/tls.key` },
+    undefined,
+    workersForCpuLimit(edgeCpuLimit),
   );
+}
+
+/**
+ * The Service in front of nginx. `LoadBalancer`: the cloud's load balancer; Pulumi does not wait
+ * for its address (`pulumi.com/skipAwait`), which a cluster without a load-balancer controller
+ * never assigns: the `url` output says so until a `pulumi up --refresh` finds one. `NodePort`:
+ * every node's port. `ClusterIP`: behind an existing ingress or gateway.
+ */
+export function edgeServiceSpec(type: LbServiceType, selector: Record<string, string>): k8s.types.input.core.v1.ServiceSpec {
+  return {
+    type,
+    // Keep the client address (X-Forwarded-For) and skip a second hop; only for external types.
+    ...(type === 'ClusterIP' ? {} : { externalTrafficPolicy: 'Local' }),
+    selector,
+    ports: [{ name: 'https', port: 443, targetPort: 'https' }],
+  };
 }
 
 /** The ConfigMap's name carries the config's hash: a new config rolls the nginx pods. */
@@ -31,17 +59,19 @@ export interface LoadBalancerArgs {
   namespaceName: string;
   edgeImage: string;
   tls: TlsSettings;
+  serviceType: LbServiceType;
   dependsOn?: pulumi.Resource[];
 }
 
 /**
- * nginx (edge image, nginx >= 1.27.3 + static files), 2 replicas, behind a LoadBalancer Service
- * that forwards 443 to nginx's TLS listener. The rendered config does not depend on the app
- * count: scaling the apps leaves nginx untouched.
+ * nginx (edge image, nginx >= 1.27.3 + static files), 2 replicas, behind a Service (type from
+ * config) that forwards 443 to nginx's TLS listener. The Service is created once the nginx
+ * Deployment is ready, so its endpoints exist from the start. The rendered config does not depend
+ * on the app count: scaling the apps leaves nginx untouched.
  */
 export class LoadBalancer extends pulumi.ComponentResource {
   readonly serviceName: pulumi.Output<string>;
-  /** https://<load balancer address>, once the cloud assigned one. */
+  /** How clients reach nginx: the load balancer's address once assigned, the node port, or the in-cluster name. */
   readonly url: pulumi.Output<string>;
   readonly nginxConfig: string;
 
@@ -66,7 +96,7 @@ export class LoadBalancer extends pulumi.ComponentResource {
     }, { parent: this });
 
     const health = { exec: { command: edgeHealthCommand(t) } };
-    new k8s.apps.v1.Deployment(`${name}-deployment`, {
+    const deployment = new k8s.apps.v1.Deployment(`${name}-deployment`, {
       metadata: { name: names.nginx, namespace: args.namespace, labels },
       spec: {
         replicas: nginxReplicas,
@@ -87,7 +117,7 @@ export class LoadBalancer extends pulumi.ComponentResource {
               livenessProbe: { ...health, periodSeconds: 10, timeoutSeconds: 2, failureThreshold: 3 },
               // Leave the load balancer's endpoints before nginx stops accepting.
               lifecycle: { preStop: { exec: { command: ['sleep', '5'] } } },
-              resources: { requests: { cpu: '100m', memory: '128Mi' }, limits: { cpu: '1', memory: '512Mi' } },
+              resources: edgeResources,
               securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } },
               volumeMounts: [
                 { name: 'config', mountPath: edgeConfigDir, readOnly: true },
@@ -110,21 +140,30 @@ export class LoadBalancer extends pulumi.ComponentResource {
       spec: { maxUnavailable: 1, selector: { matchLabels: labels } },
     }, { parent: this });
 
+    const type = args.serviceType;
     const service = new k8s.core.v1.Service(`${name}-service`, {
-      metadata: { name: names.lb, namespace: args.namespace, labels },
-      spec: {
-        type: 'LoadBalancer',
-        // Keep the client address (X-Forwarded-For) and skip a second hop.
-        externalTrafficPolicy: 'Local',
-        selector: labels,
-        ports: [{ name: 'https', port: 443, targetPort: 'https' }],
+      metadata: {
+        name: names.lb,
+        namespace: args.namespace,
+        labels,
+        ...(type === 'LoadBalancer' ? { annotations: { 'pulumi.com/skipAwait': 'true' } } : {}),
       },
-    }, { parent: this });
+      spec: edgeServiceSpec(type, labels),
+    }, { parent: this, dependsOn: [deployment] });
     this.serviceName = service.metadata.name;
-    this.url = service.status.apply((st) => {
-      const ingress = st?.loadBalancer?.ingress?.[0];
-      return ingress ? `https://${ingress.hostname ?? ingress.ip}` : 'pending: no load balancer address yet';
-    });
+    this.url = edgeUrl(type, service, names.lb, args.namespaceName);
     this.registerOutputs({ serviceName: this.serviceName, url: this.url });
   }
+}
+
+/** The `url` output; never waits on the cloud (a missing address reads as pending). */
+function edgeUrl(type: LbServiceType, service: k8s.core.v1.Service, serviceName: string, namespace: string): pulumi.Output<string> {
+  if (type === 'ClusterIP') return pulumi.output(`https://${serviceName}.${namespace}.svc.cluster.local`);
+  if (type === 'NodePort') return service.spec.apply((spec) => `https://<any node address>:${spec?.ports?.[0]?.nodePort ?? '<node port>'}`);
+  return service.status.apply((st) => {
+    const ingress = st?.loadBalancer?.ingress?.[0];
+    return ingress
+      ? `https://${ingress.hostname ?? ingress.ip}`
+      : `pending: no load balancer address yet; see \`kubectl -n ${namespace} get service ${serviceName}\`, then \`pulumi up --refresh\``;
+  });
 }

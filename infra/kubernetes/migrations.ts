@@ -36,7 +36,14 @@ export class Migrations extends pulumi.ComponentResource {
     const t = args.topology;
     const labels = tierLabels(t, 'migrate');
     this.job = new k8s.batch.v1.Job(`${name}-job`, {
-      metadata: { name: migrationJobName(t, args.appImage), namespace: args.namespace, labels },
+      metadata: {
+        name: migrationJobName(t, args.appImage),
+        namespace: args.namespace,
+        labels,
+        // A Job that failed (database down, a bad migration fixed since) is replaced and so run
+        // again by the next `pulumi up`, instead of Pulumi waiting on the failed one forever.
+        annotations: { 'pulumi.com/replaceUnready': 'true' },
+      },
       spec: {
         backoffLimit: 3,
         activeDeadlineSeconds: 900,

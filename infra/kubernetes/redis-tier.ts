@@ -1,7 +1,7 @@
 import * as pulumi from '@pulumi/pulumi';
 import * as k8s from '@pulumi/kubernetes';
 import { redisInstances, type RedisInstance, type Topology } from '../topology';
-import { redisServerArgs } from '../redis-settings';
+import { redisMemoryLimitMib, redisServerArgs } from '../redis-settings';
 import { tierLabels } from './labels';
 import { kubernetesNames } from './names';
 
@@ -61,11 +61,12 @@ function redisStatefulSetSpec(r: RedisInstance, serviceName: string, labels: Rec
         containers: [{
           name: 'redis',
           image: redisImage,
-          args: redisServerArgs(r, '/data'),
+          args: redisServerArgs(r, '/data', redisMemoryLimitMib[r.role]),
           ports: [{ name: 'redis', containerPort: r.port }],
           readinessProbe: { ...ping, periodSeconds: 2, timeoutSeconds: 1, failureThreshold: 2 },
           livenessProbe: { ...ping, periodSeconds: 10, timeoutSeconds: 2, failureThreshold: 3 },
-          resources: { requests: { cpu: '100m', memory: '256Mi' }, limits: { memory: persistent ? '1Gi' : '384Mi' } },
+          // maxmemory (in args) is a share of this limit: Redis refuses writes before the kernel kills it.
+          resources: { requests: { cpu: '100m', memory: '256Mi' }, limits: { memory: `${redisMemoryLimitMib[r.role]}Mi` } },
           securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } },
           volumeMounts: [{ name: 'data', mountPath: '/data' }],
         }],

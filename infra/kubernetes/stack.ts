@@ -45,7 +45,7 @@ export function deployKubernetesStack(s: KubernetesSettings) {
     dependsOn: [migrations.job],
   });
   const lb = new LoadBalancer('lb', {
-    topology: t, namespace: ns, namespaceName: s.namespace, edgeImage: s.edgeImage, tls: s.tls, dependsOn: [apps],
+    topology: t, namespace: ns, namespaceName: s.namespace, edgeImage: s.edgeImage, tls: s.tls, serviceType: s.lbServiceType, dependsOn: [apps],
   });
 
   return {
@@ -65,6 +65,6 @@ export function deployKubernetesStack(s: KubernetesSettings) {
       lbService: lb.serviceName,
       migrationJob: migrations.job.metadata.name,
     },
-    adminPassword: pulumi.secret(secrets.adminPassword),
+    initialAdminPassword: pulumi.secret(secrets.adminPassword),
   };
 }

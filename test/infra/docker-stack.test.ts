@@ -163,9 +163,14 @@ test('an operator-chosen admin password flows as a secret into the admin passwor
   expect(run.byType('random:index/randomPassword:RandomPassword').map((r) => r.name)).not.toContain('secrets-admin-password');
 });
 
-test('a one-shot that exited non-zero fails every input that waits on it', () => {
-  expect(requireExitZero('migrations', 'migrations-run-x', 0)).toBe('migrations-run-x');
-  expect(() => requireExitZero('migrations', 'migrations-run-x', 1)).toThrow(/migrations: migrations-run-x exited with 1; see `docker logs migrations-run-x`/);
+test('a one-shot that exited non-zero fails every input that waits on it, naming the command that re-runs it', async () => {
+  const run = await runStaging(1, 1);
+  const migrate = byRole(run, 'migrate')[0];
+  expect(requireExitZero('migrations', 'migrations-run-x', 0, migrate.urn)).toBe('migrations-run-x');
+  expect(() => requireExitZero('migrations', 'migrations-run-x', 1, migrate.urn)).toThrow(/migrations: migrations-run-x exited with 1; see `docker logs migrations-run-x`/);
+  // The failed run stays in the state; the next `pulumi up` would not run it again by itself.
+  expect(() => requireExitZero('migrations', 'migrations-run-x', 1, migrate.urn)).toThrow(`run it again with \`pulumi up --replace '${migrate.urn}'\``);
+  expect(migrate.urn).toMatch(/::migrations-run$/);
 });
 
 test('apps carry the migration gate; migrations carry the sync-config gate', async () => {
