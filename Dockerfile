@@ -2,7 +2,9 @@
 # AIDiary release images, built by the staging stack (infra/docker/app-image.ts) or by CI for prod:
 #   docker build --target app  -t <registry>/aidiary-app:<tag>  .
 #   docker build --target edge -t <registry>/aidiary-edge:<tag> .
-ARG NODE_IMAGE=node:20-bookworm-slim
+# Node.js 26, the Active LTS line (Node.js 20 reached end of life in April 2026). The bundles
+# target node20 (scripts/build.mjs), so they also run on the Node.js 20 of developer machines.
+ARG NODE_IMAGE=node:26-trixie-slim
 # `resolve` on an upstream server needs nginx >= 1.27.3 (open source); 1.28 is the stable line.
 ARG NGINX_IMAGE=nginx:1.28-alpine
 
