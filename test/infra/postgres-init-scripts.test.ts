@@ -4,7 +4,9 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, onTestFinished, test } from 'vitest';
 import { postgresServerArgs, syncConfigScript } from '../../infra/docker/database';
-import { parseTopology, synchronousStandbyNames } from '../../infra/topology';
+import { defaultTopology, parseTopology, synchronousStandbyNames } from '../../infra/topology';
+import { superuserQuery } from '../../infra/local/postgres';
+import { startTestPostgres } from '../helpers/services';
 import { tempDir } from './stack-fixtures';
 
 // The staging stack's PostgreSQL scripts against a real local PostgreSQL (no Docker here): the
@@ -134,4 +136,15 @@ describe.skipIf(!pgBin || !isRoot)('postgres init scripts on a real PostgreSQL',
     runSyncConfig(t1);
     expect(psql(primaryPort, 'SELECT slot_name FROM pg_replication_slots ORDER BY 1').trim()).toBe('pg_1');
   }, 120_000);
+});
+
+describe.skipIf(!pgBin)('local cluster nodes', () => {
+  test('cap the WAL a replication slot may hold back (max_slot_wal_keep_size), primary and replica alike', async () => {
+    const pg = await startTestPostgres({ replicas: 1 });
+    onTestFinished(() => pg.stop());
+    for (const node of pg.nodes) {
+      const [row] = await superuserQuery<{ v: string }>(node, 'SELECT setting AS v FROM pg_settings WHERE name = $1', ['max_slot_wal_keep_size']);
+      expect(Number(row.v), node.name).toBe(defaultTopology.database.maxSlotWalKeepSizeMb);
+    }
+  }, 60_000);
 });

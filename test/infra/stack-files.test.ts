@@ -87,6 +87,14 @@ describe('Dockerfile', () => {
     expect(edge).toMatch(/^USER 101$/m);
   });
 
+  test('images run a supported Node.js LTS line (not 20, end of life April 2026) and a pinned PostgreSQL 16 minor', () => {
+    const [, major] = /^ARG NODE_IMAGE=node:(\d+)-/m.exec(dockerfile)!;
+    // Even majors up to 26 are the LTS lines; Node.js 24 was the oldest one still supported in late 2026.
+    expect(Number(major)).toBeGreaterThanOrEqual(24);
+    expect(Number(major) % 2).toBe(0);
+    expect(read('infra/docker/images.ts')).toMatch(/postgresImage = 'postgres:16\.\d+-\w+'/);
+  });
+
   test('.dockerignore keeps local state, dependencies and stack files out of the context', () => {
     const ignore = read('.dockerignore').split('\n');
     for (const entry of ['node_modules', 'dist', '.aidiary', '.git', 'Pulumi.*.yaml']) expect(ignore).toContain(entry);
