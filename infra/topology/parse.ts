@@ -131,7 +131,8 @@ function checkCrossFieldRules(t: Topology): void {
       `topology.appReplicas: ${t.appReplicas} is above the ${t.database.maxAppReplicas} apps the connection budget allows `
       + `(max_connections ${t.database.maxConnections} = (${t.database.maxAppReplicas} apps + a release's surge of ${budget.surge}) × ${budget.perApp} connections each `
       + `+ ${budget.migration} migration + ${budget.reserved} reserved + ${budget.walSenders} walsenders); `
-      + `set appReplicas to ${t.database.maxAppReplicas} or less, or raise maxAppReplicas (max_connections grows with it; every PostgreSQL node restarts once)`,
+      + `set appReplicas to ${t.database.maxAppReplicas} or less`
+      + (t.target === 'local' ? '' : ', or raise maxAppReplicas (`pulumi config set maxAppReplicas <n>`; max_connections grows with it and every PostgreSQL node restarts once)'),
     );
   }
   if (t.target === 'local') {

@@ -71,6 +71,9 @@ describe('topology model', () => {
     expect(() => parseTopology({ target: 'docker', host: '0.0.0.0', appReplicas: 17 })).toThrow(
       /topology\.appReplicas: 17 is above the 16 apps the connection budget allows \(max_connections 703 = .*\); set appReplicas to 16 or less, or raise maxAppReplicas/,
     );
+    expect(() => parseTopology({ target: 'docker', host: '0.0.0.0', appReplicas: 17 })).toThrow(/`pulumi config set maxAppReplicas <n>`/);
+    // Locally there is nothing to raise: the message names the limit only.
+    expect(() => parseTopology({ appReplicas: 17 })).toThrow(/^topology\.appReplicas: 17 is above the 16 apps .*set appReplicas to 16 or less$/);
     expect(parseTopology({ target: 'docker', host: '0.0.0.0', appReplicas: 17, database: { maxAppReplicas: 17 } }).database.maxConnections).toBe(34 * 21 + 31);
     expect(() => parseTopology({ database: { maxConnections: 500 } } as never)).toThrow(/topology\.database: Unrecognized key.*maxConnections/);
   });
