@@ -3,9 +3,9 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { renderNginxConfig } from '../../nginx/render';
-import { edgePaths, renderEdgeConfig } from '../../infra/edge-nginx';
+import { edgePaths, renderEdgeConfig, workersForCpuLimit } from '../../infra/edge-nginx';
 import { dockerNginxConfig } from '../../infra/docker/load-balancer';
-import { kubernetesNginxConfig } from '../../infra/kubernetes/load-balancer';
+import { edgeCpuLimit, kubernetesNginxConfig } from '../../infra/kubernetes/load-balancer';
 import { appInstances, parseTopology, type Topology } from '../../infra/topology';
 import { withoutResolve } from '../e2e/replay/nginx-static-upstream';
 import { counts, tempDir } from './stack-fixtures';
@@ -78,6 +78,13 @@ describe('resolve form: rendering rules', () => {
     expect(prod).toContain('ssl_certificate "/etc/nginx/tls/tls.crt";');
     expect(prod).toContain('ssl_certificate_key "/etc/nginx/tls/tls.key";');
     expect(dockerNginxConfig(topo('docker', 3))).not.toContain('ssl_certificate');
+  });
+
+  test('workers: one per CPU of the prod pod\'s limit; staging (no CPU limit) keeps auto; a bad count is refused', () => {
+    expect(kubernetesNginxConfig(topo('kubernetes', 3), 'aidiary-prod')).toMatch(/^worker_processes 1;$/m);
+    expect(dockerNginxConfig(topo('docker', 3))).toMatch(/^worker_processes auto;$/m);
+    expect([0.5, 1, 2.5, 4].map(workersForCpuLimit)).toEqual([1, 1, 2, 4]);
+    expect(() => renderEdgeConfig(topo('kubernetes', 1), { host: 'app', port: 3000, resolver: '127.0.0.11' }, undefined, edgePaths, 0)).toThrow(/workerProcesses: must be a whole number of at least 1, got 0/);
   });
 
   test('every writable path is under /tmp, so nginx runs unprivileged on a read-only root', () => {
