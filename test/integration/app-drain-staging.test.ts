@@ -67,7 +67,7 @@ describe('staging app drain (dist/app.mjs with the declared environment)', () =>
       AIDIARY_REDIS_CACHE_URL: cache.url,
       AIDIARY_LOG_LEVEL: 'warn',
     };
-    const drainMs = Number(env.AIDIARY_DRAIN_MS);
+    const drainMs = Number(declared.AIDIARY_DRAIN_MS);
     expect(drainMs).toBeGreaterThan(stalenessMs);
 
     child = spawn(process.execPath, [fromRoot('dist', 'app.mjs')], { env: { PATH: process.env.PATH, ...env }, stdio: 'ignore' });
