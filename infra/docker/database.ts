@@ -48,7 +48,8 @@ export function postgresServerArgs(t: Topology): string[] {
 
 /** Replication slots of replicas the topology no longer has: pg_K with K > dbReplicas. */
 function removedSlotsCondition(t: Topology): string {
-  return `slot_type = 'physical' AND slot_name ~ '^pg_[0-9]+$' AND substr(slot_name, 4)::int > ${t.dbReplicas}`;
+  // CASE, not AND: SQL does not promise to test the pattern before the cast.
+  return `slot_type = 'physical' AND CASE WHEN slot_name ~ '^pg_[0-9]+$' THEN substr(slot_name, 4)::int > ${t.dbReplicas} ELSE false END`;
 }
 
 /**

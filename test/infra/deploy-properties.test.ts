@@ -95,7 +95,7 @@ describe('staging (Docker)', () => {
       expect(serverSettings(c).max_slot_wal_keep_size, c.name).toMatch(/^\d+MB$/);
     }
     const script: string = byRole(run, 'postgres-sync-config')[0].inputs.entrypoints.join(' ');
-    expect(script).toContain("slot_name ~ '^pg_[0-9]+$' AND substr(slot_name, 4)::int > 2");
+    expect(script).toContain("CASE WHEN slot_name ~ '^pg_[0-9]+$' THEN substr(slot_name, 4)::int > 2 ELSE false END");
     expect(script).toContain('pg_drop_replication_slot');
   });
 

@@ -124,17 +124,19 @@ describe.skipIf(!pgBin || !isRoot)('postgres init scripts on a real PostgreSQL',
     expect(psql(primaryPort, 'SELECT application_name, sync_state FROM pg_stat_replication ORDER BY 1').trim()).toBe('pg_1|quorum\npg_2|quorum');
     expect(replication()).toBe('pg_1|t|streaming\npg_2|t|streaming');
 
-    // dbReplicas 2 → 1: the new one-shot runs while pg-2 still streams; its slot goes, pg_1 stays.
+    // dbReplicas 2 → 1: the new one-shot runs while pg-2 still streams; its slot goes, pg_1 stays,
+    // and slots the stack did not make (an operator's, a backup tool's) are left alone.
+    psql(primaryPort, "SELECT pg_create_physical_replication_slot('pg_operator'), pg_create_physical_replication_slot('pg_9x')");
     const notices = runSyncConfig(t1);
     expect(notices).toContain('dropped replication slot pg_2');
     expect(notices).not.toContain('slot pg_1');
     expect(psql(primaryPort, 'SHOW synchronous_standby_names').trim()).toBe('');
     await new Promise((r) => setTimeout(r, 1000));
-    expect(psql(primaryPort, 'SELECT slot_name, active FROM pg_replication_slots ORDER BY 1').trim()).toBe('pg_1|t');
+    expect(psql(primaryPort, 'SELECT slot_name, active FROM pg_replication_slots ORDER BY 1').trim()).toBe('pg_1|t\npg_9x|f\npg_operator|f');
     psql(primaryPort, 'INSERT INTO sync_probe VALUES (1)', ['-d', 'aidiary']);
     // Running it again (a retried release) changes nothing and succeeds.
     runSyncConfig(t1);
-    expect(psql(primaryPort, 'SELECT slot_name FROM pg_replication_slots ORDER BY 1').trim()).toBe('pg_1');
+    expect(psql(primaryPort, 'SELECT slot_name FROM pg_replication_slots ORDER BY 1').trim()).toBe('pg_1\npg_9x\npg_operator');
   }, 120_000);
 });
 
