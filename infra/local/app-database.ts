@@ -34,12 +34,14 @@ export function seedAppDatabase(conn: AppDbConnection, opts: { posts?: number } 
   return withClient(conn, (client) => seedDemoContent(client, { posts: opts.posts }));
 }
 
-/** The `admin` account with the password from the 0600 file, only when no `admin` exists (as on every target). */
-export function createAdmin(conn: AppDbConnection, password: string): Promise<{ created: boolean }> {
-  return withClient(conn, (client) => createInitialAdmin(client, password));
-}
-
-/** The `admin` account with this password, re-set when it differs (an explicit AIDIARY_ADMIN_PASSWORD). */
-export function ensureAdmin(conn: AppDbConnection, password: string): Promise<{ created: boolean; updated: boolean }> {
-  return withClient(conn, (client) => ensureAdminUser(client, password));
+/**
+ * The local `up`'s `admin` account, from the password in the 0600 file. Create-only, as
+ * `aidiary migrate` on every target, so a password changed in the admin UI survives restarts;
+ * but an AIDIARY_ADMIN_PASSWORD set in `up`'s environment is the operator asking for that
+ * password, so it is set again (ensureAdminUser re-hashes only when it differs).
+ */
+export async function provisionLocalAdmin(conn: AppDbConnection, password: string, env: NodeJS.ProcessEnv): Promise<{ created: boolean; updated: boolean }> {
+  if (env.AIDIARY_ADMIN_PASSWORD) return withClient(conn, (client) => ensureAdminUser(client, password));
+  const { created } = await withClient(conn, (client) => createInitialAdmin(client, password));
+  return { created, updated: false };
 }

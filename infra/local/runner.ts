@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { durabilityMode, synchronousStandbyNames, type AppInstance, type Topology } from '../topology';
 import { appEntry, startApp, stopApp } from './app-processes';
-import { createAdmin, ensureAdmin, migrateAppDatabase, seedAppDatabase, type AppDbConnection } from './app-database';
+import { migrateAppDatabase, provisionLocalAdmin, seedAppDatabase, type AppDbConnection } from './app-database';
 import { appNodes, hasData, isPrimaryDataDir, localTopology, pgNodes, redisNodes, topologyPorts, type LocalPortChoice } from './cluster-layout';
 import { waitForHealthy } from './http-probe';
 import { reloadNginx, startNginx, stopNginx, writeNginxConfig } from './nginx-process';
@@ -192,12 +192,7 @@ export async function up(opts: UpOptions): Promise<UpResult> {
         clusterState.seeded = true;
         state.write(clusterState);
       }
-      // Create-only, as `aidiary migrate` on every target: a password changed in the admin UI
-      // survives restarts. An AIDIARY_ADMIN_PASSWORD set for this `up` is the operator asking for
-      // that password, so it is set again.
-      const adminPassword = state.readSecret(secrets.adminPasswordFile);
-      if ((opts.env ?? process.env).AIDIARY_ADMIN_PASSWORD) await ensureAdmin(conn, adminPassword);
-      else await createAdmin(conn, adminPassword);
+      await provisionLocalAdmin(conn, state.readSecret(secrets.adminPasswordFile), opts.env ?? process.env);
       await step(log, `start ${t.appReplicas} app process(es)`, () => startApps(root, state, t, appNodes(t)));
       await step(log, `start nginx on ${t.host}:${t.ports.lb}`, async () => {
         writeNginxConfig(state, root, t, appNodes(t).map((a) => a.port));
