@@ -33,7 +33,8 @@ const USAGE = `usage: aidiary <command> [options]
                               (configured like the app; the release step of every target)
   admin reset-password [--user NAME] [--password-file F]
                               set a user's password (read from F or stdin, never an argument)
-                              and log the user out everywhere; configured like the app
+                              and log the user out everywhere; configured like the app, or by
+                              the local cluster when no AIDIARY_DB_NODES is set
   release [--registry R] [--tag T] [--push]
                               build the app and edge images tagged with the commit, push them
                               to R, print the \`pulumi config set\` lines for prod

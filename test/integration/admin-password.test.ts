@@ -1,5 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import type { FastifyBaseLogger } from 'fastify';
@@ -7,6 +10,8 @@ import { startTestPostgres, startTestRedis, type TestPostgres, type TestRedis } 
 import { freePort } from '../../infra/local/process';
 import { hashPassword, verifyPassword } from '../../app/auth/passwords';
 import { createRedisSessionStore } from '../../app/session/redis-session-store';
+import { localTopology } from '../../infra/local/cluster-layout';
+import { StateDir } from '../../infra/local/state';
 import { errorLines, runBuiltCli, secretFiles, stackEnv, type SecretFiles } from './built-cli-helpers';
 
 // `node dist/cli.mjs admin reset-password`, the operator's way back in on every target, run as the
@@ -139,5 +144,27 @@ describe('admin reset-password', () => {
     const run = await runBuiltCli(['admin', 'reset-password'], { ...env, AIDIARY_DB_NODES: `pg-0@127.0.0.1:${port}` }, { input: 'unreach-pass-1\n' });
     expect(run.code).toBe(1);
     expect(expectOneErrorLine(run.stderr)).toContain(`cannot reach PostgreSQL at 127.0.0.1:${port}`);
+  });
+
+  it('with no database address in the environment, uses the local cluster recorded in --state-dir', async () => {
+    // A state dir as `aidiary up` leaves it, its ports pointed at this test's PostgreSQL and Redis.
+    const root = mkdtempSync(join(tmpdir(), 'aidiary-local-'));
+    try {
+      const state = new StateDir(join(root, '.aidiary'));
+      state.ensureLayout();
+      state.ensureSecrets({});
+      writeFileSync(state.dbPasswordFile, `${db.appPassword}\n`, { mode: 0o600 });
+      const t = localTopology({ apps: 1, dbReplicas: 0, basePort: 20000 });
+      const topology = { ...t, host: '127.0.0.1', ports: { ...t.ports, pgBase: db.primary.port, redisSessions: redis.port } };
+      state.write({ version: 1, topology, createdAt: new Date().toISOString(), seeded: true, supervisorPid: null });
+      const session = await loggedIn('admin');
+      const run = await runBuiltCli(['admin', 'reset-password', '--state-dir', state.root], {}, { input: 'local-pass-321\n' });
+      expect(run.code, run.stderr).toBe(0);
+      expect(run.stderr).toContain(`using the local cluster in ${state.root}`);
+      expect(await verifyPassword(await hashOf('admin'), 'local-pass-321')).toBe(true);
+      expect(await sessions.get(session)).toBeNull();
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 });

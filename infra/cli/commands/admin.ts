@@ -9,14 +9,16 @@ import { passwordField } from '../../../app/routes/admin/user-schemas';
 import { createRedisSessionStore } from '../../../app/session/redis-session-store';
 import type { SessionStore } from '../../../app/deps';
 import { connectPrimary, findPrimary } from '../app-primary';
+import { localClusterEnv } from '../local-cluster-env';
 import { progress, UsageError } from '../output';
 import { readSecretFile, readSecretStdin } from '../secret-input';
 
 // `aidiary admin reset-password [--user NAME] [--password-file FILE]`: the operator's way back in
-// when an account's password is lost, on every target (a local shell, `docker exec` into an app
-// container, `kubectl exec` into an app pod). Configured by the app's own environment; the new
-// password comes from the file or stdin, never argv. It sets the password on the primary and logs
-// the user out everywhere (the sessions Redis keeps a set of each user's sessions).
+// when an account's password is lost, on every target (`docker exec` into an app container,
+// `kubectl exec` into an app pod, or a shell next to the local cluster). Configured by the app's
+// own environment (or, with no database address in it, by the local cluster of --state-dir); the
+// new password comes from the file or stdin, never argv. It sets the password on the primary and
+// logs the user out everywhere (the sessions Redis keeps a set of each user's sessions).
 
 const subcommands = 'reset-password';
 
@@ -46,7 +48,10 @@ async function resetPassword(argv: string[]): Promise<number> {
     throw new UsageError('--password is not accepted (argv shows in `ps` and shell history); use --password-file FILE or pipe the password on stdin');
   }
   const { values, positionals } = parseArgs({
-    args: argv, options: { user: { type: 'string', default: 'admin' }, 'password-file': { type: 'string' } }, strict: true, allowPositionals: true,
+    args: argv,
+    options: { user: { type: 'string', default: 'admin' }, 'password-file': { type: 'string' }, 'state-dir': { type: 'string' } },
+    strict: true,
+    allowPositionals: true,
   });
   if (positionals.length > 0) {
     throw new UsageError('passwords are never taken as arguments (argv shows in `ps` and shell history); use --password-file FILE or pipe the password on stdin');
@@ -56,7 +61,9 @@ async function resetPassword(argv: string[]): Promise<number> {
   const policy = passwordField.safeParse(password);
   if (!policy.success) throw new UsageError(`new password: ${policy.error.issues[0].message}`);
 
-  const env = process.env;
+  const local = localClusterEnv(values['state-dir'], process.env);
+  if (local) progress(`no AIDIARY_DB_NODES in the environment: using the local cluster in ${local.stateDir}`);
+  const env = local?.env ?? process.env;
   const config = loadConfig(env);
   const sessions = await openSessionStore(config);
   try {
