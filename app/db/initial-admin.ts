@@ -23,7 +23,8 @@ export class InitialAdminError extends Error {
 }
 
 /**
- * Creates `admin` (role admin) with `password` unless a user of that name exists. Safe to run
+ * Creates `admin` (role admin) with `password` unless a user of that name exists. Its e-mail is a
+ * reserved, undeliverable address that passes the profile form's check, to be replaced by the owner. Safe to run
  * concurrently: the insert is ON CONFLICT DO NOTHING, and only a run whose row went in says created.
  */
 export async function createInitialAdmin(q: Queryable, password: string): Promise<{ created: boolean }> {
@@ -35,7 +36,7 @@ export async function createInitialAdmin(q: Queryable, password: string): Promis
   const hash = await hashPassword(password);
   const res = await q.query({
     text: `INSERT INTO users (username, email, display_name, password_hash, role)
-           VALUES ($1, 'admin@localhost', 'Administrator', $2, 'admin')
+           VALUES ($1, 'admin@example.invalid', 'Administrator', $2, 'admin')
            ON CONFLICT (username) DO NOTHING
            RETURNING id`,
     values: [initialAdminUsername, hash],
