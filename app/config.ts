@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { z } from 'zod';
 
 // Environment → typed config, validated once at start. An error names the variable and the fix.
@@ -29,7 +30,21 @@ export interface AppConfig {
   adminPassword: string | null;
   keepAliveTimeoutMs: number;
   drainMs: number;
+  /**
+   * The edge's addresses/CIDRs (AIDIARY_TRUSTED_EDGE): only a peer in this list may set the client
+   * address (X-Forwarded-For), the scheme (X-Forwarded-Proto) and the request id (X-Request-Id).
+   */
+  trustedEdge: string[];
+  /** True when trustedEdge is non-empty (the app runs behind nginx). */
   trustProxy: boolean;
+  /** The public origin (scheme://host[:port]): feeds, sitemap, canonical links. */
+  siteUrl: string;
+  login: {
+    maxAttemptsPerAddress: number;
+    addressWindowSeconds: number;
+    /** After k failures a username waits 2^k s, at most this; a success resets it. */
+    backoffCapSeconds: number;
+  };
   cache: {
     l1: boolean;
     l2: boolean;
@@ -101,6 +116,24 @@ function flag(env: Env, name: string, fallback: boolean): boolean {
   throw new ConfigError(`${name}: expected on/off, got "${raw}"`);
 }
 
+function addressList(env: Env, name: string): string[] {
+  const raw = env[name];
+  if (!raw) return [];
+  return raw.split(',').map((item) => item.trim()).filter(Boolean).map((item) => {
+    const [addr, bits, ...rest] = item.split('/');
+    const family = isIP(addr);
+    const okBits = bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128));
+    if (!family || rest.length > 0 || !okBits) throw new ConfigError(`${name}: "${item}" is not an IP address or CIDR; list the edge's addresses like 127.0.0.1,10.0.0.0/8`);
+    return item;
+  });
+}
+
+function origin(env: Env, name: string, fallback: string): string {
+  const value = (env[name] ?? fallback).replace(/\/$/, '');
+  if (!/^https?:\/\/[A-Za-z0-9.-]+(:\d{1,5})?$/.test(value)) throw new ConfigError(`${name}: expected scheme://host[:port] without a path, got "${value}"; e.g. https://blog.example.com`);
+  return value.toLowerCase();
+}
+
 const nameSchema = z.string().regex(/^[a-z][a-z0-9-]*$/);
 
 export function loadConfig(env: Env = process.env): AppConfig {
@@ -120,13 +153,19 @@ export function loadConfig(env: Env = process.env): AppConfig {
     return value;
   };
 
+  if (env.AIDIARY_TRUST_PROXY !== undefined) {
+    throw new ConfigError('AIDIARY_TRUST_PROXY: no longer read (trusting every hop let a client write its own address); list the edge in AIDIARY_TRUSTED_EDGE, e.g. 127.0.0.1');
+  }
+  const trustedEdge = addressList(env, 'AIDIARY_TRUSTED_EDGE');
+  const port = int(env, 'AIDIARY_PORT', 3000, 0);
+
   const sessionSecret = secret(env, 'AIDIARY_SESSION_SECRET', true)!;
   if (sessionSecret.length < 32) throw new ConfigError('AIDIARY_SESSION_SECRET: must be at least 32 characters; generate one with `openssl rand -hex 32`');
 
   return {
     appName,
     host: env.AIDIARY_HOST ?? '127.0.0.1',
-    port: int(env, 'AIDIARY_PORT', 3000, 0),
+    port,
     dbNodes: nodes,
     dbPrimaryService: primaryService,
     dbReadService: readService,
@@ -142,7 +181,14 @@ export function loadConfig(env: Env = process.env): AppConfig {
     adminPassword: secret(env, 'AIDIARY_ADMIN_PASSWORD', false),
     keepAliveTimeoutMs: int(env, 'AIDIARY_KEEPALIVE_TIMEOUT_MS', 65000, 1000),
     drainMs: int(env, 'AIDIARY_DRAIN_MS', 1000),
-    trustProxy: flag(env, 'AIDIARY_TRUST_PROXY', false),
+    trustedEdge,
+    trustProxy: trustedEdge.length > 0,
+    siteUrl: origin(env, 'AIDIARY_SITE_URL', `http://127.0.0.1:${port}`),
+    login: {
+      maxAttemptsPerAddress: int(env, 'AIDIARY_LOGIN_MAX_PER_ADDRESS', 50, 1),
+      addressWindowSeconds: int(env, 'AIDIARY_LOGIN_ADDRESS_WINDOW_SECONDS', 300, 1),
+      backoffCapSeconds: int(env, 'AIDIARY_LOGIN_BACKOFF_CAP_SECONDS', 30, 1),
+    },
     cache: {
       l1: flag(env, 'AIDIARY_CACHE_L1', true),
       l2: flag(env, 'AIDIARY_CACHE_L2', true),

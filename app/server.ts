@@ -13,6 +13,7 @@ import { registerApiRoutes } from './routes/api/index';
 import { registerAdminRoutes } from './routes/admin/index';
 import { registerBoundedJsonParser } from './routes/json-body';
 import { securityHeaders } from './routes/security-headers';
+import { trustedEdgeCheck } from './trusted-edge';
 
 // buildServer(deps): the whole HTTP surface, no environment reads and no listening (main.ts
 // listens; tests use inject()). Every response carries X-Served-By; errors come from the catalog
@@ -76,9 +77,13 @@ const wantsJson = (request: FastifyRequest) => request.url.startsWith('/api/') |
 
 export async function buildServer(deps: AppDeps): Promise<FastifyInstance> {
   const { config } = deps;
+  // Only the edge may speak for the client: request.ip / request.protocol come from
+  // X-Forwarded-For / -Proto when the TCP peer is in AIDIARY_TRUSTED_EDGE (nginx overwrites both),
+  // else from the socket. The login limits and logs key on that address.
+  const fromEdge = trustedEdgeCheck(config.trustedEdge);
   const app = Fastify({
     loggerInstance: deps.logger,
-    trustProxy: config.trustProxy,
+    trustProxy: config.trustedEdge.length > 0 ? (address: string) => fromEdge(address) : false,
     bodyLimit: 1024 * 1024,
     // A draining app finishes every request it still receives, with Connection: close (fastify
     // sets it once close() began; the onSend hook below does it during the drain delay). Fastify's
@@ -88,9 +93,11 @@ export async function buildServer(deps: AppDeps): Promise<FastifyInstance> {
     return503OnClosing: false,
     // Unicode slugs are percent-encoded: up to 9 bytes of URL per character.
     routerOptions: { maxParamLength: 1500, ignoreTrailingSlash: false },
+    // The edge's id (nginx's $request_id, which overwrites a client's header), so the app's and
+    // nginx's log lines join; a header from any other peer is ignored.
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
-      return typeof given === 'string' && requestIdPattern.test(given) ? given : randomUUID();
+      return typeof given === 'string' && requestIdPattern.test(given) && fromEdge(req.socket?.remoteAddress) ? given : randomUUID();
     },
   });
 

@@ -26,6 +26,8 @@ export const configDefaults = {
   tlsSecretName: '',
   tlsCertificate: '',
   lbServiceType: 'LoadBalancer',
+  siteUrl: '',
+  trustedProxies: '',
 } as const;
 
 /** How clients reach nginx on Kubernetes (see Pulumi.yaml). */
@@ -98,7 +100,14 @@ export function readStackSettings(buildContext: string): StackSettings {
   if (target !== 'docker' && target !== 'kubernetes') {
     throw new StackConfigError(`target: expected "docker" or "kubernetes", got "${target}"; set it in Pulumi.${stack}.yaml`);
   }
+  const siteUrl = cfg.get('siteUrl') ?? configDefaults.siteUrl;
+  if (target === 'kubernetes' && !siteUrl) {
+    throw new StackConfigError('siteUrl: required on target kubernetes (feeds, sitemap and the accepted Host come from it); run `pulumi config set siteUrl https://<your host>`');
+  }
+  const trustedProxies = (cfg.get('trustedProxies') ?? configDefaults.trustedProxies).split(',').map((c) => c.trim()).filter(Boolean);
   const topology = parseTopology({
+    siteUrl,
+    trustedProxies,
     name: `aidiary-${stack}`.toLowerCase().replace(/[^a-z0-9-]/g, '-').slice(0, 40),
     target,
     host: '0.0.0.0',

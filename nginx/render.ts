@@ -1,4 +1,4 @@
-import type { Topology } from '../infra/topology';
+import { acceptedHostNames, type Topology } from '../infra/topology';
 
 // The nginx config, rendered from the topology. Pure: same input, same text; no file or env reads.
 // Used by the local runner (static upstream: one server per app process) and by Pulumi (Docker
@@ -34,6 +34,7 @@ const UPSTREAM = 'aidiary_app';
 export const RESOLVER_VALID_SECONDS = 5;
 export const RESOLVER_TIMEOUT_SECONDS = 2;
 const EDGE_ZONE = 'aidiary_edge';
+const LOGIN_ZONE = 'aidiary_login';
 
 /** Cookie whose presence marks a logged-in request: never served from or stored in the edge cache. */
 export const SESSION_COOKIE = 'aidiary_session';
@@ -114,21 +115,37 @@ function upstreamBlock(input: NginxRenderInput): string[] {
  * A draining app never answers 503 (it finishes requests and closes its listener), so rolling
  * restarts rely on `error` alone.
  */
-function proxyLocation(input: NginxRenderInput, kind: 'public' | 'session'): string[] {
+interface LocationOptions {
+  /** The location line's match, e.g. `/` or `~ ^/(admin|api)(/|$)`. */
+  match: string;
+  kind: 'public' | 'session';
+  /** Login endpoints: POSTs limited per client address (limit_req, answered 429). */
+  loginLimit?: boolean;
+  /**
+   * /media/: the app sends `immutable, max-age=1y` for browsers (content-addressed names), but
+   * the edge must not keep a deleted image that long: nginx ignores those headers and keeps the
+   * file for the micro-cache TTL only.
+   */
+  media?: boolean;
+}
+
+function proxyLocation(input: NginxRenderInput, o: LocationOptions): string[] {
   const n = input.topology.nginx;
   const c = input.topology.cache;
-  const retryOn = kind === 'public' ? 'error timeout http_502 http_503' : 'error timeout http_502';
+  const retryOn = o.kind === 'public' ? 'error timeout http_502 http_503' : 'error timeout http_502';
   const lines = [
-    kind === 'public' ? '    location / {' : '    location ~ ^/(admin|api)(/|$) {',
+    `    location ${o.match} {`,
     `        proxy_pass http://${UPSTREAM};`,
     '        proxy_http_version 1.1;',
     '        proxy_set_header Connection "";',
     '        proxy_set_header Host $http_host;',
-    '        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;',
+    '        # Overwritten, never appended: the app sees exactly the client address nginx resolved',
+    '        # (the TCP peer, or what a trusted proxy of trustedProxies said), and nginx\'s own id.',
+    '        proxy_set_header X-Forwarded-For $remote_addr;',
     '        proxy_set_header X-Forwarded-Proto $scheme;',
     '        proxy_set_header X-Forwarded-Host $host;',
     '        proxy_set_header X-Real-IP $remote_addr;',
-    '        proxy_set_header X-Request-Id $aidiary_request_id;',
+    '        proxy_set_header X-Request-Id $request_id;',
     `        proxy_connect_timeout ${n.proxyConnectTimeoutMs}ms;`,
     `        proxy_read_timeout ${n.proxyReadTimeoutSeconds}s;`,
     `        proxy_send_timeout ${n.proxyReadTimeoutSeconds}s;`,
@@ -142,15 +159,26 @@ function proxyLocation(input: NginxRenderInput, kind: 'public' | 'session'): str
     '        proxy_buffers 32 16k;',
     '        proxy_busy_buffers_size 64k;',
   ];
-  if (c.edgeEnabled && kind === 'public') {
+  if (o.loginLimit) {
+    lines.push(
+      '        # Password guessing per client address, before any app work (429, like the app\'s own',
+      '        # limits; 503 stays "session store down").',
+      `        limit_req zone=${LOGIN_ZONE} burst=${input.topology.login.edgeBurst} nodelay;`,
+    );
+  }
+  const hsts = hstsLines(input);
+  if (c.edgeEnabled && o.kind === 'public') {
     lines.push(
       '        # Micro-cache for anonymous GET/HEAD: a logged-in request (session cookie) neither reads',
       '        # nor stores; /admin, /api and /health never do. Responses with Set-Cookie or',
       '        # Cache-Control: private/no-store are not stored (nginx defaults, kept on purpose).',
       `        proxy_cache ${EDGE_ZONE};`,
       '        proxy_cache_methods GET HEAD;',
-      '        proxy_cache_key $scheme$request_method$host$request_uri;',
+      '        # No $host: nginx serves the accepted host names only (421 otherwise), and one copy',
+      '        # per URL whatever the Host keeps the cache from growing with made-up names.',
+      '        proxy_cache_key $scheme$request_method$request_uri;',
       `        proxy_cache_valid 200 301 404 ${c.edgeTtlSeconds}s;`,
+      ...(o.media ? ['        proxy_ignore_headers Cache-Control Expires X-Accel-Expires;'] : []),
       '        proxy_cache_lock on;',
       '        proxy_cache_lock_timeout 2s;',
       '        # A stale anonymous page beats an error page while every app is unreachable or reports',
@@ -160,6 +188,7 @@ function proxyLocation(input: NginxRenderInput, kind: 'public' | 'session'): str
       `        proxy_cache_bypass $cookie_${SESSION_COOKIE} $aidiary_edge_skip $aidiary_bench_bypass;`,
       `        proxy_no_cache $cookie_${SESSION_COOKIE} $aidiary_edge_skip $aidiary_bench_bypass;`,
       '        add_header X-Edge-Cache $upstream_cache_status always;',
+      ...hsts.map((l) => `    ${l}`),
       '        # Descriptors of micro-cache files: a hit skips open()/fstat() (home-cached went from',
       '        # 0.65 to 0.83-0.87 of static in the bench). Never stale: nginx passes the cache',
       '        # entry\'s inode (uniq) and re-opens when a refresh replaced the file. Bounded and',
@@ -171,6 +200,29 @@ function proxyLocation(input: NginxRenderInput, kind: 'public' | 'session'): str
   }
   lines.push('    }');
   return lines;
+}
+
+/**
+ * HSTS on the TLS edge. Repeated in every location that has its own add_header (nginx drops the
+ * server-level ones there).
+ */
+function hstsLines(input: NginxRenderInput): string[] {
+  return input.tls ? ['    add_header Strict-Transport-Security "max-age=31536000; includeSubDomains" always;'] : [];
+}
+
+/** set_real_ip_from for the operator's proxies in front of nginx; nothing when there are none. */
+function realIpLines(t: Topology): string[] {
+  if (t.trustedProxies.length === 0) return [];
+  return [
+    '    # Proxies in front of nginx (topology trustedProxies): the client address is the last',
+    '    # X-Forwarded-For entry not sent by one of them. Anyone else\'s header is ignored.',
+    ...t.trustedProxies.map((cidr) => {
+      if (!/^[0-9A-Fa-f.:/]+$/.test(cidr)) throw new NginxRenderError(`trustedProxies: not an address or CIDR: "${cidr}"`);
+      return `    set_real_ip_from ${cidr};`;
+    }),
+    '    real_ip_header X-Forwarded-For;',
+    '    real_ip_recursive on;',
+  ];
 }
 
 /** Renders the whole nginx.conf (run with `nginx -p <prefix> -c <file>`; it stays in the foreground). */
@@ -220,7 +272,7 @@ export function renderNginxConfig(input: NginxRenderInput): string {
     '',
     '    log_format aidiary \'$remote_addr [$time_iso8601] "$request" $status $body_bytes_sent \'',
     '                       \'rt=$request_time up=$upstream_addr ut=$upstream_response_time \'',
-    '                       \'edge=$upstream_cache_status rid=$aidiary_request_id\';',
+    '                       \'edge=$upstream_cache_status rid=$request_id client_rid="$http_x_request_id"\';',
     `    access_log ${q('accessLog')} aidiary buffer=64k flush=1s;`,
     '',
     '    sendfile on;',
@@ -249,18 +301,31 @@ export function renderNginxConfig(input: NginxRenderInput): string {
         ]
       : []),
     '',
-    '    # Keep a sane caller-supplied request id, else mint one; the app logs it.',
-    '    map $http_x_request_id $aidiary_request_id {',
-    '        default $request_id;',
-    '        "~^[A-Za-z0-9._-]{8,128}$" $http_x_request_id;',
+    '    # Request ids are nginx\'s own ($request_id, passed to the app as X-Request-Id); a',
+    '    # client-sent X-Request-Id is only logged, as client_rid, never taken as the id.',
+    ...realIpLines(t),
+    '    # Host names this site answers to; any other Host gets 421 and no page render.',
+    '    map $host $aidiary_known_host {',
+    '        default 0;',
+    ...acceptedHostNames(t).map((h) => `        ${checkHost('acceptedHostNames', h)} 1;`),
     '    }',
+    '    # Login POSTs, per client address (an empty key is not counted: GETs of the form).',
+    '    map $request_method $aidiary_login_key {',
+    '        default "";',
+    '        POST $binary_remote_addr;',
+    '    }',
+    `    limit_req_zone $aidiary_login_key zone=${LOGIN_ZONE}:1m rate=${t.login.edgeRatePerSecond}r/s;`,
+    '    limit_req_status 429;',
+    '    limit_req_log_level warn;',
     '    map $uri $aidiary_edge_skip {',
     '        default 0;',
     '        "~^/(admin|api|health)(/|$)" 1;',
     '    }',
     '    # `aidiary bench` measures the app caches behind nginx (home-l1) with X-Bench-Bypass-Edge: 1;',
     '    # honoured from loopback clients only, so the public cannot make nginx skip its micro-cache.',
-    '    geo $aidiary_loopback_client {',
+    '    # $remote_addr: the resolved client address (a forged X-Forwarded-For is ignored unless it',
+    '    # comes from a trustedProxies peer).',
+    '    geo $remote_addr $aidiary_loopback_client {',
     '        default 0;',
     '        127.0.0.0/8 1;',
     '        ::1 1;',
@@ -293,6 +358,8 @@ export function renderNginxConfig(input: NginxRenderInput): string {
   }
   out.push(
     '        server_name _;',
+    '        if ($aidiary_known_host = 0) { return 421; }',
+    ...hstsLines(input),
     '',
     '        # Static files straight from disk; names are content-hashed, so cache them for a year.',
     '        location /static/ {',
@@ -308,15 +375,20 @@ export function renderNginxConfig(input: NginxRenderInput): string {
     '            open_file_cache_errors on;',
     '            expires 1y;',
     '            add_header Cache-Control "public, immutable";',
+    ...hstsLines(input).map((l) => `    ${l}`),
     '        }',
     '',
     '        # Prometheus metrics are scraped from each app directly, never through the LB.',
     '        location = /metrics { return 404; }',
     '        location ^~ /metrics/ { return 404; }',
     '',
-    ...proxyLocation(input, 'session').map((l) => `    ${l}`),
+    ...proxyLocation(input, { match: '= /api/auth/login', kind: 'session', loginLimit: true }).map((l) => `    ${l}`),
+    ...proxyLocation(input, { match: '= /admin/login', kind: 'session', loginLimit: true }).map((l) => `    ${l}`),
+    ...proxyLocation(input, { match: '~ ^/(admin|api)(/|$)', kind: 'session' }).map((l) => `    ${l}`),
     '',
-    ...proxyLocation(input, 'public').map((l) => `    ${l}`),
+    ...proxyLocation(input, { match: '^~ /media/', kind: 'public', media: true }).map((l) => `    ${l}`),
+    '',
+    ...proxyLocation(input, { match: '/', kind: 'public' }).map((l) => `    ${l}`),
     '    }',
     '',
     '    # stub_status for the local exporter/drills: loopback only, never the public listener.',

@@ -73,7 +73,7 @@ export function readContextFor(request: FastifyRequest): ReadContext {
 
 export interface SessionKit {
   rateLimiter: LoginRateLimiter;
-  /** True when the request came over HTTPS (X-Forwarded-Proto only when config.trustProxy). */
+  /** True when the request came over HTTPS (X-Forwarded-Proto only from the trusted edge). */
   isHttps(request: FastifyRequest): boolean;
   /** The session, or 503 (store down) / 401 (not logged in). */
   requireSession(request: FastifyRequest): SessionState;
@@ -109,18 +109,12 @@ export async function registerSessionPlugin(app: FastifyInstance, deps: AppDeps)
   if (!app.hasReplyDecorator('setCookie')) await app.register(fastifyCookie);
 
   // The limiter shares the sessions Redis (so all apps count together) on its own fail-fast client.
-  const limiterRedis = connectSessionsRedis(config.redisSessionsUrl, deps.logger.child({ component: 'login-rate-limit' }));
+  const limiterRedis = connectSessionsRedis({ url: config.redisSessionsUrl, auth: config.redisSessionsAuth }, deps.logger.child({ component: 'login-rate-limit' }));
   app.addHook('onClose', async () => { limiterRedis.disconnect(); });
-  const rateLimiter = createLoginRateLimiter(limiterRedis);
+  const rateLimiter = createLoginRateLimiter(limiterRedis, config.login);
 
-  const isHttps = (request: FastifyRequest) => {
-    if (config.trustProxy) {
-      const proto = request.headers['x-forwarded-proto'];
-      const first = (Array.isArray(proto) ? proto[0] : proto)?.split(',')[0]?.trim().toLowerCase();
-      if (first) return first === 'https';
-    }
-    return Boolean((request.raw.socket as { encrypted?: boolean }).encrypted);
-  };
+  // fastify's request.protocol believes X-Forwarded-Proto only from the trusted edge (server.ts).
+  const isHttps = (request: FastifyRequest) => request.protocol === 'https';
 
   const cookieOptions = (request: FastifyRequest) => ({
     httpOnly: true, sameSite: 'lax' as const, path: '/', secure: isHttps(request), maxAge: absoluteTtlSeconds,

@@ -57,6 +57,37 @@ export function appKeepAliveTimeoutMs(t: Topology): number {
   return t.appKeepAliveTimeoutMs;
 }
 
+/**
+ * The public origin: the topology's siteUrl, else the outermost tier's address (nginx's listener
+ * on the local target, the published lbPort elsewhere). Kubernetes has no address to derive a
+ * real one from: the stack config requires siteUrl there (infra/stack-config.ts).
+ */
+export function siteOrigin(t: Topology): string {
+  if (t.siteUrl) return t.siteUrl;
+  return t.target === 'local' ? `http://${t.host}:${t.ports.lb}` : `http://localhost:${t.ports.lb}`;
+}
+
+/**
+ * Host names nginx serves (any other Host is answered 421): the origin's host, plus on the local
+ * and Docker targets the loopback names tests, drills and the bench use (127.0.0.1, localhost).
+ */
+export function acceptedHostNames(t: Topology): string[] {
+  const names = [new URL(siteOrigin(t)).hostname];
+  if (t.target !== 'kubernetes') names.push('127.0.0.1', 'localhost');
+  return [...new Set(names)];
+}
+
+/**
+ * Peers whose X-Forwarded-For / X-Forwarded-Proto / X-Request-Id the app believes: the edge
+ * only. Locally nginx connects from loopback. On Docker and Kubernetes the app's port is never
+ * published: only peers inside the private network (the Docker network, the pod network, which
+ * the NetworkPolicies narrow to the edge) reach it, so the private ranges stand for the edge's
+ * addresses, which the engine assigns and cannot be listed ahead.
+ */
+export function trustedEdgeAddresses(t: Topology): string[] {
+  return t.target === 'local' ? ['127.0.0.1', '::1'] : ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', 'fc00::/7'];
+}
+
 /** Where the app finds its backing services on a given target. */
 export interface ServiceAddresses {
   /**
@@ -97,7 +128,11 @@ export function appEnvironment(t: Topology, app: AppInstance, addr: ServiceAddre
     AIDIARY_REDIS_CACHE_URL: `redis://${addr.redisCache.host}:${addr.redisCache.port}`,
     AIDIARY_KEEPALIVE_TIMEOUT_MS: String(appKeepAliveTimeoutMs(t)),
     AIDIARY_DRAIN_MS: String(t.drainMs),
-    AIDIARY_TRUST_PROXY: 'true',
+    AIDIARY_TRUSTED_EDGE: trustedEdgeAddresses(t).join(','),
+    AIDIARY_SITE_URL: siteOrigin(t),
+    AIDIARY_LOGIN_MAX_PER_ADDRESS: String(t.login.maxAttemptsPerAddress),
+    AIDIARY_LOGIN_ADDRESS_WINDOW_SECONDS: String(t.login.addressWindowSeconds),
+    AIDIARY_LOGIN_BACKOFF_CAP_SECONDS: String(t.login.usernameBackoffCapSeconds),
     AIDIARY_CACHE_L1: t.cache.l1Enabled ? 'on' : 'off',
     AIDIARY_CACHE_L2: t.cache.l2Enabled ? 'on' : 'off',
     AIDIARY_CACHE_L1_MAX_BYTES: String(t.cache.l1MaxBytes),

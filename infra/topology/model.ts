@@ -82,12 +82,36 @@ export interface NginxTuning {
   clientMaxBodySize: string;
 }
 
+/** Login throttling: the app's limits (shared in Redis by every app) and the edge's request rate. */
+export interface LoginLimits {
+  /** Attempts one client address may make per window, any username (password spraying). */
+  maxAttemptsPerAddress: number;
+  addressWindowSeconds: number;
+  /** After k failures a username waits 2^k seconds, at most this long; a success resets it. */
+  usernameBackoffCapSeconds: number;
+  /** nginx `limit_req` on the login endpoints (POST), per client address. */
+  edgeRatePerSecond: number;
+  edgeBurst: number;
+}
+
 export interface Topology {
   /** Stack or cluster name; prefixes resource names. */
   name: string;
   target: Target;
   /** Address processes bind to on the local target. */
   host: string;
+  /**
+   * The public origin (scheme://host[:port], no path): feeds, the sitemap, canonical links and
+   * redirects use it, and nginx answers 421 to any other Host. Empty: derived from the outermost
+   * tier (siteOrigin in derive.ts); required on Kubernetes.
+   */
+  siteUrl: string;
+  /**
+   * CIDRs of proxies in front of nginx (an operator's load balancer or CDN) whose
+   * X-Forwarded-For nginx believes. Empty (the default): the TCP peer is the client.
+   */
+  trustedProxies: string[];
+  login: LoginLimits;
   appReplicas: number;
   dbReplicas: number;
   durability: DurabilitySetting;

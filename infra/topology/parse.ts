@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { connectionBudget, MAX_DB_REPLICAS } from './connection-budget';
 import { defaultTopology } from './defaults';
@@ -9,10 +10,29 @@ import type { DatabaseConfig, Topology } from './model';
 const port = z.number().int().min(1).max(65535);
 const positiveInt = z.number().int().min(1);
 
+/** An IPv4/IPv6 address or CIDR (what nginx's set_real_ip_from and the app's trust list take). */
+export function isCidr(value: string): boolean {
+  const [addr, bits, ...rest] = value.split('/');
+  const family = isIP(addr);
+  if (!family || rest.length > 0) return false;
+  if (bits === undefined) return true;
+  if (!/^\d{1,3}$/.test(bits)) return false;
+  return Number(bits) <= (family === 4 ? 32 : 128);
+}
+
 const topologySchema = z.object({
   name: z.string().regex(/^[a-z][a-z0-9-]{0,39}$/, 'must be lower-case letters, digits and "-", starting with a letter'),
   target: z.enum(['local', 'docker', 'kubernetes']),
   host: z.string().min(1),
+  siteUrl: z.string().refine((v) => v === '' || /^https?:\/\/[a-z0-9.-]+(:\d{1,5})?$/.test(v), 'must be scheme://host[:port] in lower case, no path (e.g. https://blog.example.com)'),
+  trustedProxies: z.array(z.string().refine(isCidr, 'must be an IP address or CIDR (e.g. 10.0.0.0/8)')).max(64),
+  login: z.object({
+    maxAttemptsPerAddress: positiveInt,
+    addressWindowSeconds: positiveInt,
+    usernameBackoffCapSeconds: z.number().int().min(1).max(3600),
+    edgeRatePerSecond: positiveInt,
+    edgeBurst: z.number().int().min(0),
+  }).strict(),
   appReplicas: z.number().int().min(1, 'must be at least 1').max(64, 'must be at most 64'),
   dbReplicas: z.number().int().min(0, 'must be 0 or more').max(MAX_DB_REPLICAS, `must be at most ${MAX_DB_REPLICAS}`),
   durability: z.enum(['auto', 'sync-quorum', 'async']),
@@ -57,7 +77,7 @@ const topologySchema = z.object({
 export type TopologyOverrides = {
   [K in keyof Topology]?: K extends 'database'
     ? Partial<Omit<DatabaseConfig, 'maxConnections'>>
-    : Topology[K] extends object ? Partial<Topology[K]> : Topology[K];
+    : Topology[K] extends unknown[] ? Topology[K] : Topology[K] extends object ? Partial<Topology[K]> : Topology[K];
 };
 
 export class TopologyError extends Error {
@@ -88,7 +108,9 @@ function currentShape(base: Topology): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [key, fallback] of Object.entries(defaultTopology)) {
     const value = (base as unknown as Record<string, unknown>)[key];
-    if (fallback && typeof fallback === 'object') {
+    if (Array.isArray(fallback)) {
+      out[key] = Array.isArray(value) ? value : fallback;
+    } else if (fallback && typeof fallback === 'object') {
       const given = value && typeof value === 'object' ? value as Record<string, unknown> : {};
       out[key] = Object.fromEntries(Object.entries(fallback).map(([k, v]) => [k, k in given ? given[k] : v]));
     } else {

@@ -28,6 +28,7 @@ export function runProd(appReplicas: number, dbReplicas: number, extra: Record<s
     appImage: 'registry.example/aidiary-app:1.2.3',
     edgeImage: 'registry.example/aidiary-edge:1.2.3',
     backupDestination: 's3://aidiary-backups/prod',
+    siteUrl: 'https://blog.example.com',
     tlsCertificate: '-----BEGIN CERTIFICATE-----\nMIIpublic\n-----END CERTIFICATE-----',
     ...prodSecretConfig,
     ...extra,

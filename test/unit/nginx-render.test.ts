@@ -1,7 +1,7 @@
 import { describe, it, expect, afterAll, beforeAll } from 'vitest';
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -96,6 +96,11 @@ describe('renderNginxConfig: static upstream passes nginx -t', () => {
     });
     expect(r.ok, r.output).toBe(true);
     expect(r.conf).toMatch(/listen 127\.0\.0\.1:18080 ssl;/);
+    // HSTS at server level and in every location with its own add_header (nginx drops inherited ones there).
+    const hsts = 'add_header Strict-Transport-Security "max-age=31536000; includeSubDomains" always;';
+    expect(r.conf.split(hsts).length - 1).toBe(4);
+    for (const loc of ['location /static/ {', 'location ^~ /media/ {', 'location / {']) expect(block(r.conf, loc)).toContain(hsts);
+    expect(renderNginxConfig(input())).not.toContain('Strict-Transport-Security');
   });
 
   it('nginx -t really checks: a broken config fails', () => {
@@ -127,8 +132,13 @@ describe('renderNginxConfig: rules', () => {
     expect(block(conf, 'location / {')).toContain('proxy_next_upstream error timeout http_502 http_503;');
     // A session route's 503 (session store down, true on every app) is an answer, not an upstream failure.
     expect(block(conf, 'location ~ ^/(admin|api)(/|$) {')).toContain('proxy_next_upstream error timeout http_502;');
+    // Public: / and /media/. Session: the two login locations and the /admin|/api one.
     expect(conf.split('\n').filter((l) => /^\s*proxy_next_upstream\s/.test(l)).map((l) => l.trim()).sort())
-      .toEqual(['proxy_next_upstream error timeout http_502 http_503;', 'proxy_next_upstream error timeout http_502;']);
+      .toEqual([...Array(2).fill('proxy_next_upstream error timeout http_502 http_503;'), ...Array(3).fill('proxy_next_upstream error timeout http_502;')]);
+    for (const login of ['location = /api/auth/login {', 'location = /admin/login {']) {
+      expect(block(conf, login)).toContain('proxy_next_upstream error timeout http_502;');
+      expect(block(conf, login)).not.toContain('proxy_cache');
+    }
     // The session location never touches the micro-cache.
     expect(block(conf, 'location ~ ^/(admin|api)(/|$) {')).not.toContain('proxy_cache');
     expect(conf).not.toContain('non_idempotent');
@@ -138,10 +148,52 @@ describe('renderNginxConfig: rules', () => {
     expect(conf).toMatch(/proxy_set_header Connection "";/);
   });
 
-  it('forwards client identity and a request id', () => {
-    for (const h of ['X-Forwarded-For $proxy_add_x_forwarded_for', 'X-Forwarded-Proto $scheme', 'X-Forwarded-Host $host', 'X-Request-Id $aidiary_request_id']) {
-      expect(conf).toContain(`proxy_set_header ${h};`);
+  it('forwards the resolved client address (overwritten, never appended) and its own request id', () => {
+    // Was `X-Forwarded-For $proxy_add_x_forwarded_for` (appending to what the client sent) and a
+    // client-chosen X-Request-Id: a client could pick the address the app rate-limits on.
+    for (const h of ['X-Forwarded-For $remote_addr', 'X-Real-IP $remote_addr', 'X-Forwarded-Proto $scheme', 'X-Forwarded-Host $host', 'X-Request-Id $request_id']) {
+      expect(conf.split(`proxy_set_header ${h};`).length - 1, h).toBe(5);
     }
+    expect(conf).not.toContain('proxy_add_x_forwarded_for');
+    expect(conf).not.toContain('$aidiary_request_id');
+    // A client's own id is logged beside nginx's, never used as it.
+    expect(block(conf, 'log_format aidiary')).toBeDefined();
+    expect(conf).toMatch(/rid=\$request_id client_rid="\$http_x_request_id"/);
+    // No trusted proxies by default: no real_ip at all (the TCP peer is the client).
+    expect(conf).not.toMatch(/set_real_ip_from|real_ip_header/);
+    const behind = renderNginxConfig(input({ trustedProxies: ['10.1.0.0/16', '2001:db8::/32'] }));
+    expect(behind).toContain('set_real_ip_from 10.1.0.0/16;');
+    expect(behind).toContain('set_real_ip_from 2001:db8::/32;');
+    expect(behind).toContain('real_ip_header X-Forwarded-For;');
+    expect(behind).toContain('real_ip_recursive on;');
+    expect(() => renderNginxConfig(input({ trustedProxies: ['everyone'] }))).toThrow(/trustedProxies.*IP address or CIDR/);
+  });
+
+  it('login endpoints: POSTs rate-limited per client address with 429', () => {
+    expect(conf).toContain('limit_req_zone $aidiary_login_key zone=aidiary_login:1m rate=5r/s;');
+    expect(conf).toContain('limit_req_status 429;');
+    expect(block(conf, 'map $request_method $aidiary_login_key')).toMatch(/default "";\s*POST \$binary_remote_addr;/);
+    for (const login of ['location = /api/auth/login {', 'location = /admin/login {']) {
+      expect(block(conf, login)).toContain('limit_req zone=aidiary_login burst=20 nodelay;');
+    }
+    expect(conf.match(/limit_req zone=/g)).toHaveLength(2);
+  });
+
+  it('unknown Host names get 421; the accepted ones come from the site origin (plus loopback names locally)', () => {
+    expect(block(conf, 'map $host $aidiary_known_host')).toMatch(/default 0;\s*127\.0\.0\.1 1;\s*localhost 1;\s*\}/);
+    expect(block(conf, 'server {')).toContain('if ($aidiary_known_host = 0) { return 421; }');
+    const k8s = renderNginxConfig(input({ target: 'kubernetes', siteUrl: 'https://blog.example.com' }));
+    expect(block(k8s, 'map $host $aidiary_known_host')).toMatch(/default 0;\s*blog\.example\.com 1;\s*\}/);
+    // The micro-cache key no longer holds the Host.
+    expect(conf).toContain('proxy_cache_key $scheme$request_method$request_uri;');
+    expect(conf).not.toMatch(/proxy_cache_key .*\$host/);
+  });
+
+  it('/media/ stays in the edge cache for the micro-cache TTL only, whatever the app says to browsers', () => {
+    const media = block(conf, 'location ^~ /media/ {');
+    expect(media).toContain('proxy_ignore_headers Cache-Control Expires X-Accel-Expires;');
+    expect(media).toContain('proxy_cache_valid 200 301 404 1s;');
+    expect(block(conf, 'location / {')).not.toContain('proxy_ignore_headers');
   });
 
   it('serves /static/ from disk with a year of caching, hides /metrics, stub_status on loopback only', () => {
@@ -168,7 +220,7 @@ describe('renderNginxConfig: rules', () => {
     expect(loc).toContain('add_header X-Edge-Cache $upstream_cache_status always;');
     expect(block(conf, 'map $uri $aidiary_edge_skip')).toContain('"~^/(admin|api|health)(/|$)" 1;');
     // The bench's edge bypass header counts only from loopback clients.
-    expect(block(conf, 'geo $aidiary_loopback_client')).toMatch(/default 0;[\s\S]*127\.0\.0\.0\/8 1;/);
+    expect(block(conf, 'geo $remote_addr $aidiary_loopback_client')).toMatch(/default 0;[\s\S]*127\.0\.0\.0\/8 1;/);
     expect(block(conf, 'map "$aidiary_loopback_client:$http_x_bench_bypass_edge" $aidiary_bench_bypass')).toContain('"~^1:(1|true|yes)$" 1;');
     const ttl = renderNginxConfig(input({ cache: { edgeTtlSeconds: 7 } }));
     expect(ttl).toContain('proxy_cache_valid 200 301 404 7s;');
@@ -187,7 +239,8 @@ describe('renderNginxConfig: rules', () => {
     expect(block(conf, 'location /static/ {')).toMatch(/open_file_cache max=10000 /);
     // The micro-cache location keeps few, short-lived descriptors (replaced files stay open until evicted).
     expect(block(conf, 'location / {')).toContain('open_file_cache max=1000 inactive=5s;');
-    expect(conf.match(/open_file_cache max=/g)).toHaveLength(2);
+    expect(block(conf, 'location ^~ /media/ {')).toContain('open_file_cache max=1000 inactive=5s;');
+    expect(conf.match(/open_file_cache max=/g)).toHaveLength(3);
     expect(conf).toMatch(/gzip on;/);
     expect(conf).toContain('pid "/tmp/aidiary-nginx/nginx.pid";');
     for (const d of ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) expect(conf).toContain(`${d}_temp_path "/tmp/aidiary-nginx/tmp/${d}";`);
@@ -270,6 +323,15 @@ describe('rendered config under the real nginx: an app\'s 503 passes through, a 
           res.end(JSON.stringify({ error: { code: 'db_unavailable', message: 'database unreachable' } }));
           return;
         }
+        if (req.url === '/echo') {
+          res.end(JSON.stringify({ xff: req.headers['x-forwarded-for'], realIp: req.headers['x-real-ip'], rid: req.headers['x-request-id'] }));
+          return;
+        }
+        if (req.url === '/api/auth/login') {
+          res.writeHead(401, { 'Content-Type': 'application/json' });
+          res.end('{"error":{"code":"invalid_credentials","message":"Wrong username or password."}}');
+          return;
+        }
         if (req.url === '/api/session') {
           res.writeHead(503, { 'Content-Type': 'application/json', 'Retry-After': '2' });
           res.end(JSON.stringify({ error: { code: 'session_store_unavailable', message: 'The session store is unavailable; try again shortly.' } }));
@@ -337,6 +399,37 @@ describe('rendered config under the real nginx: an app\'s 503 passes through, a 
     for (let i = 0; i < 30; i++) expect((await fetchText('/health')).status).toBe(200);
     const log = readFileSync(join(roots[roots.length - 1], 'logs', 'error.log'), 'utf8');
     expect(log).toMatch(/connect\(\) failed \(111: Connection refused\)/);
+  });
+
+  it('overwrites a forged X-Forwarded-For with the peer address and replaces a client-chosen X-Request-Id (logged apart)', async () => {
+    const r = await fetch(`${base}/echo`, { headers: { 'X-Forwarded-For': '203.0.113.9, 198.51.100.7', 'X-Request-Id': 'attacker-chosen-id-1' } });
+    const seen = await r.json() as { xff: string; realIp: string; rid: string };
+    expect(seen.xff).toBe('127.0.0.1');
+    expect(seen.realIp).toBe('127.0.0.1');
+    expect(seen.rid).toMatch(/^[0-9a-f]{32}$/);
+    await new Promise((done) => setTimeout(done, 1300)); // access_log flush=1s
+    const log = readFileSync(join(roots[roots.length - 1], 'logs', 'access.log'), 'utf8');
+    const line = log.split('\n').find((l) => l.includes('GET /echo'))!;
+    expect(line).toContain(`rid=${seen.rid} client_rid="attacker-chosen-id-1"`);
+  });
+
+  it('answers 421 to a Host it does not serve, without asking an app', async () => {
+    const before = Object.values(hits).reduce((a, b) => a + b, 0);
+    const status = await new Promise<number>((resolve, reject) => {
+      httpRequest(`${base}/health`, { headers: { Host: 'evil.example' } }, (res) => { res.resume(); resolve(res.statusCode ?? 0); }).on('error', reject).end();
+    });
+    expect(status).toBe(421);
+    expect(Object.values(hits).reduce((a, b) => a + b, 0)).toBe(before);
+    expect((await fetchText('/health')).status).toBe(200);
+  });
+
+  it('rate-limits login POSTs per client address with 429 before the apps', async () => {
+    const before = (hits['app-a /api/auth/login'] ?? 0) + (hits['app-b /api/auth/login'] ?? 0);
+    const statuses = await Promise.all(Array.from({ length: 40 }, () => fetch(`${base}/api/auth/login`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } }).then((r) => r.status)));
+    const limited = statuses.filter((st) => st === 429).length;
+    expect(limited).toBeGreaterThanOrEqual(15); // burst 20 (+ about one per 200 ms) pass
+    expect(statuses.filter((st) => st === 401).length + limited).toBe(40);
+    expect((hits['app-a /api/auth/login'] ?? 0) + (hits['app-b /api/auth/login'] ?? 0) - before).toBe(40 - limited);
   });
 
   // Last in this block: the retried 503s count toward app-a's max_fails.

@@ -49,7 +49,10 @@ export function registerAdminLoginRoutes(admin: FastifyInstance, deps: AppDeps, 
       return renderForm(request, reply, { redirect, username, error: `Too many login attempts; try again in ${limit.retryAfterSeconds} s.`, status: 429 });
     }
     const user = await authenticate(deps.db, username, password);
-    if (!user) return renderForm(request, reply, { redirect, username, error: 'Wrong username or password.', status: 401 });
+    if (!user) {
+      await kit.rateLimiter.fail(username).catch((err: Error) => request.log.warn({ err }, 'login rate limit: could not record a failure'));
+      return renderForm(request, reply, { redirect, username, error: 'Wrong username or password.', status: 401 });
+    }
     await kit.rateLimiter.reset(request.ip, username).catch(() => {});
     await kit.startSession(request, reply, { id: user.id, username: user.username, role: user.role });
     reply.clearCookie(loginCsrfCookieName, { path: '/admin/login' });

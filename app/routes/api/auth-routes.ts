@@ -26,7 +26,10 @@ export function registerAuthRoutes(api: FastifyInstance, deps: AppDeps): void {
       throw httpError('rate_limited', `Too many login attempts; try again in ${limit.retryAfterSeconds} s.`);
     }
     const user = await authenticate(deps.db, username, password);
-    if (!user) throw httpError('invalid_credentials');
+    if (!user) {
+      await kit.rateLimiter.fail(username).catch((err: Error) => request.log.warn({ err }, 'login rate limit: could not record a failure'));
+      throw httpError('invalid_credentials');
+    }
     await kit.rateLimiter.reset(request.ip, username).catch(() => {});
     const session = await kit.startSession(request, reply, { id: user.id, username: user.username, role: user.role });
     reply.header('Cache-Control', 'no-store');
