@@ -3,16 +3,20 @@ import { startTestApp, type TestApp } from '../helpers/app';
 import { as, createUser, login, setCookie } from './auth-test-helpers';
 
 // Login, logout, me; session id regeneration; cookie flags; no anonymous cookie; no registration;
-// the login rate limit shared by two app instances on one Redis.
+// the login limits (per username, per client address) shared by two app instances on one Redis.
+// t2 runs behind a trusted edge (AIDIARY_TRUSTED_EDGE=127.0.0.1, inject's peer), so the
+// X-Forwarded-For it receives is the address an edge resolved; t trusts no one.
 
 let t: TestApp;
 let t2: TestApp;
 
 beforeAll(async () => {
   t = await startTestApp({ posts: 5 });
-  t2 = await startTestApp({ posts: 0, pg: t.pg, redis: t.redis, adminPassword: t.adminPassword, env: { AIDIARY_APP_NAME: 'app-1', AIDIARY_TRUST_PROXY: 'on' } });
+  t2 = await startTestApp({ posts: 0, pg: t.pg, redis: t.redis, adminPassword: t.adminPassword, env: { AIDIARY_APP_NAME: 'app-1', AIDIARY_TRUSTED_EDGE: '127.0.0.1' } });
   await createUser(t, 'alice', 'author', 'alice-secret-1');
   await createUser(t, 'sam', 'subscriber', 'sam-secret-1');
+  // Wrong-password checks use their own account: a failure makes that username wait.
+  await createUser(t, 'wendy', 'author', 'wendy-secret-1');
 });
 
 afterAll(async () => {
@@ -66,7 +70,7 @@ describe('JSON login', () => {
   });
 
   it('refuses wrong passwords and unknown users alike (401), non-JSON (415), malformed bodies (400/422)', async () => {
-    const wrong = await t.app.inject({ method: 'POST', url: '/api/auth/login', payload: { username: 'alice', password: 'nope' } });
+    const wrong = await t.app.inject({ method: 'POST', url: '/api/auth/login', payload: { username: 'wendy', password: 'nope' } });
     expect(wrong.statusCode).toBe(401);
     const unknown = await t.app.inject({ method: 'POST', url: '/api/auth/login', payload: { username: 'nobody-here', password: 'nope' } });
     expect(unknown.statusCode).toBe(401);
@@ -112,30 +116,64 @@ describe('JSON login', () => {
     const res = await t2.app.inject({ method: 'POST', url: '/api/auth/login', payload: { username: 'alice', password: 'alice-secret-1' }, headers: { 'x-forwarded-proto': 'https' } });
     expect(res.statusCode).toBe(200);
     expect(setCookie(res, 'aidiary_session')!.header).toMatch(/; Secure/);
-    // Without trustProxy the header is ignored.
+    // From a peer outside AIDIARY_TRUSTED_EDGE the header is ignored.
     const plain = await t.app.inject({ method: 'POST', url: '/api/auth/login', payload: { username: 'alice', password: 'alice-secret-1' }, headers: { 'x-forwarded-proto': 'https' } });
     expect(setCookie(plain, 'aidiary_session')!.header).not.toMatch(/Secure/);
   });
 });
 
-describe('login rate limit', () => {
-  it('answers 429 after 10 bad attempts, counted across two app instances', async () => {
+describe('login limits', () => {
+  const attempt = (app: TestApp, username: string, password: string, from?: string) =>
+    app.app.inject({ method: 'POST', url: '/api/auth/login', payload: { username, password }, headers: from ? { 'x-forwarded-for': from } : {} });
+
+  it('per username: after k failures the next attempt waits 2^k s (429, Retry-After, from any address, on any app); a success resets it', async () => {
     await createUser(t, 'bob', 'author', 'bob-secret-1');
-    const statuses: number[] = [];
-    for (let i = 0; i < 10; i++) {
-      const app = i % 2 === 0 ? t.app : t2.app;
-      const res = await app.inject({ method: 'POST', url: '/api/auth/login', payload: { username: 'bob', password: `wrong-${i}` } });
-      statuses.push(res.statusCode);
-    }
-    expect(statuses.every((s) => s === 401)).toBe(true);
-    const blocked = await t.app.inject({ method: 'POST', url: '/api/auth/login', payload: { username: 'bob', password: 'bob-secret-1' } });
+    expect((await attempt(t2, 'bob', 'wrong-1', '198.51.100.1')).statusCode).toBe(401);
+    // At once, from another address and another app: the username waits 2 s.
+    const blocked = await attempt(t2, 'BOB', 'bob-secret-1', '198.51.100.2');
     expect(blocked.statusCode).toBe(429);
     expect(blocked.json().error.code).toBe('rate_limited');
     expect(blocked.json().error.message).toMatch(/try again in \d+ s/);
-    expect(Number(blocked.headers['retry-after'])).toBeGreaterThan(0);
-    const onOther = await t2.app.inject({ method: 'POST', url: '/api/auth/login', payload: { username: 'BOB', password: 'bob-secret-1' } });
-    expect(onOther.statusCode).toBe(429);
-    // Another account from the same address is not locked out by bob's counter.
-    expect((await t.app.inject({ method: 'POST', url: '/api/auth/login', payload: { username: 'alice', password: 'alice-secret-1' } })).statusCode).toBe(200);
+    expect(Number(blocked.headers['retry-after'])).toBe(2);
+    expect((await attempt(t, 'bob', 'bob-secret-1')).statusCode).toBe(429);
+    // Another account is not held up by bob's failures.
+    expect((await attempt(t, 'alice', 'alice-secret-1')).statusCode).toBe(200);
+    await new Promise((r) => setTimeout(r, 2100));
+    expect((await attempt(t, 'bob', 'wrong-2')).statusCode).toBe(401);
+    const second = await attempt(t, 'bob', 'bob-secret-1');
+    expect(second.statusCode).toBe(429);
+    expect(Number(second.headers['retry-after'])).toBe(4);
+    await new Promise((r) => setTimeout(r, 4100));
+    // Never a lock-out: the right password after the wait logs in, and clears the failures.
+    expect((await attempt(t2, 'bob', 'bob-secret-1', '198.51.100.3')).statusCode).toBe(200);
+    expect((await attempt(t, 'bob', 'bob-secret-1')).statusCode).toBe(200);
+    expect((await attempt(t, 'bob', 'bob-secret-1')).statusCode).toBe(200);
+  }, 20_000);
+
+  it('the wait is capped (AIDIARY_LOGIN_BACKOFF_CAP_SECONDS) and never answered by sleeping', async () => {
+    const redis = (t.app as unknown as { sessionKit: { rateLimiter: { fail(u: string): Promise<void>; backoffCapSeconds: number } } }).sessionKit.rateLimiter;
+    expect(redis.backoffCapSeconds).toBe(30);
+    await createUser(t, 'carol', 'author', 'carol-secret-1');
+    for (let i = 0; i < 12; i++) await redis.fail('carol'); // 2^12 s uncapped
+    const started = Date.now();
+    const res = await attempt(t, 'carol', 'carol-secret-1');
+    expect(res.statusCode).toBe(429);
+    expect(Number(res.headers['retry-after'])).toBe(30);
+    expect(Date.now() - started).toBeLessThan(1000);
   });
+
+  it('per client address: a forged X-Forwarded-For counts only behind the trusted edge, where it is the edge\'s word', async () => {
+    // t trusts no peer: whatever X-Forwarded-For says, every attempt is 127.0.0.1's.
+    const limit = 50;
+    const statuses: number[] = [];
+    for (let i = 0; i < limit + 2; i++) statuses.push((await attempt(t, `nobody-${i}`, 'x', `203.0.113.${i}`)).statusCode);
+    // Earlier tests in this file spent some of 127.0.0.1's window: at most `limit` get through.
+    const first429 = statuses.indexOf(429);
+    expect(first429).toBeGreaterThanOrEqual(0);
+    expect(first429).toBeLessThanOrEqual(limit);
+    expect(statuses.slice(0, first429).every((s) => s === 401)).toBe(true);
+    expect(statuses.slice(first429).every((s) => s === 429)).toBe(true);
+    // Another address (as resolved by a trusted edge) has its own count.
+    expect((await attempt(t2, 'nobody-x', 'x', '198.51.100.77')).statusCode).toBe(401);
+  }, 60_000);
 });
