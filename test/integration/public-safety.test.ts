@@ -48,7 +48,7 @@ async function insertPost(slug: string, title: string, status: string, extra: { 
 }
 
 beforeAll(async () => {
-  t = await startTestApp({ posts: 40, cache: { l1: true, l2: true } });
+  t = await startTestApp({ posts: 40, cache: { l1: true, l2: true }, env: { AIDIARY_SITE_URL: 'https://blog.example:8443' } });
   [{ id: authorId }] = await t.sql<{ id: string }>("SELECT id FROM users WHERE username = 'taro'");
   await insertPost('draft-post', 'ZZDRAFTWORD draft', 'draft');
   await insertPost('trash-post', 'ZZTRASHWORD trash', 'trash');
@@ -192,25 +192,27 @@ describe('canonical redirects', () => {
 });
 
 describe('feed and sitemap', () => {
-  it('are well-formed XML listing only published posts', async () => {
-    const feed = await t.app.inject({ url: '/feed.xml', headers: { host: 'blog.example:8080' } });
+  it('are well-formed XML listing only published posts, linked under the configured origin whatever the Host', async () => {
+    const feed = await t.app.inject({ url: '/feed.xml', headers: { host: 'attacker.example:8080' } });
     expect(feed.statusCode).toBe(200);
     expect(feed.headers['content-type']).toContain('application/rss+xml');
     assertWellFormedXml(feed.body);
     const newest = await t.sql<{ slug: string }>("SELECT slug FROM posts WHERE status = 'published' ORDER BY published_at DESC, id DESC LIMIT 20");
     const links = [...feed.body.matchAll(/<link>([^<]+)<\/link>/g)].map((m) => m[1]).slice(1);
-    expect(links).toEqual(newest.map((r) => `http://blog.example:8080/posts/${encodeURIComponent(r.slug)}`));
+    expect(links).toEqual(newest.map((r) => `https://blog.example:8443/posts/${encodeURIComponent(r.slug)}`));
+    expect(feed.body).not.toContain('attacker.example');
 
     const sitemap = await t.app.inject('/sitemap.xml');
     expect(sitemap.headers['content-type']).toContain('application/xml');
     assertWellFormedXml(sitemap.body);
     const all = await t.sql<{ slug: string }>("SELECT slug FROM posts WHERE status = 'published' ORDER BY published_at DESC, id DESC");
-    const locs = [...sitemap.body.matchAll(/<loc>[^<]*\/posts\/([^<]+)<\/loc>/g)].map((m) => decodeURIComponent(m[1]));
+    const locs = [...sitemap.body.matchAll(/<loc>https:\/\/blog\.example:8443\/posts\/([^<]+)<\/loc>/g)].map((m) => decodeURIComponent(m[1]));
     expect(locs).toEqual(all.map((r) => r.slug));
-    // A hostile Host header cannot break the XML or leak into another origin's cached copy.
+    // A hostile Host header changes nothing: the same cached copy, the configured origin.
     const evil = await t.app.inject({ url: '/feed.xml', headers: { host: '"><x>' } });
     assertWellFormedXml(evil.body);
-    expect(evil.body).toContain('http://localhost/');
+    expect(evil.headers['x-cache']).toMatch(/^HIT/);
+    expect(evil.body).toBe(feed.body);
   });
 });
 

@@ -17,6 +17,20 @@ const strictPolicies = ['no-referrer', 'same-origin', 'strict-origin', 'strict-o
 function expectSecurityHeaders(res: LightMyRequestResponse, where: string) {
   expect(res.headers['x-content-type-options'], where).toBe('nosniff');
   expect(strictPolicies, where).toContain(res.headers['referrer-policy']);
+  const csp = String(res.headers['content-security-policy']);
+  expect(csp, where).toContain("script-src 'self'");
+  expect(csp, where).not.toMatch(/script-src[^;]*'unsafe-inline'/);
+  expect(csp, where).toContain("object-src 'none'");
+  expect(csp, where).toContain("frame-ancestors 'none'");
+}
+
+/** What script-src 'self' would block: inline <script> bodies and on…= event handler attributes. */
+function inlineScriptIn(html: string): string[] {
+  const found: string[] = [];
+  for (const m of html.matchAll(/<script\b([^>]*)>([\s\S]*?)<\/script>/gi)) if (!/\bsrc=/.test(m[1]) || m[2].trim()) found.push(m[0].slice(0, 80));
+  for (const m of html.matchAll(/<[a-z][^>]*\son[a-z]+\s*=/gi)) found.push(m[0].slice(0, 80));
+  for (const m of html.matchAll(/(href|src|action)\s*=\s*["']?\s*javascript:/gi)) found.push(m[0]);
+  return found;
 }
 
 beforeAll(async () => {
@@ -62,5 +76,28 @@ describe('security headers on HTML', () => {
       expectSecurityHeaders(res, where);
     }
     expect(cases[3][1].headers['x-cache']).toBe('BYPASS');
+  });
+
+  it('the site and every admin screen the views render run under the CSP: no inline script or event handler', async () => {
+    await createUser(a, 'ada', 'admin', 'ada-pass-1');
+    const ada = await login(a.app, 'ada', 'ada-pass-1');
+    const [{ id }] = await a.sql<{ id: string }>("SELECT id FROM posts ORDER BY id LIMIT 1");
+    const pages = ['/', `/posts/${encodeURIComponent(slug)}`, `/category/${encodeURIComponent(category)}`, '/search?q=a', '/no-such-page', '/admin/login'];
+    const adminPages = ['/admin/dashboard', '/admin/posts', '/admin/posts/new', `/admin/posts/${id}/edit`, '/admin/media', '/admin/categories', '/admin/tags', '/admin/users', '/admin/users/new', '/admin/settings', '/admin/profile', '/admin/change-password'];
+    let checked = 0;
+    for (const url of [...pages, ...adminPages]) {
+      const res = await a.app.inject({ url, headers: adminPages.includes(url) ? { cookie: ada.cookie } : {} });
+      if (res.statusCode === 404 && adminPages.includes(url)) continue; // a screen this build does not have
+      expect(res.headers['content-type'], url).toMatch(/text\/html/);
+      expectSecurityHeaders(res, url);
+      expect(inlineScriptIn(res.body), url).toEqual([]);
+      checked++;
+    }
+    expect(checked).toBeGreaterThanOrEqual(pages.length + 8);
+    // The editor and the media library load their code from /static (allowed by script-src 'self').
+    const editor = await a.app.inject({ url: '/admin/posts/new', headers: { cookie: ada.cookie } });
+    expect(editor.body).toContain('<script src="/static/admin/editor.js" defer></script>');
+    const media = await a.app.inject({ url: '/admin/media', headers: { cookie: ada.cookie } });
+    expect(media.body).toContain('<script src="/static/admin/media.js" defer></script>');
   });
 });

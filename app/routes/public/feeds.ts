@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type { AppDeps } from '../../deps';
 import { feedItems, sitemapEntries } from '../../db/queries/public-posts';
 import { feedTag, sitemapTag } from '../../cache/tags';
@@ -7,26 +7,19 @@ import { publicContext } from './public-context';
 import { servePage } from './serve-page';
 
 // `/feed.xml` (RSS 2.0, the 20 newest published posts) and `/sitemap.xml` (published posts only;
-// unlisted posts stay out of both). Absolute links need the public origin: the `site_url` setting
-// when set, else the request's own scheme and Host (a Host that is not a plain host[:port] falls
-// back to localhost). The origin is part of the cache key, so one Host cannot poison another's copy.
+// unlisted posts stay out of both). Absolute links use the configured public origin
+// (AIDIARY_SITE_URL, from the topology's siteUrl), never the request's Host: one cached copy each,
+// whatever Host a client sends.
 
 const feedSize = 20;
-const hostPattern = /^[a-z0-9.-]{1,253}(:\d{1,5})?$/i;
-
-function originOf(request: FastifyRequest, siteUrl: string | undefined): string {
-  if (siteUrl && /^https?:\/\/[^\s/]+$/.test(siteUrl.replace(/\/$/, ''))) return siteUrl.replace(/\/$/, '');
-  const host = request.host && hostPattern.test(request.host) ? request.host : 'localhost';
-  return `${request.protocol === 'https' ? 'https' : 'http'}://${host.toLowerCase()}`;
-}
 
 export function registerFeedRoutes(app: FastifyInstance, deps: AppDeps): void {
   const { settings } = publicContext(app, deps);
+  const origin = deps.config.siteUrl;
 
   app.get('/feed.xml', async (request, reply) => {
-    const origin = originOf(request, settings.get().all.site_url);
     return servePage(request, reply, deps, {
-      key: `/feed.xml#${origin}`,
+      key: '/feed.xml',
       tags: [feedTag],
       load: (q) => feedItems(q, feedSize),
       view: (items) => ({ status: 200, contentType: 'application/rss+xml; charset=utf-8', body: renderRss(settings.get(), origin, items) }),
@@ -34,9 +27,8 @@ export function registerFeedRoutes(app: FastifyInstance, deps: AppDeps): void {
   });
 
   app.get('/sitemap.xml', async (request, reply) => {
-    const origin = originOf(request, settings.get().all.site_url);
     return servePage(request, reply, deps, {
-      key: `/sitemap.xml#${origin}`,
+      key: '/sitemap.xml',
       tags: [sitemapTag],
       load: (q) => sitemapEntries(q),
       view: (entries) => ({ status: 200, contentType: 'application/xml; charset=utf-8', body: renderSitemap(origin, entries) }),
