@@ -7,6 +7,8 @@ import { z } from 'zod';
 // platform from a Kubernetes Secret / Pulumi secret); they are never logged.
 
 export interface HostPort { host: string; port: number }
+/** An ACL user and its password (username absent: AUTH <password> as Redis's default user). */
+export interface RedisAuth { username?: string; password: string }
 export interface DbNode extends HostPort { name: string }
 
 export interface AppConfig {
@@ -26,6 +28,9 @@ export interface AppConfig {
   dbMaxLagMs: number;
   redisSessionsUrl: string;
   redisCacheUrl: string;
+  /** Credentials per Redis role (AIDIARY_REDIS_<ROLE>_USER + _PASSWORD_FILE); null = no AUTH. */
+  redisSessionsAuth: RedisAuth | null;
+  redisCacheAuth: RedisAuth | null;
   sessionSecret: string;
   adminPassword: string | null;
   keepAliveTimeoutMs: number;
@@ -134,6 +139,33 @@ function origin(env: Env, name: string, fallback: string): string {
   return value.toLowerCase();
 }
 
+/**
+ * A Redis role's URL and credentials. The targets give the password as a file
+ * (AIDIARY_REDIS_<ROLE>_PASSWORD_FILE). A URL may carry `user:password@` (tests do): the
+ * credentials move into the auth and the URL kept in config (and in any message) has none.
+ */
+function redisEndpoint(env: Env, role: 'SESSIONS' | 'CACHE', fallback: string): { url: string; auth: RedisAuth | null } {
+  const name = `AIDIARY_REDIS_${role}_URL`;
+  const value = env[name] ?? fallback;
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new ConfigError(`${name}: expected redis://host:port, got a value that is not a URL`);
+  }
+  if (!/^rediss?:$/.test(url.protocol) || !url.hostname) throw new ConfigError(`${name}: expected redis://host:port, got "${url.protocol}//${url.host}"`);
+  const fromUrl = url.password ? { username: decodeURIComponent(url.username) || undefined, password: decodeURIComponent(url.password) } : null;
+  url.username = '';
+  url.password = '';
+  const password = secret(env, `AIDIARY_REDIS_${role}_PASSWORD`, false);
+  if (fromUrl && password) throw new ConfigError(`${name}: carries a password and AIDIARY_REDIS_${role}_PASSWORD(_FILE) is set too; keep the file only`);
+  const username = env[`AIDIARY_REDIS_${role}_USER`] || undefined;
+  if (username && !/^[A-Za-z0-9_.-]+$/.test(username)) throw new ConfigError(`AIDIARY_REDIS_${role}_USER: expected an ACL user name, got "${username}"`);
+  if (username && !password && !fromUrl) throw new ConfigError(`AIDIARY_REDIS_${role}_USER: set without a password; set AIDIARY_REDIS_${role}_PASSWORD_FILE (a 0600 file holding it)`);
+  const auth = password ? { username, password } : fromUrl ? { username: username ?? fromUrl.username, password: fromUrl.password } : null;
+  return { url: url.toString().replace(/\/$/, ''), auth };
+}
+
 const nameSchema = z.string().regex(/^[a-z][a-z0-9-]*$/);
 
 export function loadConfig(env: Env = process.env): AppConfig {
@@ -147,18 +179,14 @@ export function loadConfig(env: Env = process.env): AppConfig {
   if (!nodes && !primaryService) throw new ConfigError('AIDIARY_DB_NODES: missing; set it (pg-0@host:port,…) or AIDIARY_DB_PRIMARY_SERVICE');
   if (nodes && nodes.length === 0) throw new ConfigError('AIDIARY_DB_NODES: empty; list at least one node');
 
-  const redisUrl = (name: string, fallback: string) => {
-    const value = env[name] ?? fallback;
-    if (!/^rediss?:\/\/[^\s]+$/.test(value)) throw new ConfigError(`${name}: expected redis://host:port, got "${value}"`);
-    return value;
-  };
-
   if (env.AIDIARY_TRUST_PROXY !== undefined) {
     throw new ConfigError('AIDIARY_TRUST_PROXY: no longer read (trusting every hop let a client write its own address); list the edge in AIDIARY_TRUSTED_EDGE, e.g. 127.0.0.1');
   }
   const trustedEdge = addressList(env, 'AIDIARY_TRUSTED_EDGE');
   const port = int(env, 'AIDIARY_PORT', 3000, 0);
 
+  const redisSessions = redisEndpoint(env, 'SESSIONS', 'redis://127.0.0.1:6380');
+  const redisCache = redisEndpoint(env, 'CACHE', 'redis://127.0.0.1:6381');
   const sessionSecret = secret(env, 'AIDIARY_SESSION_SECRET', true)!;
   if (sessionSecret.length < 32) throw new ConfigError('AIDIARY_SESSION_SECRET: must be at least 32 characters; generate one with `openssl rand -hex 32`');
 
@@ -175,8 +203,10 @@ export function loadConfig(env: Env = process.env): AppConfig {
     dbPoolSize: int(env, 'AIDIARY_DB_POOL_SIZE', 10, 1),
     dbMaxLagBytes: int(env, 'AIDIARY_DB_MAX_LAG_BYTES', 16 * 1024 * 1024),
     dbMaxLagMs: int(env, 'AIDIARY_DB_MAX_LAG_MS', 1000),
-    redisSessionsUrl: redisUrl('AIDIARY_REDIS_SESSIONS_URL', 'redis://127.0.0.1:6380'),
-    redisCacheUrl: redisUrl('AIDIARY_REDIS_CACHE_URL', 'redis://127.0.0.1:6381'),
+    redisSessionsUrl: redisSessions.url,
+    redisCacheUrl: redisCache.url,
+    redisSessionsAuth: redisSessions.auth,
+    redisCacheAuth: redisCache.auth,
     sessionSecret,
     adminPassword: secret(env, 'AIDIARY_ADMIN_PASSWORD', false),
     keepAliveTimeoutMs: int(env, 'AIDIARY_KEEPALIVE_TIMEOUT_MS', 65000, 1000),

@@ -28,6 +28,7 @@ export function createLogger(config: Pick<AppConfig, 'appName' | 'logLevel'>): F
         'req.headers.cookie', 'req.headers.authorization', 'req.headers["x-csrf-token"]', 'res.headers["set-cookie"]',
         'headers.cookie', 'headers.authorization', '*.password', 'password', '*.passwordHash', '*.sessionSecret', '*.dbPassword',
         'config.sessionSecret', 'config.dbPassword', 'config.adminPassword',
+        'config.redisSessionsAuth', 'config.redisCacheAuth', '*.redisSessionsAuth', '*.redisCacheAuth',
       ],
       censor: '[redacted]',
     },
@@ -62,7 +63,7 @@ export async function createDeps(config: AppConfig, overrides: CreateDepsOverrid
   const logger = overrides.logger ?? createLogger(config);
   const metrics = overrides.metrics ?? createMetrics(config);
   const db = createRoutedDb({ config, logger, metrics });
-  const sessions = createRedisSessionStore({ url: config.redisSessionsUrl, logger, metrics });
+  const sessions = createRedisSessionStore({ url: config.redisSessionsUrl, auth: config.redisSessionsAuth, secret: config.sessionSecret, logger, metrics });
   const pageCache: PageCache = config.cache.l1 || config.cache.l2
     ? createPageCache({ config, logger, metrics, db })
     : createPassthroughPageCache();
@@ -79,7 +80,7 @@ export async function createDeps(config: AppConfig, overrides: CreateDepsOverrid
   const media = createMediaLibrary({ db, storage: createPgMediaStorage(db), maxUploadPixels: config.maxUploadPixels });
   // Producers only; main.ts starts the workers once the app serves (jobs.start()).
   const jobs = createJobs({
-    redisUrl: config.redisSessionsUrl, appName: config.appName, logger, metrics, db, pageCache, media, onContentChanged,
+    redisUrl: config.redisSessionsUrl, redisAuth: config.redisSessionsAuth, appName: config.appName, logger, metrics, db, pageCache, media, onContentChanged,
   }, overrides.jobs);
   if (isClusterPageCache(pageCache)) pageCache.setWarmQueue(() => jobs.enqueueWarm());
 

@@ -1,5 +1,7 @@
 import { Redis } from 'ioredis';
 import type { FastifyBaseLogger } from 'fastify';
+import type { RedisAuth } from '../config';
+import { redisAuthOptions } from '../redis-connection';
 
 // Clients of the `cache` Redis role. A cache must never make a page wait: short command timeout,
 // no offline queue (a command while disconnected fails at once and becomes a cache miss), one try.
@@ -9,8 +11,9 @@ export const cacheCommandTimeoutMs = 500;
 
 const retryStrategy = (times: number) => Math.min(50 * 2 ** Math.min(times, 5), 1000);
 
-export function createCacheRedis(url: string, logger: FastifyBaseLogger, name: string, onError: (err: Error) => void): Redis {
+export function createCacheRedis(url: string, logger: FastifyBaseLogger, name: string, onError: (err: Error) => void, auth?: RedisAuth | null): Redis {
   const client = new Redis(url, {
+    ...redisAuthOptions(auth),
     connectionName: name,
     enableOfflineQueue: false,
     commandTimeout: cacheCommandTimeoutMs,
@@ -25,8 +28,9 @@ export function createCacheRedis(url: string, logger: FastifyBaseLogger, name: s
   return client;
 }
 
-export function createCacheSubscriber(url: string, logger: FastifyBaseLogger, name: string, onError: (err: Error) => void): Redis {
+export function createCacheSubscriber(url: string, logger: FastifyBaseLogger, name: string, onError: (err: Error) => void, auth?: RedisAuth | null): Redis {
   const client = new Redis(url, {
+    ...redisAuthOptions(auth),
     connectionName: name,
     enableOfflineQueue: true,
     autoResubscribe: true,

@@ -151,8 +151,8 @@ class RedisPageCache implements ClusterPageCache {
     this.swrMs = config.cache.staleWhileRevalidateSeconds * 1000;
     this.layerState = { l1: config.cache.l1, l2: config.cache.l2 };
     const onConnError = () => this.metrics.redisError('connection');
-    this.redis = createCacheRedis(config.redisCacheUrl, this.logger, `${config.appName}-cache`, onConnError);
-    this.subscriber = createCacheSubscriber(config.redisCacheUrl, this.logger, `${config.appName}-cache-sub`, onConnError);
+    this.redis = createCacheRedis(config.redisCacheUrl, this.logger, `${config.appName}-cache`, onConnError, config.redisCacheAuth);
+    this.subscriber = createCacheSubscriber(config.redisCacheUrl, this.logger, `${config.appName}-cache-sub`, onConnError, config.redisCacheAuth);
     this.tagStore = new TagLsnStore(this.redis);
     this.l1 = new L1Cache({ maxBytes: config.cache.l1MaxBytes, onEvict: () => this.metrics.evicted('l1') });
     this.l2 = new L2Cache(this.redis, this.tagStore);

@@ -3,6 +3,8 @@ import { Redis } from 'ioredis';
 import type { FastifyBaseLogger } from 'fastify';
 import { Counter, type Registry } from 'prom-client';
 import type { Db } from '../db/db';
+import type { RedisAuth } from '../config';
+import { redisAuthOptions } from '../redis-connection';
 import type { ContentChange, PageCache } from '../deps';
 import { isClusterPageCache } from '../cache/page-cache';
 import type { MediaLibrary } from '../media/media-library';
@@ -50,6 +52,8 @@ export interface Jobs {
 
 export interface JobsDeps {
   redisUrl: string;
+  /** The sessions role's credentials (the queues live there). */
+  redisAuth?: RedisAuth | null;
   appName: string;
   logger: FastifyBaseLogger;
   metrics: Registry;
@@ -124,6 +128,7 @@ export function createJobs(deps: JobsDeps, tuning: Partial<JobsTuning> = {}): Jo
 
   // Producers share one connection that fails fast while Redis is down (no offline queue).
   const producer = new Redis(deps.redisUrl, {
+    ...redisAuthOptions(deps.redisAuth),
     connectionName: `${deps.appName}-jobs`,
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
@@ -254,6 +259,7 @@ export function createJobs(deps: JobsDeps, tuning: Partial<JobsTuning> = {}): Jo
       });
       // Workers block on Redis: commands must wait for a reconnect rather than fail.
       workerConnection = new Redis(deps.redisUrl, {
+        ...redisAuthOptions(deps.redisAuth),
         connectionName: `${deps.appName}-jobs-worker`,
         maxRetriesPerRequest: null,
         retryStrategy: (times) => Math.min(times * 200, 2000),

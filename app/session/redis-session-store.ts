@@ -1,13 +1,23 @@
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { FastifyBaseLogger } from 'fastify';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { SessionData, SessionStore } from '../deps';
+import type { RedisAuth } from '../config';
+import { redisAuthOptions } from '../redis-connection';
 
-// Sessions in the "sessions" Redis, shared by every app: key `sess:<256-bit random id>`, value the
-// SessionData JSON. Sliding idle expiry, capped by an absolute lifetime from createdAt. While
-// Redis is down, commands fail at once (no offline queue) so a request answers 503 quickly; the
-// client reconnects forever in the background.
+// Sessions in the "sessions" Redis, shared by every app. Sliding idle expiry, capped by an
+// absolute lifetime from createdAt. While Redis is down, commands fail at once (no offline queue)
+// so a request answers 503 quickly; the client reconnects forever in the background.
+//
+// Bound to the session secret, so that whoever can read or write Redis (but does not hold the
+// secret) can neither use nor make a cookie:
+// - the cookie holds a 256-bit random id; Redis holds only its HMAC: the key is `sess:<HMAC(id)>`,
+//   so the ids of live sessions cannot be read out of Redis;
+// - the stored record carries `mac`, an HMAC over its key and the fields that grant rights
+//   (user, role, CSRF token, createdAt). A record written, copied or edited without the secret
+//   fails the check on read and the request is anonymous. Only the LSN fields change after
+//   creation (read-your-writes bookkeeping, not rights) and the MAC does not cover them.
 
 export class SessionStoreError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
@@ -18,6 +28,10 @@ export class SessionStoreError extends Error {
 
 export interface RedisSessionStoreOptions {
   url: string;
+  /** The sessions role's ACL user and password (null: a Redis without authentication). */
+  auth?: RedisAuth | null;
+  /** The session secret (AIDIARY_SESSION_SECRET): keys and record MACs are derived from it. */
+  secret: string;
   logger: FastifyBaseLogger;
   metrics: Registry;
   idleTtlSeconds?: number;
@@ -26,9 +40,30 @@ export interface RedisSessionStoreOptions {
 }
 
 export const sessionIdPattern = /^[A-Za-z0-9_-]{43}$/;
-const keyOf = (id: string) => `sess:${id}`;
-/** The ids of one user's sessions (a set), so a password change can revoke the others. */
+/** The key hashes (`sess:<hash>`) of one user's sessions (a set), so a password change can revoke the others. */
 const userKeyOf = (userId: number) => `sess-user:${userId}`;
+const keyHashPattern = /^[A-Za-z0-9_-]{43}$/;
+
+/** A stored record: the session plus the MAC that binds it to its key and the session secret. */
+type StoredSession = SessionData & { mac?: unknown };
+
+/** Key derivation and record MACs with the session secret (HMAC-SHA256, domain-separated). */
+export function sessionBinding(secret: string) {
+  const hmac = (domain: string, ...parts: string[]) => createHmac('sha256', secret).update([domain, ...parts].join('\0')).digest('base64url');
+  const keyHash = (id: string) => hmac('aidiary-session-key', id);
+  const mac = (hash: string, d: SessionData) => hmac('aidiary-session-record', hash, JSON.stringify([d.userId, d.username, d.role, d.csrfToken, d.createdAt]));
+  return {
+    keyHash,
+    keyOf: (id: string) => `sess:${keyHash(id)}`,
+    mac,
+    verify(hash: string, d: StoredSession): boolean {
+      if (typeof d.mac !== 'string') return false;
+      const expected = Buffer.from(mac(hash, d));
+      const given = Buffer.from(d.mac);
+      return expected.length === given.length && timingSafeEqual(expected, given);
+    },
+  };
+}
 
 // Merge a patch into the stored JSON atomically (no lost update between concurrent requests of
 // one user). LSN fields only move forward, so a slow request cannot undo a newer write's LSN.
@@ -63,8 +98,9 @@ return 1
  * An ioredis client for the sessions Redis that fails fast while disconnected (no offline queue,
  * short command timeout) and reconnects forever in the background.
  */
-export function connectSessionsRedis(url: string, log: FastifyBaseLogger, commandTimeoutMs = 1000): Redis {
-  const redis = new Redis(url, {
+export function connectSessionsRedis(endpoint: { url: string; auth?: RedisAuth | null }, log: FastifyBaseLogger, commandTimeoutMs = 1000): Redis {
+  const redis = new Redis(endpoint.url, {
+    ...redisAuthOptions(endpoint.auth),
     enableOfflineQueue: false,
     commandTimeout: commandTimeoutMs,
     maxRetriesPerRequest: 0,
@@ -96,7 +132,11 @@ export function createRedisSessionStore(opts: RedisSessionStoreOptions): Session
   const up = (opts.metrics.getSingleMetric('aidiary_session_store_up') as Gauge | undefined)
     ?? new Gauge({ name: 'aidiary_session_store_up', help: '1 while the sessions Redis is connected', registers: [opts.metrics] });
 
-  const redis = connectSessionsRedis(opts.url, log, opts.commandTimeoutMs);
+  if (!opts.secret) throw new Error('session store: the session secret is required (it binds cookies to stored sessions)');
+  const binding = sessionBinding(opts.secret);
+  const { keyOf } = binding;
+  let lastForgeryLogMs = 0;
+  const redis = connectSessionsRedis({ url: opts.url, auth: opts.auth }, log, opts.commandTimeoutMs);
   redis.on('ready', () => { up.set(1); log.info('sessions Redis ready'); });
   redis.on('close', () => up.set(0));
   redis.defineCommand('sessMerge', { numberOfKeys: 1, lua: mergeScript });
@@ -122,9 +162,11 @@ export function createRedisSessionStore(opts: RedisSessionStoreOptions): Session
     async create(data) {
       const id = newSessionId();
       const full: SessionData = { ...data, createdAt: Date.now() };
+      const hash = binding.keyHash(id);
+      const stored: StoredSession = { ...full, mac: binding.mac(hash, full) };
       await run('create', () => redis.multi()
-        .set(keyOf(id), JSON.stringify(full), 'EX', idleTtlSeconds)
-        .sadd(userKeyOf(full.userId), id)
+        .set(`sess:${hash}`, JSON.stringify(stored), 'EX', idleTtlSeconds)
+        .sadd(userKeyOf(full.userId), hash)
         .expire(userKeyOf(full.userId), absoluteTtlSeconds)
         .exec());
       return { id, data: full };
@@ -132,25 +174,40 @@ export function createRedisSessionStore(opts: RedisSessionStoreOptions): Session
     async get(id) {
       if (!sessionIdPattern.test(id)) return null;
       // GETEX slides the idle expiry in the same round trip as the read.
-      const raw = await run('get', () => redis.getex(keyOf(id), 'EX', idleTtlSeconds));
+      const hash = binding.keyHash(id);
+      const raw = await run('get', () => redis.getex(`sess:${hash}`, 'EX', idleTtlSeconds));
       if (!raw) return null;
-      let data: SessionData;
+      let stored: StoredSession;
       try {
-        data = JSON.parse(raw) as SessionData;
+        stored = JSON.parse(raw) as StoredSession;
       } catch {
         return null;
       }
-      const ttlSeconds = ttlFor(data.createdAt);
-      if (ttlSeconds <= 0) {
-        await run('expire', () => redis.del(keyOf(id)));
+      if (!stored || typeof stored !== 'object' || !binding.verify(hash, stored)) {
+        // Written without the session secret: someone with access to Redis, not a login.
+        if (Date.now() - lastForgeryLogMs > 5000) {
+          lastForgeryLogMs = Date.now();
+          log.warn('a stored session failed its MAC check (written without the session secret); treated as no session');
+        }
         return null;
       }
-      if (ttlSeconds < idleTtlSeconds) await run('cap', () => redis.expire(keyOf(id), ttlSeconds));
+      const { mac: _mac, ...data } = stored;
+      const ttlSeconds = ttlFor(data.createdAt);
+      if (ttlSeconds <= 0) {
+        await run('expire', () => redis.del(`sess:${hash}`));
+        return null;
+      }
+      if (ttlSeconds < idleTtlSeconds) await run('cap', () => redis.expire(`sess:${hash}`, ttlSeconds));
       return data;
     },
     async update(id, patch) {
       if (!sessionIdPattern.test(id)) return;
-      const { createdAt: _fixed, ...rest } = patch; // the absolute cap counts from the first login
+      // Only the LSN bookkeeping changes after creation: rights (user, role, CSRF token) and
+      // createdAt (the absolute cap counts from the first login) are covered by the MAC.
+      const rest: Partial<SessionData> = {};
+      if (patch.lastWriteLsn !== undefined) rest.lastWriteLsn = patch.lastWriteLsn;
+      if (patch.lastReadLsn !== undefined) rest.lastReadLsn = patch.lastReadLsn;
+      if (Object.keys(rest).length === 0) return;
       await run('update', () => (redis as unknown as { sessMerge(key: string, ...args: (string | number)[]): Promise<number> })
         .sessMerge(keyOf(id), JSON.stringify(rest), Date.now(), idleTtlSeconds, absoluteTtlSeconds));
     },
@@ -159,10 +216,11 @@ export function createRedisSessionStore(opts: RedisSessionStoreOptions): Session
       await run('destroy', () => redis.del(keyOf(id)));
     },
     async revokeUser(userId, exceptId) {
-      const ids = await run('list user sessions', () => redis.smembers(userKeyOf(userId)));
-      const doomed = ids.filter((id) => id !== exceptId && sessionIdPattern.test(id));
+      const hashes = await run('list user sessions', () => redis.smembers(userKeyOf(userId)));
+      const keep = exceptId ? binding.keyHash(exceptId) : null;
+      const doomed = hashes.filter((h) => h !== keep && keyHashPattern.test(h));
       if (doomed.length === 0) return 0;
-      await run('revoke', () => redis.multi().del(...doomed.map(keyOf)).srem(userKeyOf(userId), ...doomed).exec());
+      await run('revoke', () => redis.multi().del(...doomed.map((h) => `sess:${h}`)).srem(userKeyOf(userId), ...doomed).exec());
       return doomed.length;
     },
     isAvailable() {

@@ -12,6 +12,6 @@ export function localClusterEnv(stateDirFlag: string | undefined, env: NodeJS.Pr
   const state = new StateDir(resolveStateDir(stateDirFlag, env));
   const recorded = state.read();
   if (!recorded) return null;
-  const secrets = { dbPasswordFile: state.dbPasswordFile, sessionSecretFile: state.sessionSecretFile, adminPasswordFile: state.adminPasswordFile };
+  const secrets = state.appSecretRefs();
   return { env: appProcessEnv(recorded.topology, appNodes(recorded.topology)[0], secrets, env), stateDir: state.root };
 }

@@ -133,7 +133,7 @@ export class LocalDriver implements ClusterDriver {
       const app = appNodes(t).find((a) => a.name === name);
       if (!app) throw new Error(`no app ${name} in the topology`);
       if (isAlive(this.state.readPid(name))) throw new Error(`${name} is already running`);
-      const secrets = { dbPasswordFile: this.state.dbPasswordFile, sessionSecretFile: this.state.sessionSecretFile, adminPasswordFile: this.state.adminPasswordFile };
+      const secrets = this.state.appSecretRefs();
       await startApp({ root: projectRoot(), state: this.state, topology: t, app, secrets });
       return;
     }

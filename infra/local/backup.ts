@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import Redis from 'ioredis';
 import { synchronousStandbyNames, type Topology } from '../topology';
+import { redisUsers } from '../redis-settings';
 import { startApp, stopApp } from './app-processes';
 import { appNodes, pgNodes, redisNodes } from './cluster-layout';
 import {
@@ -249,7 +250,9 @@ export async function restore(opts: { stateDir: string; time?: Date; log?: Log }
 async function refreshApps(state: StateDir, t: Topology, log: Log): Promise<void> {
   const cache = redisNodes(state, t).find((r) => r.role === 'cache');
   if (cache) {
-    const client = new Redis({ host: cache.host, port: cache.port, lazyConnect: true, maxRetriesPerRequest: 1 });
+    const passwordFile = state.redisPasswordFile('cache');
+    const auth = existsSync(passwordFile) ? { username: redisUsers.app, password: state.readSecret(passwordFile) } : {};
+    const client = new Redis({ host: cache.host, port: cache.port, ...auth, lazyConnect: true, maxRetriesPerRequest: 1 });
     client.on('error', () => { /* an unreachable cache just stays as it is */ });
     try {
       await client.connect();
@@ -264,7 +267,7 @@ async function refreshApps(state: StateDir, t: Topology, log: Log): Promise<void
   // nginx treats a missing cache file as a miss.
   const edgeCache = join(state.nginxDir, 'cache');
   if (existsSync(edgeCache)) for (const f of readdirSync(edgeCache)) rmSync(join(edgeCache, f), { recursive: true, force: true });
-  const secrets = { dbPasswordFile: state.dbPasswordFile, sessionSecretFile: state.sessionSecretFile, adminPasswordFile: state.adminPasswordFile };
+  const secrets = state.appSecretRefs();
   for (const app of appNodes(t)) {
     if (!state.readPid(app.name)) continue;
     log(`restart ${app.name}`);

@@ -54,6 +54,7 @@ export function pgNodes(state: StateDir, t: Topology): { db: DbInstance; node: P
 export function redisNodes(state: StateDir, t: Topology): RedisNode[] {
   return redisInstances(t).map((r) => ({
     name: r.name, role: r.role, host: t.host, port: r.port, dataDir: state.redisDir(r.name), logFile: state.logFile(r.name),
+    aclFile: state.redisAclFile(r.role), healthcheckPasswordFile: state.redisPasswordFile('healthcheck'),
   }));
 }
 

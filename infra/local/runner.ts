@@ -151,7 +151,7 @@ async function startDatabase(state: StateDir, t: Topology, log: Log): Promise<{ 
 }
 
 async function startApps(root: string, state: StateDir, t: Topology, apps: AppInstance[]): Promise<void> {
-  const secrets = { dbPasswordFile: state.dbPasswordFile, sessionSecretFile: state.sessionSecretFile, adminPasswordFile: state.adminPasswordFile };
+  const secrets = state.appSecretRefs();
   await Promise.all(apps.map((app) => startApp({ root, state, topology: t, app, secrets })));
 }
 
@@ -296,7 +296,8 @@ export async function scale(opts: ScaleOptions): Promise<{ topology: Topology }>
     const newT = localTopology({ apps: opts.apps, dbReplicas: opts.dbReplicas }, oldT);
     const newPorts = topologyPorts(newT).filter((p) => !topologyPorts(oldT).some((o) => o.port === p.port));
     await checkPortsFree(newPorts, newT.host);
-    const secrets = { dbPasswordFile: state.dbPasswordFile, sessionSecretFile: state.sessionSecretFile, adminPasswordFile: state.adminPasswordFile };
+    state.ensureRedisSecrets(); // a cluster created before Redis had users gets them on its next `up`
+    const secrets = state.appSecretRefs();
 
     let t = oldT;
     const save = (next: Topology) => { t = next; state.write({ ...state.read()!, topology: next }); };

@@ -4,7 +4,8 @@ import {
 } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Topology } from '../topology';
+import type { RedisRole, SecretRefs, Topology } from '../topology';
+import { redisRolePasswords, renderRedisAclFile, type RedisSecretValues } from '../redis-settings';
 import { isAlive } from './process';
 
 // The `.aidiary/` state directory: the topology a cluster was created with, one pid file per
@@ -13,7 +14,8 @@ import { isAlive } from './process';
 //   state.json            topology + bookkeeping (no secrets)
 //   lock                  pid of the CLI process running an operation
 //   pids/<node>.pid       one per running process (apps, nginx, redis; PostgreSQL uses postmaster.pid)
-//   secrets/              db-app-password, session-secret (0600, dir 0700)
+//   secrets/              db-app-password, session-secret, redis-{sessions,cache,exporter,healthcheck}-password,
+//                         redis-{sessions,cache}.acl (each role's ACL file: password hashes) (0600, dir 0700)
 //   admin-password        the admin password (0600; DESIGN.md §3: only this path is ever printed)
 //   logs/<node>.log       every node's output
 //   pg/<node>/{data,run}  PostgreSQL data directory and unix socket directory
@@ -57,6 +59,9 @@ export class StateDir {
   get adminPasswordFile() { return join(this.root, 'admin-password'); }
   get dbPasswordFile() { return join(this.secretsDir, 'db-app-password'); }
   get sessionSecretFile() { return join(this.secretsDir, 'session-secret'); }
+  /** The app user's password on one Redis role; exporter and healthcheck passwords are shared by both roles. */
+  redisPasswordFile(user: RedisRole | 'exporter' | 'healthcheck') { return join(this.secretsDir, `redis-${user}-password`); }
+  redisAclFile(role: RedisRole) { return join(this.secretsDir, `redis-${role}.acl`); }
   get nginxDir() { return join(this.root, 'nginx'); }
   get nginxConf() { return join(this.nginxDir, 'nginx.conf'); }
   pgDataDir(node: string) { return join(this.root, 'pg', node, 'data'); }
@@ -190,10 +195,33 @@ export class StateDir {
     this.ensureLayout();
     writeSecretOnce(this.dbPasswordFile, () => randomBytes(24).toString('base64url'));
     writeSecretOnce(this.sessionSecretFile, () => randomBytes(32).toString('hex'));
+    this.ensureRedisSecrets();
     const fromEnv = env.AIDIARY_ADMIN_PASSWORD;
     if (fromEnv) writeSecret(this.adminPasswordFile, fromEnv);
     else writeSecretOnce(this.adminPasswordFile, () => randomBytes(12).toString('base64url'));
     return { dbPasswordFile: this.dbPasswordFile, sessionSecretFile: this.sessionSecretFile, adminPasswordFile: this.adminPasswordFile };
+  }
+
+  /**
+   * The Redis passwords (generated once) and each role's ACL file, rewritten from them at every
+   * start so it always matches the password files (the hashes only, 0600 like the rest).
+   */
+  ensureRedisSecrets(): void {
+    const users = ['sessions', 'cache', 'exporter', 'healthcheck'] as const;
+    for (const user of users) writeSecretOnce(this.redisPasswordFile(user), () => randomBytes(24).toString('base64url'));
+    const values = Object.fromEntries(users.map((u) => [u, this.readSecret(this.redisPasswordFile(u))])) as unknown as RedisSecretValues;
+    for (const role of ['sessions', 'cache'] as const) writeSecret(this.redisAclFile(role), renderRedisAclFile(redisRolePasswords(role, values)).trimEnd());
+  }
+
+  /** Every secret file an app process reads, as the AIDIARY_*_FILE references of its environment. */
+  appSecretRefs(): SecretRefs {
+    return {
+      dbPasswordFile: this.dbPasswordFile,
+      sessionSecretFile: this.sessionSecretFile,
+      adminPasswordFile: this.adminPasswordFile,
+      redisSessionsPasswordFile: this.redisPasswordFile('sessions'),
+      redisCachePasswordFile: this.redisPasswordFile('cache'),
+    };
   }
 
   readSecret(file: string): string {

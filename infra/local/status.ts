@@ -2,7 +2,7 @@ import { isHealthy } from './http-probe';
 import { appNodes, pgNodes, redisNodes } from './cluster-layout';
 import { postmasterPid, superuserQuery } from './postgres';
 import { isNodeProcess } from './preflight';
-import { pingRedis } from './redis';
+import { pingRedis, probeAuth } from './redis';
 import { StateDir } from './state';
 
 // `aidiary status [--json]`: the object of DESIGN.md §3, plus each app's loopback control port
@@ -78,7 +78,7 @@ export async function clusterStatus(stateDir: string): Promise<ClusterStatus> {
 
   const redis = await Promise.all(redisNodes(state, t).map(async (r): Promise<RedisStatus> => {
     const pid = livePid(state, r.name);
-    return { name: r.name, role: r.role, pid, port: r.port, healthy: pid !== null && (await pingRedis(r.host, r.port)) };
+    return { name: r.name, role: r.role, pid, port: r.port, healthy: pid !== null && (await pingRedis(r.host, r.port, 1000, probeAuth(r))) };
   }));
 
   return {

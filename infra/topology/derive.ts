@@ -1,5 +1,6 @@
 import type { AppInstance, DbInstance, DurabilityMode, RedisInstance, Topology } from './model';
 import { TopologyError } from './parse';
+import { redisUsers } from '../redis-settings';
 
 // Pure derivations used by every consumer (local runner, Docker, Kubernetes, nginx renderer).
 
@@ -107,6 +108,9 @@ export interface SecretRefs {
   dbPasswordFile?: string;
   sessionSecretFile?: string;
   adminPasswordFile?: string;
+  /** The app user's password on each Redis role (the ACL user is redisUsers.app). */
+  redisSessionsPasswordFile?: string;
+  redisCachePasswordFile?: string;
 }
 
 /**
@@ -154,5 +158,13 @@ export function appEnvironment(t: Topology, app: AppInstance, addr: ServiceAddre
   if (secrets.dbPasswordFile) env.AIDIARY_DB_PASSWORD_FILE = secrets.dbPasswordFile;
   if (secrets.sessionSecretFile) env.AIDIARY_SESSION_SECRET_FILE = secrets.sessionSecretFile;
   if (secrets.adminPasswordFile) env.AIDIARY_ADMIN_PASSWORD_FILE = secrets.adminPasswordFile;
+  if (secrets.redisSessionsPasswordFile) {
+    env.AIDIARY_REDIS_SESSIONS_USER = redisUsers.app;
+    env.AIDIARY_REDIS_SESSIONS_PASSWORD_FILE = secrets.redisSessionsPasswordFile;
+  }
+  if (secrets.redisCachePasswordFile) {
+    env.AIDIARY_REDIS_CACHE_USER = redisUsers.app;
+    env.AIDIARY_REDIS_CACHE_PASSWORD_FILE = secrets.redisCachePasswordFile;
+  }
   return env;
 }

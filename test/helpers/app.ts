@@ -50,6 +50,16 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
+/**
+ * Apps that share a sessions Redis share the session secret, as every app of a deployment does:
+ * stored sessions are bound to it (app/session/redis-session-store.ts).
+ */
+const sessionSecrets = new WeakMap<object, string>();
+function sessionSecretFor(redis: object): string {
+  if (!sessionSecrets.has(redis)) sessionSecrets.set(redis, randomBytes(32).toString('hex'));
+  return sessionSecrets.get(redis)!;
+}
+
 export async function startTestApp(options: StartTestAppOptions = {}): Promise<TestApp> {
   const ownPg = !options.pg;
   const ownRedis = !options.redis;
@@ -79,7 +89,7 @@ export async function startTestApp(options: StartTestAppOptions = {}): Promise<T
       ...pgs.env,
       AIDIARY_REDIS_SESSIONS_URL: redis.url,
       AIDIARY_REDIS_CACHE_URL: cacheRedis?.url ?? 'redis://127.0.0.1:1',
-      AIDIARY_SESSION_SECRET: randomBytes(32).toString('hex'),
+      AIDIARY_SESSION_SECRET: sessionSecretFor(redis),
       AIDIARY_CACHE_L1: options.cache?.l1 ? 'on' : 'off',
       AIDIARY_CACHE_L2: options.cache?.l2 ? 'on' : 'off',
       AIDIARY_LOG_LEVEL: options.logLevel ?? 'warn',

@@ -1,4 +1,4 @@
-import { mkdtempSync, chmodSync, rmSync } from 'node:fs';
+import { mkdtempSync, chmodSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -7,6 +7,7 @@ import {
 } from '../../infra/local/postgres';
 import { startRedis, stopRedis, type RedisNode } from '../../infra/local/redis';
 import { freePort } from '../../infra/local/process';
+import { redisUsers, renderRedisAclFile, type RedisPasswords } from '../../infra/redis-settings';
 
 // Real PostgreSQL and Redis for tests: fresh servers in a temp directory on free loopback ports.
 // Each test file owns what it starts and stops it in afterAll.
@@ -85,7 +86,14 @@ export async function startTestPostgres(opts: { replicas?: number; maxConnection
 }
 
 export interface TestRedis {
+  /** `redis://aidiary:<password>@127.0.0.1:<port>`: the app user's login in the URL, for test clients and loadConfig. */
   url: string;
+  /** The same address without credentials: commands on it are refused (NOAUTH). */
+  anonymousUrl: string;
+  /** Every user's password (app, exporter, healthcheck) of the server's ACL file. */
+  passwords: RedisPasswords;
+  /** The app user's password as a 0600 file (AIDIARY_REDIS_<ROLE>_PASSWORD_FILE). */
+  appPasswordFile: string;
   port: number;
   node: RedisNode;
   pid: number;
@@ -98,9 +106,18 @@ export interface TestRedis {
 
 export async function startTestRedis(role: 'sessions' | 'cache' = 'sessions'): Promise<TestRedis> {
   const root = mkdtempSync(join(tmpdir(), 'aidiary-redis-'));
-  const node: RedisNode = { name: `redis-${role}`, role, host: '127.0.0.1', port: await freePort(), dataDir: join(root, 'data'), logFile: join(root, 'redis.log') };
+  // Authenticated like every target: the default user is off; the app logs in as its ACL user.
+  const passwords: RedisPasswords = { app: randomBytes(18).toString('base64url'), exporter: randomBytes(18).toString('base64url'), healthcheck: randomBytes(18).toString('base64url') };
+  const secret = (name: string, value: string) => { const file = join(root, name); writeFileSync(file, `${value}\n`, { mode: 0o600 }); return file; };
+  const node: RedisNode = {
+    name: `redis-${role}`, role, host: '127.0.0.1', port: await freePort(), dataDir: join(root, 'data'), logFile: join(root, 'redis.log'),
+    aclFile: secret('users.acl', renderRedisAclFile(passwords)), healthcheckPasswordFile: secret('healthcheck-password', passwords.healthcheck),
+  };
   const handle: TestRedis = {
-    url: `redis://127.0.0.1:${node.port}`,
+    url: `redis://${redisUsers.app}:${passwords.app}@127.0.0.1:${node.port}`,
+    anonymousUrl: `redis://127.0.0.1:${node.port}`,
+    passwords,
+    appPasswordFile: secret('app-password', passwords.app),
     port: node.port,
     node,
     pid: await startRedis(node),

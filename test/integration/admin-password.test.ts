@@ -56,7 +56,7 @@ beforeAll(async () => {
   const migrated = await runBuiltCli(['migrate'], env);
   expect(migrated.code, migrated.stderr).toBe(0);
   await sql("INSERT INTO users (username, email, display_name, password_hash, role) VALUES ('writer', 'w@example.invalid', 'W', $1, 'author')", [await hashPassword('writer-pass-1')]);
-  sessions = createRedisSessionStore({ url: redis.url, logger: pino({ level: 'silent' }) as unknown as FastifyBaseLogger, metrics: new Registry() });
+  sessions = createRedisSessionStore({ url: redis.url, secret: 'admin-password-test-session-secret-0123456789', logger: pino({ level: 'silent' }) as unknown as FastifyBaseLogger, metrics: new Registry() });
   await new Promise<void>((resolve) => { if (sessions.isAvailable()) resolve(); else sessions.redis.once('ready', () => resolve()); });
 }, 120_000);
 

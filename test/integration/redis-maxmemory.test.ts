@@ -3,22 +3,29 @@ import { afterAll, describe, expect, test } from 'vitest';
 import { Redis } from 'ioredis';
 import { freePort } from '../../infra/local/process';
 import { pingRedis } from '../../infra/local/redis';
-import { redisMaxmemoryMib, redisMemoryLimitMib, redisServerArgs } from '../../infra/redis-settings';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { redisMaxmemoryMib, redisMemoryLimitMib, redisServerArgs, redisUsers, renderRedisAclFile } from '../../infra/redis-settings';
 import { parseTopology, redisInstances } from '../../infra/topology';
 import { tempDir } from '../infra/stack-fixtures';
 
 // The sessions Redis as the stacks start it (redisServerArgs: AOF, noeviction, maxmemory a share
 // of the container's memory limit), run for real on loopback: once full it refuses writes with
 // Redis's OOM error (the app answers 503 for a login, say) instead of growing until the kernel
-// kills it at the container's limit. Only --bind (loopback), --port and the limit differ from the
+// kills it at the container's limit. Only --bind (loopback), --port, the ACL file's path and the limit differ from the
 // shipped arguments: a 32 MiB limit fills in well under a second where the shipped 1 GiB would not.
 
 const LIMIT_MIB = 32;
 const servers: ChildProcess[] = [];
 afterAll(() => { for (const s of servers) s.kill('SIGKILL'); });
 
+const password = 'maxmemory-test-app-password';
+
 function localArgs(args: string[], port: number): string[] {
   const out = [...args];
+  const aclFile = join(tempDir('aidiary-redis-acl-'), 'users.acl');
+  writeFileSync(aclFile, renderRedisAclFile({ app: password, exporter: `${password}-exporter`, healthcheck: `${password}-probe` }), { mode: 0o600 });
+  out[out.indexOf('--aclfile') + 1] = aclFile;
   out[out.indexOf('--bind') + 1] = '127.0.0.1';
   out[out.indexOf('--port') + 1] = String(port);
   return out;
@@ -32,7 +39,7 @@ async function startRedis(args: string[], port: number): Promise<Redis> {
     if (Date.now() > deadline) throw new Error(`redis-server ${args.join(' ')} does not answer PING`);
     await new Promise((r) => setTimeout(r, 50));
   }
-  return new Redis({ host: '127.0.0.1', port, maxRetriesPerRequest: 0 });
+  return new Redis({ host: '127.0.0.1', port, username: redisUsers.app, password, maxRetriesPerRequest: 0 });
 }
 
 describe('sessions Redis with the derived maxmemory', () => {

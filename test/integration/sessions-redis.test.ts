@@ -67,7 +67,7 @@ describe('sessions shared by app instances', () => {
 
 describe('store expiry', () => {
   it('slides the idle expiry and enforces the absolute cap', async () => {
-    const store = createRedisSessionStore({ url: t0.redis.url, logger: createLogger({ appName: 'test', logLevel: 'silent' }), metrics: new Registry(), idleTtlSeconds: 2, absoluteTtlSeconds: 4 });
+    const store = createRedisSessionStore({ url: t0.redis.url, secret: 'x'.repeat(40), logger: createLogger({ appName: 'test', logLevel: 'silent' }), metrics: new Registry(), idleTtlSeconds: 2, absoluteTtlSeconds: 4 });
     try {
       await waitFor(() => store.isAvailable(), 5000);
       const { id } = await store.create({ userId: 1, username: 'x', role: 'author', csrfToken: 't', lastWriteLsn: null, lastReadLsn: null });

@@ -25,7 +25,7 @@ const subcommands = 'reset-password';
 /** The sessions store, once its Redis answers; fails with one line when it does not. */
 async function openSessionStore(config: AppConfig): Promise<SessionStore & { redis: { status: string } }> {
   const store = createRedisSessionStore({
-    url: config.redisSessionsUrl, logger: pino({ level: 'silent' }) as unknown as FastifyBaseLogger, metrics: new Registry(),
+    url: config.redisSessionsUrl, auth: config.redisSessionsAuth, secret: config.sessionSecret, logger: pino({ level: 'silent' }) as unknown as FastifyBaseLogger, metrics: new Registry(),
   });
   try {
     await new Promise<void>((resolve, reject) => {
