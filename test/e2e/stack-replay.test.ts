@@ -111,6 +111,15 @@ describe.each(stacks.map((s, i) => ({ ...s, subnet: subnetBase + i })))('$stack 
   let site: Site;
   let firstMigration: Awaited<ReturnType<typeof databaseState>>;
   const requireBoot = () => expect(booted, `${stack} did not boot: see the first failing test`).toBe(true);
+  /** Runs a check through the edge; a failure carries the edge's and the apps' last output. */
+  const throughEdge = async (check: () => Promise<void>) => {
+    try {
+      await check();
+    } catch (err) {
+      (err as Error).message += `\n last output of the edge and the apps:\n${r.replay.tails([...edges(r.replay), ...apps(r.replay)].map((l) => l.name))}`;
+      throw err;
+    }
+  };
 
   beforeAll(async () => {
     r = await render(subnet);
@@ -154,11 +163,12 @@ describe.each(stacks.map((s, i) => ({ ...s, subnet: subnetBase + i })))('$stack 
     requireBoot();
     const [step] = migrationSteps(r.replay);
     const result = r.replay.oneShots.get(step.name)!;
-    expect(result.code, `${step.name} output:\n${result.output}`).toBe(0);
+    const ran = `${step.name} ${result.status} in ${result.ms} ms; its output: ${result.output.trim() ? `\n${result.output}` : '(none)'}`;
+    expect(result.code, ran).toBe(0);
     firstMigration = await databaseState(step);
     const shipped = readdirSync(join(images.app.root, images.app.workdir, 'app/db/migrations')).filter((f) => f.endsWith('.sql')).map((f) => f.replace(/\.sql$/, '')).sort();
-    expect(firstMigration.migrations.map((m) => m.name), `schema after ${step.name} (output:\n${result.output})`).toEqual(shipped);
-    expect(firstMigration.admin, `the admin account after ${step.name} (output:\n${result.output})`).toHaveLength(1);
+    expect(firstMigration.migrations.map((m) => m.name), `migrations recorded in pgmigrations after ${ran}`).toEqual(shipped);
+    expect(firstMigration.admin, `users named admin after ${ran}`).toHaveLength(1);
     expect(firstMigration.admin[0].role).toBe('admin');
   });
 
@@ -175,37 +185,43 @@ describe.each(stacks.map((s, i) => ({ ...s, subnet: subnetBase + i })))('$stack 
 
   test('admin login works with the stack\'s admin password output', async () => {
     requireBoot();
-    const password = adminPasswordOutput(r.run);
-    const { dashboard } = await adminFormLogin(site, 'admin', password.value);
-    expect(dashboard.status, `GET /admin after login with output ${password.key}: ${dashboard.body.slice(0, 300)}`).toBe(200);
-    expect(dashboard.body).toContain('Log out');
+    await throughEdge(async () => {
+      const password = adminPasswordOutput(r.run);
+      const { dashboard } = await adminFormLogin(site, 'admin', password.value);
+      expect(dashboard.status, `GET /admin after login with output ${password.key}: ${dashboard.body.slice(0, 300)}`).toBe(200);
+      expect(dashboard.body).toContain('Log out');
+    });
   });
 
   let post: { id: number; slug: string; url: string; title: string };
 
   test('a post created through the API is read back at once by its writer', async () => {
     requireBoot();
-    const session = await apiLogin(site, 'admin', adminPasswordOutput(r.run).value);
-    const title = `Replayed on ${stack} ${Date.now()}`;
-    const created = await createPost(site, session, { title, content: `Written through the ${stack} edge.` });
-    post = { ...created, title };
-    const readBack = await call(site, 'GET', `/api/posts/${created.id}`, { headers: { cookie: session.cookie } });
-    expect(readBack.status, readBack.body).toBe(200);
-    expect(JSON.parse(readBack.body)).toMatchObject({ id: created.id, title, status: 'published' });
-    const page = await call(site, 'GET', created.url, { headers: { cookie: session.cookie } });
-    expect(page.status, page.body.slice(0, 300)).toBe(200);
-    expect(page.body).toContain(title);
+    await throughEdge(async () => {
+      const session = await apiLogin(site, 'admin', adminPasswordOutput(r.run).value);
+      const title = `Replayed on ${stack} ${Date.now()}`;
+      const created = await createPost(site, session, { title, content: `Written through the ${stack} edge.` });
+      post = { ...created, title };
+      const readBack = await call(site, 'GET', `/api/posts/${created.id}`, { headers: { cookie: session.cookie } });
+      expect(readBack.status, readBack.body).toBe(200);
+      expect(JSON.parse(readBack.body)).toMatchObject({ id: created.id, title, status: 'published' });
+      const page = await call(site, 'GET', created.url, { headers: { cookie: session.cookie } });
+      expect(page.status, page.body.slice(0, 300)).toBe(200);
+      expect(page.body).toContain(title);
+    });
   });
 
   test('the home page and the post answer 200 through the edge', async () => {
     requireBoot();
-    const home = await call(site, 'GET', '/');
-    expect(home.status, home.body.slice(0, 300)).toBe(200);
-    expect(post, 'the post of the previous test').toBeDefined();
-    const page = await call(site, 'GET', post.url);
-    expect(page.status, page.body.slice(0, 300)).toBe(200);
-    expect(page.body).toContain(post.title);
-    expect(apps(r.replay).map((a) => a.name)).toContain(page.headers['x-served-by']);
+    await throughEdge(async () => {
+      const home = await call(site, 'GET', '/');
+      expect(home.status, home.body.slice(0, 300)).toBe(200);
+      expect(post, 'the post of the previous test').toBeDefined();
+      const page = await call(site, 'GET', post.url);
+      expect(page.status, page.body.slice(0, 300)).toBe(200);
+      expect(page.body).toContain(post.title);
+      expect(apps(r.replay).map((a) => a.name)).toContain(page.headers['x-served-by']);
+    });
   });
 
   test('a second run of the migration step changes nothing', async () => {
@@ -218,6 +234,9 @@ describe.each(stacks.map((s, i) => ({ ...s, subnet: subnetBase + i })))('$stack 
     const after = await databaseState(step);
     expect(after).toEqual(before);
     expect(after.migrations).toEqual(firstMigration.migrations);
+    // Only meaningful over a complete first run: the schema and the admin row are there.
+    expect(after.migrations.length, 'migrations recorded').toBeGreaterThan(0);
+    expect(after.admin, 'the admin account').toHaveLength(1);
   });
 });
 

@@ -15,13 +15,16 @@ import { isMachinePath, underRoot } from './paths';
 //   path             a container path (file, directory, working directory, a path in an env
 //                    value, an argument, a script or the nginx config) → under the workload's root
 //   static-upstream  nginx's `resolver` + `server NAME resolve` → one static server per address
+//   network-range    a private address range standing for the container network's addresses
+//                    (10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, fc00::/7) → 127.0.0.0/8, where the
+//                    replay's connections come from (Linux sends loopback traffic from 127.0.0.1)
 //   field-ref        Kubernetes fieldRef metadata.name → the pod name
 //   machine-path     PATH → this machine's (its node, nginx, psql), plus the stand-ins for the
 //                    postgres image's own programs
 //   base-entrypoint  a public image's entrypoint script (absent here) → its documented effect
 //   socket-dir       PostgreSQL's unix socket directory: the image default, one per node
 
-export type Rule = 'own-address' | 'service-address' | 'path' | 'static-upstream' | 'field-ref' | 'machine-path' | 'base-entrypoint' | 'socket-dir';
+export type Rule = 'own-address' | 'service-address' | 'path' | 'static-upstream' | 'network-range' | 'field-ref' | 'machine-path' | 'base-entrypoint' | 'socket-dir';
 
 export interface Edit { field: string; rule: Rule; from: string; to: string; name?: string }
 
@@ -33,6 +36,8 @@ export interface Plan {
   addresses: Map<string, string>;
   /** Service name → the addresses of the workloads behind it. */
   services: Map<string, string[]>;
+  /** Where workloads' connections come from: the loopback network. */
+  network: string;
   /** This machine's PATH. */
   machinePath: string;
   /** Directories prepended to PATH for an image's workloads (stand-ins for its own programs). */
@@ -120,6 +125,14 @@ function hostValueEdit(field: string, value: string, ctx: Ctx, serviceToo: boole
   if (value === 'listen_addresses=*') return { field, rule: 'own-address', from: value, to: `listen_addresses=${ctx.address}` };
   const a = serviceToo ? serviceAddress(ctx, value) : null;
   return a ? { field, rule: 'service-address', from: value, to: a, name: value } : null;
+}
+
+/** The private ranges a container network's addresses come from (Docker bridge, pod networks). */
+const privateRange = /^(10\.0\.0\.0\/8|172\.16\.0\.0\/12|192\.168\.0\.0\/16|fc00::\/7)$/;
+
+function networkRangeEdits(field: string, value: string, ctx: Ctx): Edit[] {
+  return value.split(',').map((t) => t.trim()).filter((t) => privateRange.test(t))
+    .map((t) => ({ field, rule: 'network-range' as const, from: t, to: ctx.plan.network }));
 }
 
 function pathEdit(field: string, value: string, ctx: Ctx): Edit | null {
@@ -234,7 +247,7 @@ export function localizeWorkload(w: DeclaredWorkload, plan: Plan): LocalWorkload
     const field = `env.${k}`;
     if (k === 'PATH') continue;
     const host = hostValueEdit(field, v, ctx, k.endsWith('_HOST'));
-    const fieldEdits = host ? [host] : pathEdit(field, v, ctx) ? [pathEdit(field, v, ctx)!] : hostPortEdits(field, v, ctx);
+    const fieldEdits = host ? [host] : pathEdit(field, v, ctx) ? [pathEdit(field, v, ctx)!] : [...hostPortEdits(field, v, ctx), ...networkRangeEdits(field, v, ctx)];
     edits.push(...fieldEdits);
     env[k] = applyField(v, fieldEdits, field);
   }
@@ -299,6 +312,8 @@ function editAllowed(e: Edit, w: DeclaredWorkload, plan: Plan, address: string, 
     }
     case 'static-upstream':
       return isResolveLine(e.from.replace(/\n$/, '')) && e.to === withoutResolve(e.from, (h) => plan.services.get(h) ?? []);
+    case 'network-range':
+      return privateRange.test(e.from) && e.to === plan.network;
     case 'field-ref':
       return e.from === 'fieldRef:metadata.name' && e.to === w.name;
     case 'machine-path':

@@ -68,7 +68,7 @@ export class StackReplay {
     for (const s of input.virtualIpServices) if (services.has(s)) services.set(s, services.get(s)!.slice(0, 1));
     const standIns: Record<string, string> = {};
     if (input.workloads.some((w) => w.base.repository === 'postgres')) standIns.postgres = postgresStandIns(join(input.root, 'stand-ins'));
-    this.plan = { stack: input.stack, root: join(input.root, 'workloads'), addresses, services, machinePath: machinePath(), standIns };
+    this.plan = { stack: input.stack, root: join(input.root, 'workloads'), addresses, services, network: '127.0.0.0/8', machinePath: machinePath(), standIns };
     this.locals = input.workloads.map((w) => localizeWorkload(w, this.plan));
 
     for (const w of input.workloads) this.unitsByUrn.set(w.urn, [...(this.unitsByUrn.get(w.urn) ?? []), w.name]);
@@ -168,6 +168,11 @@ export class StackReplay {
 
   process(name: string): WorkloadProcess | undefined {
     return [...this.processes].reverse().find((p) => p.w.name === name);
+  }
+
+  /** The last output lines of these workloads' newest processes, for a failure message. */
+  tails(names: string[], lines = 15): string {
+    return names.map((n) => `  ${n} (${this.process(n)?.status() ?? 'not started'}):\n${this.process(n)?.tail(lines) ?? ''}`).join('\n');
   }
 
   /** Stops the edge and apps, then the data tier, then the emulated clusters. */

@@ -44,7 +44,12 @@ export function cookie(answer: Answer, name: string): string | null {
   return found ? found.split(';')[0] : null;
 }
 
-const describe = (a: Answer) => `${a.status} ${a.body.slice(0, 300).replace(/\s+/g, ' ')}`;
+/** Status plus the body's text (an HTML error page without its markup), for failure messages. */
+export function describeAnswer(a: Answer): string {
+  const text = a.body.replace(/<(script|style|head)[\s\S]*?<\/\1>/gi, ' ').replace(/<[^>]+>/g, ' ').replace(/\s+/g, ' ').trim();
+  return `${a.status} ${text.slice(0, 400)}`;
+}
+const describe = describeAnswer;
 
 /** The /admin login form as a browser submits it; returns the session cookie and the dashboard. */
 export async function adminFormLogin(site: Site, username: string, password: string): Promise<{ session: string; dashboard: Answer }> {
