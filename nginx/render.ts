@@ -124,7 +124,8 @@ interface LocationOptions {
   /**
    * /media/: the app sends `immutable, max-age=1y` for browsers (content-addressed names), but
    * the edge must not keep a deleted image that long: nginx ignores those headers and keeps the
-   * file for the micro-cache TTL only.
+   * file as long as a page (the app's X-Accel-Expires: to the end of the current second; else the
+   * micro-cache TTL).
    */
   media?: boolean;
 }
@@ -178,7 +179,7 @@ function proxyLocation(input: NginxRenderInput, o: LocationOptions): string[] {
       '        # per URL whatever the Host keeps the cache from growing with made-up names.',
       '        proxy_cache_key $scheme$request_method$request_uri;',
       `        proxy_cache_valid 200 301 404 ${c.edgeTtlSeconds}s;`,
-      ...(o.media ? ['        proxy_ignore_headers Cache-Control Expires X-Accel-Expires;'] : []),
+      ...(o.media ? ['        proxy_ignore_headers Cache-Control Expires;'] : []),
       '        proxy_cache_lock on;',
       '        proxy_cache_lock_timeout 2s;',
       '        # A stale anonymous page beats an error page while every app is unreachable or reports',

@@ -22,8 +22,11 @@ export function registerMediaRoutes(app: FastifyInstance, deps: AppDeps): void {
   app.register(async (scope) => {
     // Runs after the session plugin's onSend (registered earlier, at the root), which marks every
     // logged-in answer `private, no-store`: these bytes are public and identical for everybody.
+    // nginx ignores that Cache-Control for /media/ and keeps its copy (or a 404) to the end of the
+    // current second only (X-Accel-Expires, as pages do): a deleted image leaves the edge within 1 s.
     scope.addHook('onSend', async (_request, reply) => {
       if (reply.statusCode === 200 || reply.statusCode === 304) reply.header('Cache-Control', immutableCacheControl);
+      reply.header('X-Accel-Expires', `@${Math.floor(Date.now() / 1000)}`);
     });
 
     const serve = async (request: FastifyRequest, reply: FastifyReply, key: string, contentType: string, etag: string) => {
