@@ -1,5 +1,16 @@
 import * as pulumi from '@pulumi/pulumi';
 import * as random from '@pulumi/random';
+import type { RedisRole } from './topology';
+import { redisRolePasswords, renderRedisAclFile, type RedisSecretValues } from './redis-settings';
+
+/** The Redis users' passwords as Outputs (secrets). */
+export type RedisPasswordOutputs = { [K in keyof RedisSecretValues]: pulumi.Output<string> };
+
+/** A role's ACL file made from the password Outputs: a secret Output too (hashes of secrets). */
+export function redisAclFileContent(role: RedisRole, p: RedisPasswordOutputs): pulumi.Output<string> {
+  return pulumi.secret(pulumi.all([p.sessions, p.cache, p.exporter, p.healthcheck])
+    .apply(([sessions, cache, exporter, healthcheck]) => renderRedisAclFile(redisRolePasswords(role, { sessions, cache, exporter, healthcheck }))));
+}
 
 export interface StackSecretsArgs {
   /** Operator-chosen admin password; a random one is generated when absent. */
@@ -19,6 +30,8 @@ export class StackSecrets extends pulumi.ComponentResource {
   readonly adminPassword: pulumi.Output<string>;
   readonly superuserPassword?: pulumi.Output<string>;
   readonly replicationPassword?: pulumi.Output<string>;
+  /** The Redis ACL users' passwords (infra/redis-settings.ts): the app's per role, the exporter's, the probes'. */
+  readonly redis: RedisPasswordOutputs;
 
   constructor(name: string, args: StackSecretsArgs, opts?: pulumi.ComponentResourceOptions) {
     super('aidiary:secrets:StackSecrets', name, {}, opts);
@@ -28,6 +41,12 @@ export class StackSecrets extends pulumi.ComponentResource {
     this.dbPassword = password('db-password', 32);
     this.sessionSecret = password('session-secret', 64);
     this.adminPassword = args.adminPassword ? pulumi.secret(args.adminPassword) : password('admin-password', 24);
+    this.redis = {
+      sessions: password('redis-sessions-password', 32),
+      cache: password('redis-cache-password', 32),
+      exporter: password('redis-exporter-password', 32),
+      healthcheck: password('redis-healthcheck-password', 32),
+    };
     if (args.withServerPasswords) {
       this.superuserPassword = password('superuser-password', 32);
       this.replicationPassword = password('replication-password', 32);

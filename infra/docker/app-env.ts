@@ -8,6 +8,9 @@ export interface AppSecretValues {
   dbPassword: pulumi.Output<string>;
   sessionSecret: pulumi.Output<string>;
   adminPassword: pulumi.Output<string>;
+  /** The app user's password on each Redis role. */
+  redisSessionsPassword: pulumi.Output<string>;
+  redisCachePassword: pulumi.Output<string>;
 }
 
 /**
@@ -32,6 +35,8 @@ export function appSecretUploads(s: AppSecretValues): docker.types.input.Contain
     secretUpload(appSecretFiles.dbPasswordFile, s.dbPassword),
     secretUpload(appSecretFiles.sessionSecretFile, s.sessionSecret),
     secretUpload(appSecretFiles.adminPasswordFile, s.adminPassword),
+    secretUpload(appSecretFiles.redisSessionsPasswordFile, s.redisSessionsPassword),
+    secretUpload(appSecretFiles.redisCachePasswordFile, s.redisCachePassword),
   ];
 }
 

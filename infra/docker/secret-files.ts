@@ -6,6 +6,8 @@ export const appSecretFiles = {
   dbPasswordFile: '/run/aidiary/secrets/db-password',
   sessionSecretFile: '/run/aidiary/secrets/session-secret',
   adminPasswordFile: '/run/aidiary/secrets/admin-password',
+  redisSessionsPasswordFile: '/run/aidiary/secrets/redis-sessions-password',
+  redisCachePasswordFile: '/run/aidiary/secrets/redis-cache-password',
 } as const;
 
 /**

@@ -28,8 +28,11 @@ export function deployDockerStack(s: DockerSettings) {
     replicationPassword: secrets.replicationPassword!,
     dbPassword: secrets.dbPassword,
   });
-  const redis = new RedisTier('redis', { topology: t, networkName: network.name });
-  const appSecrets = { dbPassword: secrets.dbPassword, sessionSecret: secrets.sessionSecret, adminPassword: secrets.adminPassword };
+  const redis = new RedisTier('redis', { topology: t, networkName: network.name, passwords: secrets.redis });
+  const appSecrets = {
+    dbPassword: secrets.dbPassword, sessionSecret: secrets.sessionSecret, adminPassword: secrets.adminPassword,
+    redisSessionsPassword: secrets.redis.sessions, redisCachePassword: secrets.redis.cache,
+  };
   const migrations = new Migrations('migrations', {
     topology: t, networkName: network.name, appImage: images.appImage, secrets: appSecrets,
     after: database.syncConfigApplied,

@@ -8,6 +8,8 @@ export const appSecretFiles = {
   dbPasswordFile: `${secretDir}/db-password`,
   sessionSecretFile: `${secretDir}/session-secret`,
   adminPasswordFile: `${secretDir}/admin-password`,
+  redisSessionsPasswordFile: `${secretDir}/redis-sessions-password`,
+  redisCachePasswordFile: `${secretDir}/redis-cache-password`,
 } as const;
 
 /** uid/gid of the image's `node` user; fsGroup makes the 0440 secret files readable by it. */
@@ -27,7 +29,7 @@ export function appEnvVars(t: Topology, opts: { primaryOnly?: boolean } = {}): k
     name === 'AIDIARY_APP_NAME' ? { name, valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } } : { name, value });
 }
 
-/** One projected volume holding the three secret files, from the two app Secrets. */
+/** One projected volume holding the secret files, from the two app Secrets. */
 export function appSecretVolume(dbSecretName: pulumi.Input<string>, appSecretName: pulumi.Input<string>): k8s.types.input.core.v1.Volume {
   return {
     name: 'secrets',
@@ -35,7 +37,12 @@ export function appSecretVolume(dbSecretName: pulumi.Input<string>, appSecretNam
       defaultMode: 0o440,
       sources: [
         { secret: { name: dbSecretName, items: [{ key: 'password', path: 'db-password' }] } },
-        { secret: { name: appSecretName, items: [{ key: 'session-secret', path: 'session-secret' }, { key: 'admin-password', path: 'admin-password' }] } },
+        {
+          secret: {
+            name: appSecretName,
+            items: ['session-secret', 'admin-password', 'redis-sessions-password', 'redis-cache-password'].map((key) => ({ key, path: key })),
+          },
+        },
       ],
     },
   };

@@ -9,11 +9,15 @@ export interface AppSecretsArgs {
   dbPassword: pulumi.Output<string>;
   sessionSecret: pulumi.Output<string>;
   adminPassword: pulumi.Output<string>;
+  /** The app user's password on each Redis role. */
+  redisSessionsPassword: pulumi.Output<string>;
+  redisCachePassword: pulumi.Output<string>;
 }
 
 /**
  * The app's Secrets: the database login (basic-auth, the shape CloudNativePG's initdb bootstrap
- * reads to create the owner role) and the session secret plus admin password. Values come from
+ * reads to create the owner role) and the session secret, admin password and the app's Redis
+ * passwords (one per role). Values come from
  * Pulumi secrets; pods mount them as 0440 files, never as env values.
  */
 export class AppSecrets extends pulumi.ComponentResource {
@@ -32,7 +36,12 @@ export class AppSecrets extends pulumi.ComponentResource {
     const app = new k8s.core.v1.Secret(`${name}-app`, {
       metadata: { name: names.appSecret, namespace: args.namespace },
       type: 'Opaque',
-      stringData: { 'session-secret': args.sessionSecret, 'admin-password': args.adminPassword },
+      stringData: {
+        'session-secret': args.sessionSecret,
+        'admin-password': args.adminPassword,
+        'redis-sessions-password': args.redisSessionsPassword,
+        'redis-cache-password': args.redisCachePassword,
+      },
     }, { parent: this });
     this.dbSecretName = db.metadata.name;
     this.appSecretName = app.metadata.name;

@@ -25,6 +25,7 @@ export function deployKubernetesStack(s: KubernetesSettings) {
   const secrets = new StackSecrets('secrets', { adminPassword: s.adminPassword, withServerPasswords: false });
   const appSecrets = new AppSecrets('app-secrets', {
     topology: t, namespace: ns, dbPassword: secrets.dbPassword, sessionSecret: secrets.sessionSecret, adminPassword: secrets.adminPassword,
+    redisSessionsPassword: secrets.redis.sessions, redisCachePassword: secrets.redis.cache,
   });
 
   const database = new Database('database', {
@@ -32,7 +33,7 @@ export function deployKubernetesStack(s: KubernetesSettings) {
     storageSize: s.dbStorageSize, storageClass: s.storageClass, dependsOn: [appSecrets],
   });
   const redis = new RedisTier('redis', {
-    topology: t, namespace: ns, storageSize: s.redisStorageSize, storageClass: s.storageClass,
+    topology: t, namespace: ns, storageSize: s.redisStorageSize, storageClass: s.storageClass, passwords: secrets.redis,
   });
   const migrations = new Migrations('migrations', {
     topology: t, namespace: ns, appImage: s.appImage,

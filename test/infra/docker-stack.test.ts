@@ -1,5 +1,6 @@
 import { describe, expect, test, beforeAll } from 'vitest';
 import { loadConfig } from '../../app/config';
+import { aclPasswordHash, redisAclFile, redisDefaultUserRule, redisHealthcheckPasswordFile, redisUsers } from '../../infra/redis-settings';
 import { requireExitZero } from '../../infra/docker/one-shot-gate';
 import { appInstances, dbInstances, parseTopology, synchronousStandbyNames } from '../../infra/topology';
 import { plainStrings, type ProgramRun, type RecordedResource } from './pulumi-harness';
@@ -89,6 +90,33 @@ describe.each(counts)('staging stack with %i apps and as many DB replicas', (n) 
       expect(run.generatedSecrets).toContain(config.dbPassword);
       expect(config.host).toBe('0.0.0.0');
     }
+  });
+
+  test('redis requires a login: ACL file uploaded, healthcheck authenticates from a file, apps and migrations get their password files', () => {
+    const uploadsOf = (c: RecordedResource) => new Map<string, { content: string; permissions: string }>(c.inputs.uploads.map((u: { file: string; content: string; permissions: string }) => [u.file, u]));
+    const appConfigs = [...byRole(run, 'app'), ...byRole(run, 'migrate')].map((c) => {
+      const uploads = uploadsOf(c);
+      return loadConfig(materializeSecretFiles(envFromList(c.inputs.envs), (path) => uploads.get(path)!.content));
+    });
+    for (const role of ['sessions', 'cache'] as const) {
+      const redis = byRole(run, `redis-${role}`)[0];
+      expect(redis.inputs.command.join(' ')).toContain(`--aclfile ${redisAclFile}`);
+      const uploads = uploadsOf(redis);
+      const acl = uploads.get(redisAclFile)!.content;
+      expect(acl.split('\n')[0]).toBe(redisDefaultUserRule);
+      for (const config of appConfigs) {
+        const auth = role === 'sessions' ? config.redisSessionsAuth! : config.redisCacheAuth!;
+        expect(auth.username).toBe(redisUsers.app);
+        expect(run.generatedSecrets).toContain(auth.password);
+        expect(acl).toContain(`user ${redisUsers.app} on ${aclPasswordHash(auth.password)} `);
+        expect(acl).not.toContain(auth.password);
+      }
+      const probe = uploads.get(redisHealthcheckPasswordFile)!;
+      expect(probe.permissions).toBe('0440');
+      expect(acl).toContain(`user ${redisUsers.healthcheck} on ${aclPasswordHash(probe.content)} `);
+      expect(redis.inputs.healthcheck.tests).toEqual(['CMD-SHELL', expect.stringContaining(`REDISCLI_AUTH="$(cat ${redisHealthcheckPasswordFile})" redis-cli --no-auth-warning --user ${redisUsers.healthcheck} -p `)]);
+    }
+    expect(appConfigs[0].redisSessionsAuth!.password).not.toBe(appConfigs[0].redisCacheAuth!.password);
   });
 
   test('no secret appears in plain text: not in env, commands or any input outside secret Outputs', () => {

@@ -4,6 +4,7 @@ import { drainTiming } from '../../infra/kubernetes/app-tier';
 import { objectStoreSpec } from '../../infra/kubernetes/backup-object-store';
 import { slotWalKeepSize } from '../../infra/kubernetes/database';
 import { parseTopology } from '../../infra/topology';
+import { aclPasswordHash, redisAclDir, redisAclFile, redisDefaultUserRule, redisUsers } from '../../infra/redis-settings';
 import { schemaProblems } from './kubernetes-schema';
 import { plainStrings, type ProgramRun, type RecordedResource } from './pulumi-harness';
 import { selectorProblems } from './selector-lint';
@@ -68,7 +69,7 @@ describe.each(counts)('prod stack with %i apps and as many DB replicas', (n) => 
     expect(countOf(K.deployment)).toBe(2); // app, nginx
     expect(countOf(K.statefulSet)).toBe(2); // redis sessions, cache
     expect(countOf(K.service)).toBe(4); // app headless, lb, 2 redis
-    expect(countOf(K.secret)).toBe(4); // db app, app, backup credentials, tls
+    expect(countOf(K.secret)).toBe(7); // db app, app, backup credentials, tls, 2 redis auth (ACL file), redis exporter login
     expect(countOf(K.configMap)).toBe(1);
     expect(countOf(K.pdb)).toBe(2);
     expect(countOf(K.job)).toBe(1);
@@ -214,6 +215,41 @@ describe.each(counts)('prod stack with %i apps and as many DB replicas', (n) => 
     const cache = named(K.statefulSet, 'aidiary-prod-redis-cache').inputs.spec;
     expect(cache.template.spec.containers[0].args.join(' ')).toMatch(/--appendonly no .*--maxmemory-policy allkeys-lru/);
     expect(cache.volumeClaimTemplates).toEqual([]);
+  });
+
+  test('redis requires a login: ACL file from a Secret, probes authenticate from a file, the apps get their password as a file', () => {
+    const app = named(K.deployment, 'aidiary-prod-app');
+    const config = loadConfig(podEnv(run, app));
+    const migrate = loadConfig(podEnv(run, run.one(K.job)));
+    for (const role of ['sessions', 'cache'] as const) {
+      const spec = named(K.statefulSet, `aidiary-prod-redis-${role}`).inputs.spec.template.spec;
+      const c = spec.containers[0];
+      expect(c.args.join(' ')).toContain(`--aclfile ${redisAclFile}`);
+      const mount = c.volumeMounts.find((m: { mountPath: string }) => m.mountPath === redisAclDir);
+      expect(mount.readOnly).toBe(true);
+      const secretName = spec.volumes.find((v: { name: string }) => v.name === mount.name).secret.secretName;
+      const data = named(K.secret, secretName).inputs.stringData;
+      const acl: string = data['users.acl'];
+      expect(acl.split('\n')[0]).toBe(redisDefaultUserRule);
+      // The app's password (from its own Secret file) is the one the ACL file holds, hashed only.
+      const auth = role === 'sessions' ? config.redisSessionsAuth! : config.redisCacheAuth!;
+      expect(auth.username).toBe(redisUsers.app);
+      expect(run.generatedSecrets).toContain(auth.password);
+      expect(acl).toContain(`user ${redisUsers.app} on ${aclPasswordHash(auth.password)} `);
+      expect(acl).not.toContain(auth.password);
+      expect(role === 'sessions' ? migrate.redisSessionsAuth : migrate.redisCacheAuth).toEqual(auth);
+      // Probes: the healthcheck user, the password through REDISCLI_AUTH from the mounted file.
+      for (const probe of [c.readinessProbe, c.livenessProbe]) {
+        expect(probe.exec.command.slice(0, 2)).toEqual(['sh', '-c']);
+        expect(probe.exec.command[2]).toContain(`REDISCLI_AUTH="$(cat ${redisAclDir}/healthcheck-password)"`);
+        expect(probe.exec.command[2]).toContain(`--user ${redisUsers.healthcheck}`);
+      }
+      expect(acl).toContain(`user ${redisUsers.healthcheck} on ${aclPasswordHash(data['healthcheck-password'])} `);
+    }
+    expect(config.redisSessionsAuth!.password).not.toBe(config.redisCacheAuth!.password);
+    const exporter = named(K.secret, 'aidiary-prod-redis-exporter').inputs.stringData;
+    expect(exporter.username).toBe(redisUsers.exporter);
+    expect(named(K.secret, 'aidiary-prod-redis-sessions-auth').inputs.stringData['users.acl']).toContain(`user exporter on ${aclPasswordHash(exporter.password)} `);
   });
 
   test('the migration Job runs before the app rolls, named per release', () => {
