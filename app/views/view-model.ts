@@ -78,7 +78,8 @@ export function viewData(site: SiteSettings, view: Partial<ViewData['view']> & {
     site: { title: site.title, description: site.description },
     view: {
       kind: view.kind,
-      canonical: view.canonical,
+      // Absolute, under the configured origin (never the request's Host).
+      canonical: view.canonical ? `${site.origin}${view.canonical}` : '',
       heading,
       description: view.description ?? '',
       noindex: view.noindex ?? false,

@@ -165,6 +165,16 @@ describe('hostile parameters', () => {
   });
 });
 
+describe('canonical links', () => {
+  it('are absolute under the configured origin, whatever Host the request carried', async () => {
+    const [{ slug }] = await t.sql<{ slug: string }>("SELECT slug FROM posts WHERE status = 'published' ORDER BY id LIMIT 1");
+    const page = await t.app.inject({ url: `/posts/${encodeURIComponent(slug)}`, headers: { host: 'attacker.example' } });
+    expect(page.statusCode).toBe(200);
+    expect(page.body).toContain(`<link rel="canonical" href="https://blog.example:8443/posts/${encodeURIComponent(slug)}">`);
+    expect(page.body).not.toContain('attacker.example');
+  });
+});
+
 describe('canonical redirects', () => {
   it('answer 301 to LuaAIDiary URLs in their canonical form', async () => {
     const [post] = await t.sql<{ slug: string }>("SELECT slug FROM posts WHERE status = 'published' AND slug ~ '[^a-z0-9-]' LIMIT 1");

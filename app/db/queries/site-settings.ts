@@ -12,6 +12,8 @@ export interface SiteSettings {
   title: string;
   description: string;
   postsPerPage: number;
+  /** The public origin (configuration, AIDIARY_SITE_URL; never a setting): absolute links. */
+  origin: string;
   /** Every key, for themes. */
   all: Record<string, string>;
 }
@@ -19,9 +21,9 @@ export interface SiteSettings {
 // A digest of every key and value: catches any change, even one that forgot to bump updated_at.
 const versionExpression = "SELECT coalesce(md5(string_agg(key || '=' || value, E'\\n' ORDER BY key)), '') FROM site_settings";
 
-const defaults: SiteSettings = { title: 'AIDiary', description: '', postsPerPage: 10, all: {} };
+const defaults: Omit<SiteSettings, 'origin'> = { title: 'AIDiary', description: '', postsPerPage: 10, all: {} };
 
-async function loadAll(q: Queryable): Promise<{ settings: SiteSettings; version: string }> {
+async function loadAll(q: Queryable, origin: string): Promise<{ settings: SiteSettings; version: string }> {
   const res = await q.query<{ key: string; value: string; version: string }>({
     name: 'site_settings_all',
     text: `SELECT key, value, (${versionExpression}) AS version FROM site_settings`,
@@ -34,6 +36,7 @@ async function loadAll(q: Queryable): Promise<{ settings: SiteSettings; version:
       title: all.title || defaults.title,
       description: all.description ?? defaults.description,
       postsPerPage: Number.isInteger(perPage) && perPage >= 1 && perPage <= 100 ? perPage : defaults.postsPerPage,
+      origin,
       all,
     },
     version: res.rows[0]?.version ?? '',
@@ -41,14 +44,16 @@ async function loadAll(q: Queryable): Promise<{ settings: SiteSettings; version:
 }
 
 export class SiteSettingsStore {
-  private current: SiteSettings = defaults;
+  private current: SiteSettings;
   private version: string | null = null;
   /** Replay LSN of the node the current copy was read from (null: unknown, e.g. defaults). */
   private loadedAtLsn: string | null = null;
   private timer: NodeJS.Timeout | null = null;
   private inflight: Promise<void> | null = null;
 
-  constructor(private readonly db: Db, private readonly logger: FastifyBaseLogger, private readonly refreshIntervalMs = 1000) {}
+  constructor(private readonly db: Db, private readonly logger: FastifyBaseLogger, private readonly origin = 'http://localhost', private readonly refreshIntervalMs = 1000) {
+    this.current = { ...defaults, origin };
+  }
 
   get(): SiteSettings {
     return this.current;
@@ -60,7 +65,7 @@ export class SiteSettingsStore {
       try {
         // trackLsn false: `lsn` is then a lower bound of what the read saw (the node's replay LSN
         // before it, or minLsn), which is what atLeast() must compare against.
-        const { value, lsn } = await this.db.read({ minLsn, trackLsn: false }, loadAll);
+        const { value, lsn } = await this.db.read({ minLsn, trackLsn: false }, (q) => loadAll(q, this.origin));
         this.current = value.settings;
         this.version = value.version;
         this.loadedAtLsn = lsn ?? minLsn;

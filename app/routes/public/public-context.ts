@@ -16,7 +16,7 @@ const contexts = new WeakMap<AppDeps, PublicContext>();
 export function publicContext(app: FastifyInstance, deps: AppDeps): PublicContext {
   let ctx = contexts.get(deps);
   if (!ctx) {
-    const created: PublicContext = { theme: loadTheme('default'), settings: new SiteSettingsStore(deps.db, deps.logger) };
+    const created: PublicContext = { theme: loadTheme('default'), settings: new SiteSettingsStore(deps.db, deps.logger, deps.config.siteUrl) };
     ctx = created;
     contexts.set(deps, created);
     // First load before the app is ready; then the background version probe.
