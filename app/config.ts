@@ -134,9 +134,9 @@ function addressList(env: Env, name: string): string[] {
 }
 
 function origin(env: Env, name: string, fallback: string): string {
-  const value = (env[name] ?? fallback).replace(/\/$/, '');
-  if (!/^https?:\/\/[A-Za-z0-9.-]+(:\d{1,5})?$/.test(value)) throw new ConfigError(`${name}: expected scheme://host[:port] without a path, got "${value}"; e.g. https://blog.example.com`);
-  return value.toLowerCase();
+  const value = (env[name] ?? fallback).replace(/\/$/, '').toLowerCase();
+  if (!/^https?:\/\/[a-z0-9.-]+(:\d{1,5})?$/.test(value)) throw new ConfigError(`${name}: expected scheme://host[:port] without a path, got "${value}"; e.g. https://blog.example.com`);
+  return value;
 }
 
 /**
