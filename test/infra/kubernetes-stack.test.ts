@@ -136,6 +136,9 @@ describe.each(counts)('prod stack with %i apps and as many DB replicas', (n) => 
     expect(config.dbPrimaryService).toEqual({ host: `${cluster.metadata.name}-rw`, port: 5432 });
     expect(config.dbReadService).toEqual({ host: `${cluster.metadata.name}-ro`, port: 5432 });
     expect(config.appName).toBe(podName);
+    // The origin is the configured siteUrl; only the pod network (the edge) may speak for clients.
+    expect(config.siteUrl).toBe('https://blog.example.com');
+    expect(config.trustedEdge).toEqual(['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', 'fc00::/7']);
     expect(config.redisSessionsUrl).toBe(`redis://${named(K.statefulSet, 'aidiary-prod-redis-sessions').inputs.metadata.name}:6380`);
     expect(config.redisCacheUrl).toBe('redis://aidiary-prod-redis-cache:6381');
     expect(run.generatedSecrets).toContain(config.dbPassword);
@@ -197,6 +200,11 @@ describe.each(counts)('prod stack with %i apps and as many DB replicas', (n) => 
     expect(conf).toContain('least_conn;');
     expect(conf).toMatch(/resolver kube-dns\.kube-system\.svc\.cluster\.local valid=\d+s/);
     expect(conf).toMatch(/listen 8080 ssl;/);
+    // The public name only (siteUrl), HSTS on the TLS edge, no proxy believed before one is configured.
+    expect(conf).toMatch(/map \$host \$aidiary_known_host \{\s*default 0;\s*blog\.example\.com 1;\s*\}/);
+    expect(conf).toContain('add_header Strict-Transport-Security "max-age=31536000; includeSubDomains" always;');
+    expect(conf).not.toContain('set_real_ip_from');
+    expect(conf).toContain('proxy_set_header X-Forwarded-For $remote_addr;');
     const nginx = named(K.deployment, 'aidiary-prod-nginx').inputs.spec.template.spec;
     const volumes = Object.fromEntries(nginx.volumes.map((v: { name: string }) => [v.name, v]));
     expect(volumes.config.configMap.name).toBe(cm.metadata.name);

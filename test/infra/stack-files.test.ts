@@ -126,6 +126,11 @@ describe('config errors fail fast, naming the key', () => {
   test('prod without appImage', async () => {
     await expect(runProd(1, 1, { appImage: '' })).rejects.toThrow(/appImage: required on target kubernetes; run `pulumi config set appImage/);
   });
+  test('prod without siteUrl; a siteUrl with a path', async () => {
+    await expect(runProd(1, 1, { siteUrl: '' })).rejects.toThrow(/siteUrl: required on target kubernetes .*run `pulumi config set siteUrl https:\/\/<your host>`/);
+    await expect(runProd(1, 1, { siteUrl: 'https://blog.example.com/blog' })).rejects.toThrow(/siteUrl: must be scheme:\/\/host\[:port\]/);
+    await expect(runStaging(1, 1, { trustedProxies: '10.0.0.0/8,cdn' })).rejects.toThrow(/trustedProxies\.1: must be an IP address or CIDR/);
+  });
   test('unknown target', async () => {
     await expect(runProgram('qa', { target: 'nomad' })).rejects.toThrow(/target: expected "docker" or "kubernetes"/);
   });
