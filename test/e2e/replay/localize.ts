@@ -61,6 +61,11 @@ export interface LocalWorkload {
   probe: Probe | null;
   /** The image's entrypoint hands the working directory to this user (see base-images.ts). */
   workdirOwner: Ids | null;
+  /**
+   * Exec probes run as the container's configured user (Docker healthcheck, Kubernetes exec), not
+   * the user an entrypoint script switched to.
+   */
+  probeUser: Ids;
   edits: Edit[];
 }
 
@@ -281,7 +286,7 @@ export function localizeWorkload(w: DeclaredWorkload, plan: Plan): LocalWorkload
     probe = { kind: 'exec', argv: probe.argv.map((a, i) => applyField(a, probeEdits, `probe[${i}]`)) };
   }
 
-  return { declared: w, name: w.name, address, root, argv, env, cwd: cwdEdit.to, user, files, dirs, probe, workdirOwner, edits };
+  return { declared: w, name: w.name, address, root, argv, env, cwd: cwdEdit.to, user, files, dirs, probe, workdirOwner, probeUser: w.user, edits };
 }
 
 // --- verification ----------------------------------------------------------------------------------
@@ -361,6 +366,7 @@ export function verifyLocalization(w: DeclaredWorkload, local: LocalWorkload, pl
   differs('argv', argv.map((a, i) => apply(a, `argv[${i}]`)), local.argv);
   differs('user', userEdit ? userEdit.to : `${w.user.uid}:${w.user.gid}`, `${local.user.uid}:${local.user.gid}`);
   differs('cwd', apply(w.workdir, 'cwd'), local.cwd);
+  differs('probe user', `${w.user.uid}:${w.user.gid}`, `${local.probeUser.uid}:${local.probeUser.gid}`);
 
   // env: same keys (PATH set by its rule), values rebuilt
   const expectedEnv: Record<string, string> = {};

@@ -9,7 +9,7 @@ import type { LocalWorkload } from './localize';
 
 export interface Exit { code: number | null; signal: NodeJS.Signals | null; error?: Error }
 
-const asUserOf = (w: LocalWorkload) => (process.getuid?.() === 0 && (w.user.uid !== 0 || w.user.gid !== 0) ? { uid: w.user.uid, gid: w.user.gid } : {});
+const asUser = (u: { uid: number; gid: number }) => (process.getuid?.() === 0 && (u.uid !== 0 || u.gid !== 0) ? { uid: u.uid, gid: u.gid } : {});
 
 export class WorkloadProcess {
   readonly exited: Promise<Exit>;
@@ -24,7 +24,7 @@ export class WorkloadProcess {
     const fd = openSync(logFile, 'a', 0o640);
     try {
       fchownSync(fd, w.user.uid, w.user.gid);
-      this.child = spawn(w.argv[0], w.argv.slice(1), { cwd: w.cwd, env: w.env, ...asUserOf(w), detached: true, stdio: ['ignore', fd, fd] });
+      this.child = spawn(w.argv[0], w.argv.slice(1), { cwd: w.cwd, env: w.env, ...asUser(w.user), detached: true, stdio: ['ignore', fd, fd] });
     } finally {
       closeSync(fd);
     }
@@ -92,10 +92,10 @@ export function failure(w: LocalWorkload, expected: string, detail: string, proc
   ].join('\n'));
 }
 
-/** Runs an exec probe inside the workload (its user, env, cwd); resolves to its exit code and output. */
+/** Runs an exec probe inside the workload (the container's user, env, cwd); resolves to its exit code and output. */
 export function runInside(w: LocalWorkload, argv: string[], timeoutMs = 5000): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve) => {
-    const child = spawn(argv[0], argv.slice(1), { cwd: w.cwd, env: w.env, ...asUserOf(w), stdio: ['ignore', 'pipe', 'pipe'], timeout: timeoutMs });
+    const child = spawn(argv[0], argv.slice(1), { cwd: w.cwd, env: w.env, ...asUser(w.probeUser), stdio: ['ignore', 'pipe', 'pipe'], timeout: timeoutMs });
     let output = '';
     child.stdout!.on('data', (c: Buffer) => { output += c.toString(); });
     child.stderr!.on('data', (c: Buffer) => { output += c.toString(); });
