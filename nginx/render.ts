@@ -119,8 +119,8 @@ interface LocationOptions {
   /** The location line's match, e.g. `/` or `~ ^/(admin|api)(/|$)`. */
   match: string;
   kind: 'public' | 'session';
-  /** Login endpoints: POSTs limited per client address (limit_req, answered 429). */
-  loginLimit?: boolean;
+  /** Login endpoints: POSTs limited per client address (limit_req, answered 429 in this form). */
+  loginLimit?: 'json' | 'html';
   /**
    * /media/: the app sends `immutable, max-age=1y` for browsers (content-addressed names), but
    * the edge must not keep a deleted image that long: nginx ignores those headers and keeps the
@@ -165,6 +165,7 @@ function proxyLocation(input: NginxRenderInput, o: LocationOptions): string[] {
       '        # Password guessing per client address, before any app work (429, like the app\'s own',
       '        # limits; 503 stays "session store down").',
       `        limit_req zone=${LOGIN_ZONE} burst=${input.topology.login.edgeBurst} nodelay;`,
+      `        error_page 429 @aidiary_login_limited_${o.loginLimit};`,
     );
   }
   const hsts = hstsLines(input);
@@ -201,6 +202,29 @@ function proxyLocation(input: NginxRenderInput, o: LocationOptions): string[] {
   }
   lines.push('    }');
   return lines;
+}
+
+/**
+ * nginx's own 429 for the login endpoints, in the form the app answers its limits: the API's
+ * `{error:{code:'rate_limited',…}}` and a short page for the admin form, both with Retry-After.
+ */
+function loginLimitedLocations(input: NginxRenderInput): string[] {
+  const seconds = Math.max(1, Math.ceil(1 / input.topology.login.edgeRatePerSecond));
+  const message = `Too many login attempts; try again in ${seconds} s.`;
+  return [
+    '        location @aidiary_login_limited_json {',
+    '            default_type application/json;',
+    `            add_header Retry-After ${seconds} always;`,
+    ...hstsLines(input).map((l) => `        ${l}`),
+    `            return 429 '{"error":{"code":"rate_limited","message":"${message}"}}';`,
+    '        }',
+    '        location @aidiary_login_limited_html {',
+    '            default_type "text/html; charset=utf-8";',
+    `            add_header Retry-After ${seconds} always;`,
+    ...hstsLines(input).map((l) => `        ${l}`),
+    `            return 429 '<!doctype html><title>Too many login attempts</title><p>${message} <a href="/admin/login">Back to the login form</a></p>';`,
+    '        }',
+  ];
 }
 
 /**
@@ -383,8 +407,9 @@ export function renderNginxConfig(input: NginxRenderInput): string {
     '        location = /metrics { return 404; }',
     '        location ^~ /metrics/ { return 404; }',
     '',
-    ...proxyLocation(input, { match: '= /api/auth/login', kind: 'session', loginLimit: true }).map((l) => `    ${l}`),
-    ...proxyLocation(input, { match: '= /admin/login', kind: 'session', loginLimit: true }).map((l) => `    ${l}`),
+    ...proxyLocation(input, { match: '= /api/auth/login', kind: 'session', loginLimit: 'json' }).map((l) => `    ${l}`),
+    ...proxyLocation(input, { match: '= /admin/login', kind: 'session', loginLimit: 'html' }).map((l) => `    ${l}`),
+    ...loginLimitedLocations(input),
     ...proxyLocation(input, { match: '~ ^/(admin|api)(/|$)', kind: 'session' }).map((l) => `    ${l}`),
     '',
     ...proxyLocation(input, { match: '^~ /media/', kind: 'public', media: true }).map((l) => `    ${l}`),

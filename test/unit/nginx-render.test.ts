@@ -98,7 +98,7 @@ describe('renderNginxConfig: static upstream passes nginx -t', () => {
     expect(r.conf).toMatch(/listen 127\.0\.0\.1:18080 ssl;/);
     // HSTS at server level and in every location with its own add_header (nginx drops inherited ones there).
     const hsts = 'add_header Strict-Transport-Security "max-age=31536000; includeSubDomains" always;';
-    expect(r.conf.split(hsts).length - 1).toBe(4);
+    expect(r.conf.split(hsts).length - 1).toBe(6);
     for (const loc of ['location /static/ {', 'location ^~ /media/ {', 'location / {']) expect(block(r.conf, loc)).toContain(hsts);
     expect(renderNginxConfig(input())).not.toContain('Strict-Transport-Security');
   });
@@ -177,6 +177,10 @@ describe('renderNginxConfig: rules', () => {
       expect(block(conf, login)).toContain('limit_req zone=aidiary_login burst=20 nodelay;');
     }
     expect(conf.match(/limit_req zone=/g)).toHaveLength(2);
+    // nginx's 429 in the app's forms: JSON for the API, a page for the admin form.
+    expect(block(conf, 'location = /api/auth/login {')).toContain('error_page 429 @aidiary_login_limited_json;');
+    expect(block(conf, 'location = /admin/login {')).toContain('error_page 429 @aidiary_login_limited_html;');
+    expect(block(conf, 'location @aidiary_login_limited_json {')).toContain(`return 429 '{"error":{"code":"rate_limited","message":"Too many login attempts; try again in 1 s."}}';`);
   });
 
   it('unknown Host names get 421; the accepted ones come from the site origin (plus loopback names locally)', () => {
@@ -428,6 +432,11 @@ describe('rendered config under the real nginx: an app\'s 503 passes through, a 
     const before = (hits['app-a /api/auth/login'] ?? 0) + (hits['app-b /api/auth/login'] ?? 0);
     const statuses = await Promise.all(Array.from({ length: 40 }, () => fetch(`${base}/api/auth/login`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } }).then((r) => r.status)));
     const limited = statuses.filter((st) => st === 429).length;
+    const one = await fetch(`${base}/api/auth/login`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } });
+    expect(one.status).toBe(429);
+    expect(one.headers.get('retry-after')).toBe('1');
+    expect(one.headers.get('content-type')).toBe('application/json');
+    expect(await one.json()).toEqual({ error: { code: 'rate_limited', message: 'Too many login attempts; try again in 1 s.' } });
     expect(limited).toBeGreaterThanOrEqual(15); // burst 20 (+ about one per 200 ms) pass
     expect(statuses.filter((st) => st === 401).length + limited).toBe(40);
     expect((hits['app-a /api/auth/login'] ?? 0) + (hits['app-b /api/auth/login'] ?? 0) - before).toBe(40 - limited);
