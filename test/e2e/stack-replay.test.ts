@@ -9,6 +9,7 @@ import { CnpgEmulation } from './replay/data-tier';
 import { databaseState, replicationState } from './replay/database-check';
 import type { DeclaredWorkload } from './replay/declared-workloads';
 import { dockerWorkloads } from './replay/docker-workloads';
+import { parseDockerfile } from './replay/dockerfile';
 import { ImageAssembly, type ImageConfig } from './replay/image-filesystem';
 import { kubernetesWorkloads } from './replay/kubernetes-workloads';
 import { verifyLocalization, type LocalWorkload } from './replay/localize';
@@ -293,6 +294,16 @@ describe('a typo in a declaration fails the replay', () => {
       await expectBootFailure(await bootOnly('prod', run, declare()), pattern);
     }
   }, 60_000);
+
+  test('the Dockerfile parser refuses what it does not interpret, naming the line', () => {
+    const parse = (body: string) => () => parseDockerfile('Dockerfile', `FROM node:20 AS app\n${body}\n`);
+    expect(parse('ADD https://example.invalid/x.tgz /x')).toThrow(/Dockerfile:2: ADD is not interpreted/);
+    expect(parse('RUN --mount=type=cache,target=/root/.npm npm ci')).toThrow(/Dockerfile:2: RUN in JSON form or with flags/);
+    expect(parse('CMD node dist/app.mjs')).toThrow(/Dockerfile:2: CMD in shell form/);
+    expect(parse('COPY --chown=node:node app ./app')).toThrow(/Dockerfile:2: COPY --chown=node:node is not interpreted/);
+    expect(parse('HEALTHCHECK CMD true')).toThrow(/Dockerfile:2: HEALTHCHECK is not interpreted/);
+    expect(parseDockerfile(join(repoRoot, 'Dockerfile')).stages.map((x) => x.name)).toEqual(expect.arrayContaining(['app', 'edge']));
+  });
 
   test('the comparison refuses any other difference from the declaration', async () => {
     const run = await runStaging(1, 1);

@@ -120,7 +120,8 @@ export function resolveUser(spec: string, users: Record<string, Ids>): Ids {
   const byName = users[u];
   const uid = /^\d+$/.test(u) ? Number(u) : byName?.uid;
   if (uid === undefined) throw new Error(`user "${spec}": not a user of the image (${Object.keys(users).join(', ')})`);
-  const primary = Object.values(users).find((x) => x.uid === uid)?.gid ?? uid;
+  // A uid the image's passwd does not list runs with group 0 (Docker and containerd alike).
+  const primary = Object.values(users).find((x) => x.uid === uid)?.gid ?? 0;
   const gid = g === undefined ? primary : /^\d+$/.test(g) ? Number(g) : users[g]?.gid;
   if (gid === undefined) throw new Error(`user "${spec}": unknown group "${g}"`);
   return { uid, gid };

@@ -105,7 +105,8 @@ export function kubernetesWorkloads(run: ProgramRun, images: Record<string, Imag
 
     const sc = { ...pod.securityContext, ...c.securityContext };
     const imageUser = resolveUser(imageConfig?.user ?? 'root', base.users);
-    const user = { uid: sc.runAsUser ?? imageUser.uid, gid: sc.runAsGroup ?? (sc.runAsUser !== undefined ? sc.runAsUser : imageUser.gid) };
+    const uid: number = sc.runAsUser ?? imageUser.uid;
+    const user = { uid, gid: sc.runAsGroup ?? resolveUser(String(uid), base.users).gid };
     const fsGroup: number | undefined = pod.securityContext?.fsGroup;
     if (fsGroup !== undefined && fsGroup !== user.gid) throw new Error(`${source}: fsGroup ${fsGroup} differs from the process group ${user.gid}; the replay cannot add a supplementary group`);
     const group = fsGroup ?? 0;
