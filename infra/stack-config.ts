@@ -1,4 +1,6 @@
+import { isIP } from 'node:net';
 import * as pulumi from '@pulumi/pulumi';
+import type { NetworkSettings } from './kubernetes/network-flows';
 import { drainBehindResolverMs } from './edge-nginx';
 import { defaultTopology, parseTopology, type DurabilitySetting, type Topology } from './topology';
 
@@ -28,6 +30,10 @@ export const configDefaults = {
   lbServiceType: 'LoadBalancer',
   siteUrl: '',
   trustedProxies: '',
+  kubernetesApiCidr: '',
+  backupEgressCidr: '0.0.0.0/0',
+  metricsNamespace: 'monitoring',
+  cnpgNamespace: 'cnpg-system',
 } as const;
 
 /** How clients reach nginx on Kubernetes (see Pulumi.yaml). */
@@ -71,6 +77,8 @@ export interface KubernetesSettings extends CommonSettings {
   storageClass?: string;
   dbStorageSize: string;
   redisStorageSize: string;
+  /** What the NetworkPolicies allow beyond the namespace (infra/kubernetes/network-flows.ts). */
+  network: NetworkSettings;
   backup: {
     destinationPath: string;
     endpointUrl?: string;
@@ -156,5 +164,39 @@ export function readStackSettings(buildContext: string): StackSettings {
     },
     tls,
     lbServiceType: lbServiceType as LbServiceType,
+    network: networkSettings(cfg, endpointUrl),
+  };
+}
+
+function cidr(key: string, value: string, fix: string): string {
+  const [addr, bits, ...rest] = value.split('/');
+  const family = isIP(addr);
+  if (!family || rest.length || bits === undefined || !/^\d{1,3}$/.test(bits) || Number(bits) > (family === 4 ? 32 : 128)) {
+    throw new StackConfigError(`${key}: expected a CIDR such as 10.0.0.1/32, got "${value}"; ${fix}`);
+  }
+  return value;
+}
+
+function k8sName(key: string, value: string): string {
+  if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(value)) throw new StackConfigError(`${key}: expected a namespace name, got "${value}"`);
+  return value;
+}
+
+/** The NetworkPolicies' view of the world outside the namespace. */
+function networkSettings(cfg: pulumi.Config, backupEndpointUrl: string): NetworkSettings {
+  const api = cfg.get('kubernetesApiCidr') ?? configDefaults.kubernetesApiCidr;
+  const apiFix = 'run `kubectl get endpoints kubernetes -n default` and `pulumi config set kubernetesApiCidr <address>/32` (the PostgreSQL instances reach the API server there)';
+  if (!api) throw new StackConfigError(`kubernetesApiCidr: required on target kubernetes; ${apiFix}`);
+  let backupPort = 443;
+  if (backupEndpointUrl) {
+    const url = new URL(backupEndpointUrl);
+    backupPort = url.port ? Number(url.port) : url.protocol === 'http:' ? 80 : 443;
+  }
+  return {
+    kubernetesApiCidr: cidr('kubernetesApiCidr', api, apiFix),
+    backupEgressCidr: cidr('backupEgressCidr', cfg.get('backupEgressCidr') ?? configDefaults.backupEgressCidr, 'set the object store\'s range, or 0.0.0.0/0 when it has none'),
+    backupPort,
+    metricsNamespace: k8sName('metricsNamespace', cfg.get('metricsNamespace') ?? configDefaults.metricsNamespace),
+    cnpgNamespace: k8sName('cnpgNamespace', cfg.get('cnpgNamespace') ?? configDefaults.cnpgNamespace),
   };
 }

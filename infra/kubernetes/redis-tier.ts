@@ -17,6 +17,7 @@ export interface RedisTierArgs {
   storageClass?: string;
   /** The Redis users' passwords (StackSecrets.redis). */
   passwords: RedisPasswordOutputs;
+  dependsOn?: pulumi.Resource[];
 }
 
 /** The Secret a role's pod mounts at redisAclDir: its ACL file and the probes' password. */
@@ -63,7 +64,7 @@ export class RedisTier extends pulumi.ComponentResource {
       new k8s.apps.v1.StatefulSet(`${name}-${r.name}`, {
         metadata: { name: objectName, namespace: args.namespace, labels },
         spec: redisStatefulSetSpec(r, objectName, labels, args, redisAuthSecretName(t, r)),
-      }, { parent: this, dependsOn: [auth] });
+      }, { parent: this, dependsOn: [auth, ...(args.dependsOn ?? [])] });
       this.serviceNames[r.role] = objectName;
     }
     this.registerOutputs({ serviceNames: this.serviceNames });

@@ -9,6 +9,7 @@ import { Database } from './database';
 import { LoadBalancer } from './load-balancer';
 import { Migrations } from './migrations';
 import { kubernetesNames } from './names';
+import { NetworkPolicies } from './network-policies';
 import { RedisTier } from './redis-tier';
 
 /**
@@ -22,6 +23,8 @@ export function deployKubernetesStack(s: KubernetesSettings) {
   });
   // The Output (not the plain string) gives every namespaced object a dependency on the Namespace.
   const ns = namespace.metadata.name;
+  // Default deny plus the flow matrix, before any workload: no pod runs on an open network.
+  const network = new NetworkPolicies('network', { topology: t, namespace: ns, namespaceName: s.namespace, network: s.network });
   const secrets = new StackSecrets('secrets', { adminPassword: s.adminPassword, withServerPasswords: false });
   const appSecrets = new AppSecrets('app-secrets', {
     topology: t, namespace: ns, dbPassword: secrets.dbPassword, sessionSecret: secrets.sessionSecret, adminPassword: secrets.adminPassword,
@@ -30,10 +33,10 @@ export function deployKubernetesStack(s: KubernetesSettings) {
 
   const database = new Database('database', {
     topology: t, namespace: ns, dbAppSecretName: kubernetesNames(t).dbAppSecret, backup: s.backup,
-    storageSize: s.dbStorageSize, storageClass: s.storageClass, dependsOn: [appSecrets],
+    storageSize: s.dbStorageSize, storageClass: s.storageClass, dependsOn: [appSecrets, network],
   });
   const redis = new RedisTier('redis', {
-    topology: t, namespace: ns, storageSize: s.redisStorageSize, storageClass: s.storageClass, passwords: secrets.redis,
+    topology: t, namespace: ns, storageSize: s.redisStorageSize, storageClass: s.storageClass, passwords: secrets.redis, dependsOn: [network],
   });
   const migrations = new Migrations('migrations', {
     topology: t, namespace: ns, appImage: s.appImage,
@@ -65,6 +68,7 @@ export function deployKubernetesStack(s: KubernetesSettings) {
       redisServices: redis.serviceNames,
       lbService: lb.serviceName,
       migrationJob: migrations.job.metadata.name,
+      networkPolicies: network.names,
     },
     initialAdminPassword: pulumi.secret(secrets.adminPassword),
   };

@@ -29,6 +29,7 @@ export function runProd(appReplicas: number, dbReplicas: number, extra: Record<s
     edgeImage: 'registry.example/aidiary-edge:1.2.3',
     backupDestination: 's3://aidiary-backups/prod',
     siteUrl: 'https://blog.example.com',
+    kubernetesApiCidr: '10.96.0.1/32',
     tlsCertificate: '-----BEGIN CERTIFICATE-----\nMIIpublic\n-----END CERTIFICATE-----',
     ...prodSecretConfig,
     ...extra,
