@@ -15,6 +15,11 @@ export interface NginxRenderInput {
   tls?: { certificateFile: string; keyFile: string };
   /** nginx workers; `auto` (one per visible core) when absent. Set it under a CPU limit. */
   workerProcesses?: number;
+  /**
+   * `user` for the workers (only honoured when the master runs as root). Unset: nginx's default,
+   * `nobody`. The local cluster sets it to root when `nobody` cannot reach its files.
+   */
+  workerUser?: string;
 }
 
 export class NginxRenderError extends Error {
@@ -250,6 +255,11 @@ function realIpLines(t: Topology): string[] {
   ];
 }
 
+function checkUserName(name: string): string {
+  if (!/^[a-z_][a-z0-9_-]*$/.test(name)) throw new NginxRenderError(`workerUser: not a user name: "${name}"`);
+  return name;
+}
+
 /** Renders the whole nginx.conf (run with `nginx -p <prefix> -c <file>`; it stays in the foreground). */
 export function renderNginxConfig(input: NginxRenderInput): string {
   const t = input.topology;
@@ -271,6 +281,7 @@ export function renderNginxConfig(input: NginxRenderInput): string {
     `# Rendered by nginx/render.ts for topology "${t.name}" (${t.target}). Do not edit: re-render.`,
     'daemon off;',
     `worker_processes ${workers ?? 'auto'};`,
+    ...(input.workerUser === undefined ? [] : [`user ${checkUserName(input.workerUser)};`]),
     `worker_rlimit_nofile ${n.workerConnections * 2};`,
     `pid ${q('pidFile')};`,
     `error_log ${q('errorLog')} warn;`,

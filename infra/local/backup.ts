@@ -16,7 +16,8 @@ import { recordPrimary } from './rejoin';
 import { projectRoot, StateDir } from './state';
 
 // `aidiary backup` and `aidiary restore [--time T]` for the local cluster: continuous WAL
-// archiving into <state>/wal-archive plus base backups in <state>/backups/<id>, and point-in-time
+// archiving into wal-archive/ plus base backups in backups/<id> (both in the PostgreSQL home, the
+// state dir unless recorded elsewhere: infra/local/state.ts), and point-in-time
 // recovery into a fresh primary (restore_command + recovery_target_time, promote at the target),
 // after which every replica is re-cloned from it.
 
@@ -25,8 +26,8 @@ const execFileAsync = promisify(execFile);
 export type Log = (message: string) => void;
 const noop: Log = () => {};
 
-export function walArchiveDir(stateDir: string): string { return join(stateDir, 'wal-archive'); }
-export function backupsDir(stateDir: string): string { return join(stateDir, 'backups'); }
+export function walArchiveDir(stateDir: string): string { return new StateDir(stateDir).walArchiveDir; }
+export function backupsDir(stateDir: string): string { return new StateDir(stateDir).backupsDir; }
 
 /**
  * The postgresql.conf settings that turn on WAL archiving into the state dir. The cluster's

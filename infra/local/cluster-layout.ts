@@ -8,7 +8,7 @@ import type { RedisNode } from './redis';
 import type { StateDir } from './state';
 
 // Where every node of a topology lives on this machine: ports from the topology, files under the
-// state dir. Pure mapping, no side effects.
+// state dir (PostgreSQL's under its recorded home, infra/local/state.ts). Pure mapping, no side effects.
 
 export interface LocalPortChoice {
   /** LB port (--port). */
@@ -43,7 +43,7 @@ export function pgNode(state: StateDir, t: Topology, db: DbInstance): PgNode {
     port: db.port,
     dataDir: state.pgDataDir(db.name),
     socketDir: state.pgSocketDir(db.name),
-    logFile: state.logFile(db.name),
+    logFile: state.pgLogFile(db.name),
   };
 }
 

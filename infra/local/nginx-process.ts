@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { renderNginxConfig, type NginxRenderInput } from '../../nginx/render';
 import type { Topology } from '../topology';
 import { nginxBinary } from './preflight';
-import { isAlive, sleep, spawnDetached, stopPid } from './process';
+import { isAlive, isRoot, sleep, spawnDetached, stopPid } from './process';
 import type { StateDir } from './state';
 
 // The local load balancer: render → `nginx -t` → start in the foreground (daemon off, detached
@@ -29,6 +29,17 @@ export function staticRoot(root: string): string {
   return join(root, 'app', 'static');
 }
 
+/**
+ * Under root, nginx's workers run as `nobody`, which cannot enter a checkout or state dir in a
+ * 0700 directory (root's home, `mktemp -d`): then they run as root, as the master and the apps of
+ * this cluster already do. Asked as `nobody` itself, so ACLs and owners count too.
+ */
+export function nginxWorkerUser(state: StateDir, root: string): string | undefined {
+  if (!isRoot()) return undefined; // unprivileged: every nginx process is the invoking user
+  const reach = (dir: string) => spawnSync('runuser', ['-u', 'nobody', '--', 'test', '-x', dir], { stdio: 'ignore', cwd: '/' }).status === 0;
+  return reach(state.nginxDir) && reach(staticRoot(root)) ? undefined : 'root';
+}
+
 /** Renders the config for these app ports, checks it with `nginx -t`, then installs it atomically. */
 export function writeNginxConfig(state: StateDir, root: string, t: Topology, appPorts: number[]): string {
   const paths = nginxPaths(state, root);
@@ -40,6 +51,7 @@ export function writeNginxConfig(state: StateDir, root: string, t: Topology, app
     listenPort: t.ports.lb,
     stubStatusPort: t.ports.stubStatus,
     paths,
+    workerUser: nginxWorkerUser(state, root),
   });
   const candidate = `${state.nginxConf}.next`;
   writeFileSync(candidate, conf);

@@ -1,5 +1,8 @@
-import { execFile } from 'node:child_process';
-import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync, appendFileSync, chmodSync } from 'node:fs';
+import { execFile, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import {
+  chownSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, writeFileSync, appendFileSync, chmodSync,
+} from 'node:fs';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
@@ -54,6 +57,40 @@ function postgresIds(): { uid: number; gid: number } | null {
   if (!line) throw new Error('running as root but no `postgres` user exists; install postgresql through apt (it creates the user)');
   const [, , uid, gid] = line.split(':');
   return { uid: Number(uid), gid: Number(gid) };
+}
+
+/** Where PostgreSQL homes go when the state dir is out of the postgres user's reach. */
+export const outsidePgHomeBase = '/var/lib/aidiary';
+
+/**
+ * True when the postgres user can reach `dir` (asked as that user: every parent must let it
+ * through, which mode bits alone do not tell with ACLs or other owners). Not root: PostgreSQL runs
+ * as the invoking user, who owns the state dir.
+ */
+export function postgresCanReach(dir: string): boolean {
+  if (!isRoot()) return true;
+  postgresIds(); // a clear error when there is no postgres user at all
+  return spawnSync('runuser', ['-u', 'postgres', '--', 'test', '-x', dir], { stdio: 'ignore', cwd: '/' }).status === 0;
+}
+
+/** /var/lib/aidiary/<first 16 hex of sha256(real path of the state dir)>: one per state dir. */
+export function outsidePgHome(stateRoot: string): string {
+  return join(outsidePgHomeBase, createHash('sha256').update(realpathSync(stateRoot)).digest('hex').slice(0, 16));
+}
+
+/**
+ * Where a state dir's PostgreSQL files go: the state dir itself when the postgres user can reach
+ * it, else a directory of its own under /var/lib/aidiary (0700, owned by postgres; a `state-dir`
+ * file in it names the state dir it belongs to). Root's home and `mktemp -d` directories are 0700,
+ * so a checkout there cannot hold PostgreSQL's data directories.
+ */
+export function choosePgHome(stateRoot: string): string {
+  if (postgresCanReach(stateRoot)) return stateRoot;
+  const home = outsidePgHome(stateRoot);
+  mkdirSync(outsidePgHomeBase, { recursive: true, mode: 0o755 });
+  preparePgDir(home);
+  writeFileSync(join(home, 'state-dir'), `${realpathSync(stateRoot)}\n`, { mode: 0o644 });
+  return home;
 }
 
 /** mkdir -p, then hand the directory to the postgres user when we are root. */

@@ -1,4 +1,5 @@
 import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { durabilityMode, synchronousStandbyNames, type AppInstance, type Topology } from '../topology';
 import { appEntry, startApp, stopApp } from './app-processes';
 import { migrateAppDatabase, provisionLocalAdmin, seedAppDatabase, type AppDbConnection } from './app-database';
@@ -6,7 +7,7 @@ import { appNodes, hasData, isPrimaryDataDir, localTopology, pgNodes, redisNodes
 import { waitForHealthy } from './http-probe';
 import { reloadNginx, startNginx, stopNginx, writeNginxConfig } from './nginx-process';
 import {
-  createAppRoleAndDatabase, createReplica, ensureSlot, initPrimary, isInRecovery, postmasterPid, startPostgres, stopPostgres,
+  choosePgHome, createAppRoleAndDatabase, createReplica, ensureSlot, initPrimary, isInRecovery, postmasterPid, startPostgres, stopPostgres,
   superuserQuery, waitForPostgres, writeNodeSettings, type PgNode,
 } from './postgres';
 import { assertNotRunning, checkBinaries, checkPortsFree, cleanStalePidFiles, isNodeProcess, PreflightError } from './preflight';
@@ -175,11 +176,14 @@ export async function up(opts: UpOptions): Promise<UpResult> {
       : localTopology({ apps: opts.apps, dbReplicas: opts.dbReplicas, port: opts.port, basePort: opts.basePort });
     await checkPortsFree(topologyPorts(t), t.host);
     const secrets = state.ensureSecrets(opts.env ?? process.env);
+    const pgHome = previous?.pgHome ?? resolvePgHome(state);
+    if (pgHome !== state.root && !previous?.pgHome) log(`PostgreSQL files in ${pgHome} (the postgres user cannot reach ${state.root})`);
     const clusterState: ClusterState = {
       version: 1, topology: t, createdAt: previous?.createdAt ?? new Date().toISOString(), seeded: previous?.seeded ?? false,
-      supervisorPid: opts.supervisorPid ?? null,
+      supervisorPid: opts.supervisorPid ?? null, pgHome,
     };
     state.write(clusterState);
+    for (const { node } of pgNodes(state, t)) state.linkPgLog(node.name);
     try {
       const { primary } = await startDatabase(state, t, log);
       for (const r of redisNodes(state, t)) {
@@ -211,6 +215,21 @@ export async function up(opts: UpOptions): Promise<UpResult> {
 }
 
 /**
+ * The PostgreSQL home of a state dir that has none recorded yet: where its data already is (a
+ * state dir from before the home was recorded), else infra/local/postgres.ts's choice. An outside
+ * home that already holds data belonged to an earlier state dir at the same path: never reused.
+ */
+function resolvePgHome(state: StateDir): string {
+  const inside = join(state.root, 'pg');
+  if (existsSync(inside) && readdirSync(inside).some((n) => existsSync(join(inside, n, 'data', 'PG_VERSION')))) return state.root;
+  const home = choosePgHome(state.root);
+  if (home !== state.root && existsSync(join(home, 'pg'))) {
+    throw new PreflightError(`${home} holds PostgreSQL files of an earlier cluster whose state dir was ${state.root}; remove that directory (rm -rf ${home}) or use another --state-dir`);
+  }
+  return home;
+}
+
+/**
  * pg_ctl stop -w returns once postmaster.pid is gone, a moment before the postmaster process has
  * exited; "down stops every pid" means the pid is gone too.
  */
@@ -235,10 +254,10 @@ async function stopEverything(state: StateDir, log: Log): Promise<string[]> {
     stopped.push(...apps.map((a) => a.node));
   }
   // Every PostgreSQL data dir of this state dir, including nodes beyond the current topology.
-  const pgRoot = `${state.root}/pg`;
+  const pgRoot = state.pgNodesDir;
   const pgNames = existsSync(pgRoot) ? readdirSync(pgRoot).sort() : [];
   const running = pgNames
-    .map((name) => ({ name, dataDir: state.pgDataDir(name), socketDir: state.pgSocketDir(name), logFile: state.logFile(name), host: '127.0.0.1', port: 0 }))
+    .map((name) => ({ name, dataDir: state.pgDataDir(name), socketDir: state.pgSocketDir(name), logFile: state.pgLogFile(name), host: '127.0.0.1', port: 0 }))
     .filter((node) => postmasterPid(node));
   // Primary first: at shutdown it sends its last WAL to the replicas, which then stop cleanly.
   // Replicas and Redis then stop in parallel.
@@ -341,6 +360,7 @@ export async function scale(opts: ScaleOptions): Promise<{ topology: Topology }>
       const primary = await livePrimary(state, t);
       const added = pgNodes(state, grown).filter((n) => !pgNodes(state, t).some((o) => o.node.name === n.node.name));
       for (const { db, node } of added) {
+        state.linkPgLog(node.name);
         if (hasData(node)) rmSync(node.dataDir, { recursive: true, force: true }); // an old, diverged copy
         await step(log, `pg_basebackup ${node.name} from ${primary.name}`, () => createReplica(primary, node, { slotName: db.slotName, settings: pgSettings(grown, node.name, true) }));
         await step(log, `start ${node.name}`, () => startPostgres(node));

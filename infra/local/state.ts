@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import {
-  chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync, writeSync,
+  chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync, writeSync,
 } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,9 +19,15 @@ import { isAlive } from './process';
 //   admin-password        the admin password (0600; DESIGN.md §3: only this path is ever printed)
 //   logs/<node>.log       every node's output
 //   pg/<node>/{data,run}  PostgreSQL data directory and unix socket directory
+//   wal-archive/, backups/ WAL archive and base backups (infra/local/backup.ts)
 //   redis/<node>/         Redis working directory (AOF of the sessions role)
 //   nginx/                rendered nginx.conf, pid, cache and temp directories
 //   ports/<app>.control   each app's loopback control port (picked free at its first start, reused)
+//
+// PostgreSQL's part (pg/, wal-archive/, backups/ and the pg-K logs) lives under the "PostgreSQL
+// home": the state dir itself when the postgres user can reach it, else a directory of its own
+// under /var/lib/aidiary (infra/local/postgres.ts, choosePgHome). The choice is made once, at the
+// first `up`, and recorded in state.json (pgHome); logs/pg-K.log is then a link to the real log.
 
 export interface ClusterState {
   version: 1;
@@ -31,6 +37,8 @@ export interface ClusterState {
   seeded: boolean;
   /** pid of the foreground `up` that supervises the cluster (null when detached). */
   supervisorPid: number | null;
+  /** Where PostgreSQL's files live (see above); absent in older state files: the state dir itself. */
+  pgHome?: string;
 }
 
 /** The directory holding package.json, found by walking up (works from source and from dist/). */
@@ -49,7 +57,18 @@ export function resolveStateDir(flag?: string, env: NodeJS.ProcessEnv = process.
 }
 
 export class StateDir {
+  /** The recorded PostgreSQL home, once read (it never changes for a state dir). */
+  private recordedPgHome: string | undefined;
+
   constructor(readonly root: string) {}
+
+  /** Where pg/, wal-archive/, backups/ and the PostgreSQL logs live: recorded in state.json, else the state dir. */
+  get pgHome(): string {
+    if (this.recordedPgHome) return this.recordedPgHome;
+    const recorded = this.read()?.pgHome;
+    if (recorded) this.recordedPgHome = recorded;
+    return recorded ?? this.root;
+  }
 
   get stateFile() { return join(this.root, 'state.json'); }
   get lockFile() { return join(this.root, 'lock'); }
@@ -64,8 +83,13 @@ export class StateDir {
   redisAclFile(role: RedisRole) { return join(this.secretsDir, `redis-${role}.acl`); }
   get nginxDir() { return join(this.root, 'nginx'); }
   get nginxConf() { return join(this.nginxDir, 'nginx.conf'); }
-  pgDataDir(node: string) { return join(this.root, 'pg', node, 'data'); }
-  pgSocketDir(node: string) { return join(this.root, 'pg', node, 'run'); }
+  get pgNodesDir() { return join(this.pgHome, 'pg'); }
+  pgDataDir(node: string) { return join(this.pgNodesDir, node, 'data'); }
+  pgSocketDir(node: string) { return join(this.pgNodesDir, node, 'run'); }
+  /** A PostgreSQL node's own log (the server writes it, so it sits in the PostgreSQL home). */
+  pgLogFile(node: string) { return join(this.pgHome, 'logs', `${node}.log`); }
+  get walArchiveDir() { return join(this.pgHome, 'wal-archive'); }
+  get backupsDir() { return join(this.pgHome, 'backups'); }
   redisDir(node: string) { return join(this.root, 'redis', node); }
   logFile(node: string) { return join(this.logsDir, `${node}.log`); }
   pidFile(node: string) { return join(this.pidsDir, `${node}.pid`); }
@@ -79,6 +103,24 @@ export class StateDir {
     for (const d of [this.pidsDir, this.logsDir, this.nginxDir, this.portsDir]) mkdirSync(d, { recursive: true, mode: 0o755 });
     mkdirSync(this.secretsDir, { recursive: true, mode: 0o700 });
     chmodSync(this.secretsDir, 0o700);
+  }
+
+  /**
+   * When the PostgreSQL home is elsewhere, logs/<node>.log links to the node's real log, so that
+   * `aidiary logs pg-K` finds it where every other node's log is.
+   */
+  linkPgLog(node: string): void {
+    const link = this.logFile(node);
+    const target = this.pgLogFile(node);
+    if (link === target) return;
+    try {
+      if (readlinkSync(link) === target) return;
+    } catch {
+      /* missing, or a plain file from before the move */
+    }
+    rmSync(link, { force: true });
+    mkdirSync(this.logsDir, { recursive: true, mode: 0o755 });
+    symlinkSync(target, link);
   }
 
   exists(): boolean {

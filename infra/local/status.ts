@@ -8,11 +8,17 @@ import { StateDir } from './state';
 // `aidiary status [--json]`: the object of DESIGN.md §3, plus each app's loopback control port
 // (additive: the bench and drills switch cache layers there; null when the app has none):
 // { url, stateDir, lb: {name, pid, port, healthy}, apps: [{name, pid, port, controlPort, healthy}],
-//   postgres: [{name, role, pid, port, socketDir, healthy, lagBytes}],
+//   postgres: [{name, role, pid, port, socketDir, dataDir, healthy, lagBytes}],
 //   redis: [{name, role, pid, port, healthy}] }
 
 export interface NodeStatus { name: string; pid: number | null; port: number; healthy: boolean }
-export interface PgStatus extends NodeStatus { role: 'primary' | 'replica'; socketDir: string; lagBytes: number | null }
+export interface PgStatus extends NodeStatus {
+  role: 'primary' | 'replica';
+  socketDir: string;
+  /** The node's data directory (under the recorded PostgreSQL home: infra/local/state.ts). */
+  dataDir: string;
+  lagBytes: number | null;
+}
 export interface AppStatus extends NodeStatus { controlPort: number | null }
 export interface RedisStatus extends NodeStatus { role: 'sessions' | 'cache' }
 export interface ClusterStatus {
@@ -57,7 +63,7 @@ export async function clusterStatus(stateDir: string): Promise<ClusterStatus> {
         healthy = false;
       }
     }
-    return { name: node.name, role, pid, port: node.port, socketDir: node.socketDir, healthy, lagBytes: null, slot: db.slotName };
+    return { name: node.name, role, pid, port: node.port, socketDir: node.socketDir, dataDir: node.dataDir, healthy, lagBytes: null, slot: db.slotName };
   }));
   // Lag is measured where it is known: the primary's view of each standby's replay position.
   const primary = postgres.find((p) => p.role === 'primary' && p.healthy);
