@@ -8,6 +8,7 @@ import { BASE_PORT_SPAN } from '../../infra/local/cluster-layout';
 import { freePortBlock } from '../../infra/local/process';
 import type { ClusterStatus } from '../../infra/local/status';
 import { get, runCli, sleep } from './helpers-cluster';
+import { launchSystemChromium } from './browser/chromium';
 
 // The attack suite: the real local cluster (2 apps, PostgreSQL primary + 1 replica, both Redis
 // roles, nginx), started once through the CLI, attacked as an outsider would: through nginx only.
@@ -90,6 +91,43 @@ describe('attack suite (through nginx only)', () => {
       expect(r.headers['referrer-policy'], path).toBe('strict-origin-when-cross-origin');
     }
   });
+
+  it('the site and the admin work under the CSP in a real browser: the editor\'s live preview renders, no policy violation', async () => {
+    const browser = await launchSystemChromium();
+    try {
+      const context = await browser.newContext();
+      await context.addCookies([{ name: 'aidiary_session', value: admin.cookie.split('=')[1], url: base }]);
+      // Registered through the DevTools protocol, so the policy does not apply to this listener itself.
+      await context.addInitScript(() => {
+        (window as unknown as { cspViolations: string[] }).cspViolations = [];
+        document.addEventListener('securitypolicyviolation', (e) => {
+          (window as unknown as { cspViolations: string[] }).cspViolations.push(`${e.violatedDirective} ${e.blockedURI}`);
+        });
+      });
+      const page = await context.newPage();
+      const consoleCsp: string[] = [];
+      page.on('console', (m) => { if (/Content Security Policy/i.test(m.text())) consoleCsp.push(m.text()); });
+      const violations = async () => page.evaluate(() => (window as unknown as { cspViolations: string[] }).cspViolations);
+      for (const path of ['/', '/admin/dashboard', '/admin/posts', '/admin/media']) {
+        await page.goto(`${base}${path}`);
+        expect(await violations(), path).toEqual([]);
+      }
+      await page.goto(`${base}/admin/posts/new`);
+      await page.getByLabel(/^Content/).fill('# Preview under CSP\n\nSome **bold** text and <img src="x" onerror="alert(1)">');
+      const preview = page.getByTestId('live-preview');
+      await preview.locator('strong', { hasText: 'bold' }).waitFor({ timeout: 10_000 });
+      expect(await preview.innerHTML()).not.toMatch(/onerror/);
+      expect(await violations()).toEqual([]);
+      expect(consoleCsp).toEqual([]);
+      // The policy is enforced (and the listener sees it): an injected inline script does not run.
+      await page.addScriptTag({ content: 'window.inlineRan = true;' }).catch(() => {});
+      expect(await page.evaluate(() => (window as unknown as { inlineRan?: boolean }).inlineRan)).toBeUndefined();
+      expect((await violations()).join(' ')).toMatch(/script-src/);
+      await context.close();
+    } finally {
+      await browser.close();
+    }
+  }, 60_000);
 
   it('a client-chosen X-Request-Id does not become the request\'s id (the edge makes its own and logs the client\'s apart)', async () => {
     const chosen = 'attacker-chosen-id-0001';
