@@ -1,88 +1,77 @@
-import { adminCommand } from './commands/admin';
-import { downCommand } from './commands/down';
-import { failoverCommand } from './commands/failover';
-import { logsCommand } from './commands/logs';
-import { migrateCommand } from './commands/migrate';
-import { releaseCommand } from './commands/release';
-import { drillCommand } from './commands/drill';
-import { benchCommand } from './commands/bench';
-import { backupCommand } from './commands/backup';
-import { restoreCommand } from './commands/restore';
-import { scaleCommand } from './commands/scale';
-import { seedCommand } from './commands/seed';
-import { statusCommand } from './commands/status';
-import { upCommand } from './commands/up';
-import { UsageError } from './output';
+import { Command, CommanderError } from 'commander';
+import packageJson from '../../package.json' with { type: 'json' };
+import { refusePasswordArgument, registerAdmin } from './commands/admin';
+import { registerBackup } from './commands/backup';
+import { registerBench } from './commands/bench';
+import { registerDown } from './commands/down';
+import { registerDrill } from './commands/drill';
+import { registerFailover } from './commands/failover';
+import { registerLogs } from './commands/logs';
+import { registerMigrate } from './commands/migrate';
+import { registerRelease } from './commands/release';
+import { registerRestore } from './commands/restore';
+import { registerScale } from './commands/scale';
+import { registerSeed } from './commands/seed';
+import { registerStatus } from './commands/status';
+import { registerUp } from './commands/up';
+import { exitCodeOf, exitCodes } from './exit-codes';
 
-// The `aidiary` CLI. dist/cli.mjs (built from ./entry.ts) calls main(argv) and exits
-// with its code; bin/aidiary.mjs builds dist/ when needed and imports it.
-// Every command returns an exit code and closes what it opened (no dangling handles).
+// The `aidiary` CLI. dist/cli.mjs (built from ./entry.ts) calls main(argv) and exits with its
+// code; bin/aidiary.mjs builds dist/ when needed and imports it; the e2e tests call main() in
+// process. Every command returns an exit code and closes what it opened (no dangling handles).
+// The conventions (help, exit codes, --json/--out, confirmation) are in ARCHITECTURE.md.
 
-const USAGE = `usage: aidiary <command> [options]
+const epilog = `
+Exit codes: 0 ok, 1 failure, 2 usage error (also: a destructive command with no terminal and no --yes),
+3 no cluster in the state dir, 4 degraded (status: a node is unhealthy).
+Environment: AIDIARY_STATE_DIR (default state dir), AIDIARY_ASSUME_YES=1 (answer yes to confirmations),
+AIDIARY_DEBUG=1 (stack traces).
+Run \`aidiary <command> --help\` for a command's options.`;
 
-  up [--detach] [--apps N] [--db-replicas M] [--port P] [--base-port B|auto] [--seed-posts N]
-                              start the local cluster (foreground unless --detach)
-  status [--json]             nodes, pids, ports, health, roles, replica lag
-  down                        stop everything (data kept)
-  scale [--apps N] [--db-replicas M]
-                              change replica counts with no failed request
-  failover [--to pg-K]        promote a replica
-  logs <node> [--lines N]     a node's log (lb, app-K, pg-K, redis-sessions, redis-cache)
-  seed --posts N              deterministic demo content
-  migrate [--wait S]          run migrations, then create the \`admin\` account if it is missing
-                              (configured like the app; the release step of every target)
-  admin reset-password [--user NAME] [--password-file F]
-                              set a user's password (read from F or stdin, never an argument)
-                              and log the user out everywhere; configured like the app, or by
-                              the local cluster when no AIDIARY_DB_NODES is set
-  release [--registry R] [--tag T] [--push]
-                              build the app and edge images tagged with the commit, push them
-                              to R, print the \`pulumi config set\` lines for prod
-  drill <scenario|all> [--duration S] [--json] [--out FILE]
-                              failover drill under load, with a report
-  bench [--duration S] [--connections C] [--scenario X] [--url U]
-                              benchmark scenarios (wrk), ratios, chart
-  backup | restore [--time T] base backup + WAL archive; point-in-time restore
-
-common: --state-dir DIR (or AIDIARY_STATE_DIR; default .aidiary/), --json, --out FILE`;
-
-const commands: Record<string, (argv: string[]) => Promise<number>> = {
-  up: upCommand,
-  start: upCommand,
-  down: downCommand,
-  stop: downCommand,
-  status: statusCommand,
-  scale: scaleCommand,
-  failover: failoverCommand,
-  logs: logsCommand,
-  seed: seedCommand,
-  migrate: migrateCommand,
-  admin: adminCommand,
-  release: releaseCommand,
-  drill: drillCommand,
-  bench: benchCommand,
-  backup: backupCommand,
-  restore: restoreCommand,
-};
+/** A fresh program per call: commander keeps parsed values on its objects, and tests call main() repeatedly. */
+export function buildProgram(exit: (code: number) => void, commandName = ''): Command {
+  // Commander's own errors (unknown option, bad value, missing argument) read like ours:
+  // "aidiary <command>: …", then where to find the options.
+  let where = 'aidiary'; // set to `aidiary <command>` below once the command is known to exist
+  const program = new Command('aidiary')
+    .description('Run and operate the AIDiary cluster: nginx → N apps → Redis + PostgreSQL primary with streaming replicas.')
+    .version(packageJson.version, '-V, --version', 'print the version and exit')
+    .helpOption('-h, --help', 'show help (also: aidiary <command> --help)')
+    .addHelpText('after', epilog)
+    // Settings the subcommands inherit (they are copied when each one is created below).
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => process.stdout.write(s),
+      writeErr: (s) => process.stderr.write(s),
+      outputError: (s, write) => write(`${s.replace(/^error: /, `${where}: `).trimEnd()}\n(see \`${where} --help\` for every option)\n`),
+    })
+    .showSuggestionAfterError(true)
+    .allowExcessArguments(false);
+  for (const register of [registerUp, registerStatus, registerDown, registerScale, registerFailover, registerLogs, registerSeed,
+    registerMigrate, registerAdmin, registerRelease, registerDrill, registerBench, registerBackup, registerRestore]) {
+    register(program, exit);
+  }
+  if (program.commands.some((c) => c.name() === commandName || c.aliases().includes(commandName))) where = `aidiary ${commandName}`;
+  return program;
+}
 
 export async function main(argv: string[]): Promise<number> {
-  const [name, ...rest] = argv;
-  if (!name || name === '--help' || name === '-h' || name === 'help') {
-    process.stdout.write(`${USAGE}\n`);
-    return name ? 0 : 2;
-  }
-  const command = commands[name];
-  if (!command) {
-    process.stderr.write(`aidiary: unknown command "${name}"\n${USAGE}\n`);
-    return 2;
+  let code: number = exitCodes.ok;
+  const program = buildProgram((c) => { code = c; }, argv[0]);
+  if (argv.length === 0) {
+    process.stderr.write(program.helpInformation() + epilog.trimStart() + '\n');
+    return exitCodes.usage;
   }
   try {
-    return await command(rest);
+    if (argv[0] === 'admin') refusePasswordArgument(argv);
+    await program.parseAsync(argv, { from: 'user' });
+    return code;
   } catch (err) {
-    const e = err as Error & { code?: string };
-    const usage = err instanceof UsageError || e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || e.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' || e.code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL';
-    process.stderr.write(`aidiary ${name}: ${e.message}\n`);
+    // Commander already printed its message (unknown option, bad value, …); help and --version exit 0.
+    if (err instanceof CommanderError) return err.exitCode === 0 ? exitCodes.ok : exitCodes.usage;
+    const e = err as Error;
+    process.stderr.write(`aidiary ${argv[0]}: ${e.message}\n`);
     if (process.env.AIDIARY_DEBUG && e.stack) process.stderr.write(`${e.stack}\n`);
-    return usage ? 2 : 1;
+    return exitCodeOf(err);
   }
 }

@@ -1,7 +1,7 @@
 import { rmSync } from 'node:fs';
 import pg from 'pg';
 import { synchronousStandbyNames, type Topology } from '../topology';
-import { failoverCommand } from '../cli/commands/failover';
+import { main as aidiary } from '../cli/main';
 import { startApp, stopApp } from '../local/app-processes';
 import { appNodes, isPrimaryDataDir, pgNodes, redisNodes } from '../local/cluster-layout';
 import {
@@ -13,13 +13,12 @@ import { scale as scaleCluster } from '../local/runner';
 import { projectRoot, StateDir } from '../local/state';
 import { clusterStatus } from '../local/status';
 import type { ClusterDriver, DriverNode, PromotionResult } from './cluster-driver';
-import { promoteLocally } from './local-promote';
 
 // The drill driver for the local cluster: acts on the processes recorded in the state dir with the
 // local runner's primitives (infra/local/*). PostgreSQL is killed and frozen as a process group
 // (pg_ctl starts the postmaster with setsid, so -pid reaches it and every backend: a crash or a
-// frozen host, not just one process). Failover goes through `aidiary failover` (the router
-// engineer's infra/local/failover.ts); while that is not implemented, local-promote.ts does it.
+// frozen host, not just one process). Failover goes through `aidiary failover --yes`, the
+// operator's command (infra/cli/commands/failover.ts → infra/local/failover.ts).
 
 export interface LocalDriverOptions {
   stateDir: string;
@@ -210,18 +209,14 @@ export class LocalDriver implements ClusterDriver {
 
   async failover(to?: string): Promise<PromotionResult> {
     const started = Date.now();
-    const args = ['--state-dir', this.state.root, ...(to ? ['--to', to] : [])];
-    const code = await failoverCommand(args);
-    if (code === 0) {
-      const primary = await this.currentPrimary();
-      if (!primary) throw new Error('aidiary failover returned 0 but no primary answers');
-      return { promoted: primary.name, elapsedMs: Date.now() - started };
-    }
-    if (code !== 2) throw new Error(`aidiary failover exited ${code}`);
-    // Exit 2: `aidiary failover` is not implemented yet in this build.
-    this.log('aidiary failover is not available; promoting with the drill\'s own local promotion');
-    const promoted = await promoteLocally(this.state, this.topology(), to);
-    return { promoted, elapsedMs: Date.now() - started };
+    // The operator's command, confirmed up front (the drill is the deliberate fault); any non-zero
+    // exit is a failed failover (2 is a usage error, no longer a signal to promote some other way).
+    const args = ['failover', '--yes', '--state-dir', this.state.root, ...(to ? ['--to', to] : [])];
+    const code = await aidiary(args);
+    if (code !== 0) throw new Error(`aidiary ${args.join(' ')} exited ${code}; its message is above`);
+    const primary = await this.currentPrimary();
+    if (!primary) throw new Error('aidiary failover returned 0 but no primary answers');
+    return { promoted: primary.name, elapsedMs: Date.now() - started };
   }
 
   /** Planned: fast shutdown of the primary (its WAL reaches the standbys), promote, old primary rejoins. */

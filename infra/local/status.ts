@@ -1,6 +1,6 @@
 import { isHealthy } from './http-probe';
 import { appNodes, pgNodes, redisNodes } from './cluster-layout';
-import { postmasterPid, superuserQuery } from './postgres';
+import { postmasterPid, superuserQuery, type PgNode } from './postgres';
 import { isNodeProcess } from './preflight';
 import { pingRedis, probeAuth } from './redis';
 import { StateDir } from './state';
@@ -8,8 +8,14 @@ import { StateDir } from './state';
 // `aidiary status [--json]`: the object of DESIGN.md §3, plus each app's loopback control port
 // (additive: the bench and drills switch cache layers there; null when the app has none):
 // { url, stateDir, lb: {name, pid, port, healthy}, apps: [{name, pid, port, controlPort, healthy}],
-//   postgres: [{name, role, pid, port, socketDir, dataDir, healthy, lagBytes}],
-//   redis: [{name, role, pid, port, healthy}] }
+//   postgres: [{name, role, pid, port, socketDir, dataDir, healthy, lagBytes, streaming, timeline, replayLagBytes}],
+//   redis: [{name, role, pid, port, healthy}], monitoring: [], cdn: null }
+// The shape only grows (ARCHITECTURE.md, CLI contract): fields are added, never renamed or removed.
+// streaming: a replica's WAL receiver is streaming (null on the primary or when unreachable);
+// timeline: the timeline the node writes (primary) or receives/replays (replica);
+// replayLagBytes: WAL a replica has received but not replayed yet (null on the primary).
+// monitoring (always a list, empty while no monitoring stack runs) and cdn (null while there is
+// none) are reserved for the monitoring and CDN work.
 
 export interface NodeStatus { name: string; pid: number | null; port: number; healthy: boolean }
 export interface PgStatus extends NodeStatus {
@@ -18,7 +24,12 @@ export interface PgStatus extends NodeStatus {
   /** The node's data directory (under the recorded PostgreSQL home: infra/local/state.ts). */
   dataDir: string;
   lagBytes: number | null;
+  streaming: boolean | null;
+  timeline: number | null;
+  replayLagBytes: number | null;
 }
+/** Reserved for the monitoring work: one entry per monitoring process; empty when monitoring is off. */
+export interface MonitoringStatus { name: string; pid: number | null; port: number; healthy: boolean }
 export interface AppStatus extends NodeStatus { controlPort: number | null }
 export interface RedisStatus extends NodeStatus { role: 'sessions' | 'cache' }
 export interface ClusterStatus {
@@ -28,6 +39,9 @@ export interface ClusterStatus {
   apps: AppStatus[];
   postgres: PgStatus[];
   redis: RedisStatus[];
+  monitoring: MonitoringStatus[];
+  /** Reserved for the CDN work; null when no CDN is configured. */
+  cdn: null;
 }
 
 function livePid(state: StateDir, name: string): number | null {
@@ -54,16 +68,18 @@ export async function clusterStatus(stateDir: string): Promise<ClusterStatus> {
     const pid = postmasterPid(node);
     let role: 'primary' | 'replica' = db.initialRole;
     let healthy = false;
+    let replication: Pick<PgStatus, 'streaming' | 'timeline' | 'replayLagBytes'> = { streaming: null, timeline: null, replayLagBytes: null };
     if (pid) {
       try {
         const rows = await superuserQuery<{ r: boolean }>(node, 'SELECT pg_is_in_recovery() AS r');
         role = rows[0].r ? 'replica' : 'primary';
         healthy = true;
+        replication = await replicationOf(node, role);
       } catch {
         healthy = false;
       }
     }
-    return { name: node.name, role, pid, port: node.port, socketDir: node.socketDir, dataDir: node.dataDir, healthy, lagBytes: null, slot: db.slotName };
+    return { name: node.name, role, pid, port: node.port, socketDir: node.socketDir, dataDir: node.dataDir, healthy, lagBytes: null, ...replication, slot: db.slotName };
   }));
   // Lag is measured where it is known: the primary's view of each standby's replay position.
   const primary = postgres.find((p) => p.role === 'primary' && p.healthy);
@@ -94,7 +110,26 @@ export async function clusterStatus(stateDir: string): Promise<ClusterStatus> {
     apps,
     postgres: postgres.map(({ slot: _slot, ...p }) => p),
     redis,
+    monitoring: [],
+    cdn: null,
   };
+}
+
+/**
+ * The node's own view of replication. A primary's timeline is the one of the WAL it writes (the
+ * first 8 hex digits of the current WAL file name); a replica's is the one its WAL receiver gets,
+ * else the one of its last restartpoint.
+ */
+async function replicationOf(node: PgNode, role: 'primary' | 'replica'): Promise<Pick<PgStatus, 'streaming' | 'timeline' | 'replayLagBytes'>> {
+  if (role === 'primary') {
+    const [r] = await superuserQuery<{ tli: number }>(node, "SELECT ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int AS tli");
+    return { streaming: null, timeline: Number(r.tli), replayLagBytes: null };
+  }
+  const [r] = await superuserQuery<{ streaming: boolean; tli: number | null; lag: string | null }>(node, `
+    SELECT EXISTS (SELECT 1 FROM pg_stat_wal_receiver WHERE status = 'streaming') AS streaming,
+           COALESCE((SELECT received_tli FROM pg_stat_wal_receiver), (SELECT timeline_id FROM pg_control_checkpoint())) AS tli,
+           pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())::bigint AS lag`);
+  return { streaming: r.streaming, timeline: r.tli === null ? null : Number(r.tli), replayLagBytes: r.lag === null ? null : Math.max(0, Number(r.lag)) };
 }
 
 /** The human table for `aidiary status`. */

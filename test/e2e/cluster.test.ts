@@ -69,7 +69,10 @@ describe('local cluster: 3 apps + 2 replicas', () => {
     const r = await cli('status', '--json');
     expect(r.code).toBe(0);
     const s = JSON.parse(r.stdout) as ClusterStatus;
-    expect(Object.keys(s).sort()).toEqual(['apps', 'lb', 'postgres', 'redis', 'stateDir', 'url']);
+    // The shape only grows (ARCHITECTURE.md, CLI contract): these keys stay, new ones may join.
+    expect(Object.keys(s)).toEqual(expect.arrayContaining(['apps', 'lb', 'postgres', 'redis', 'stateDir', 'url', 'monitoring', 'cdn']));
+    expect(s.monitoring).toEqual([]);
+    expect(s.cdn).toBeNull();
     expect(s.url).toBe(`${base}/`);
     expect(s.stateDir).toBe(stateDir);
     expect(Object.keys(s.lb).sort()).toEqual(['healthy', 'name', 'pid', 'port']);
@@ -83,10 +86,16 @@ describe('local cluster: 3 apps + 2 replicas', () => {
     }
     expect(s.postgres.map((p) => [p.name, p.role])).toEqual([['pg-0', 'primary'], ['pg-1', 'replica'], ['pg-2', 'replica']]);
     for (const p of s.postgres) {
-      expect(Object.keys(p).sort()).toEqual(['healthy', 'lagBytes', 'name', 'pid', 'port', 'role', 'socketDir']);
+      expect(Object.keys(p)).toEqual(expect.arrayContaining(['healthy', 'lagBytes', 'name', 'pid', 'port', 'role', 'socketDir', 'streaming', 'timeline', 'replayLagBytes']));
       expect(p.healthy).toBe(true);
       expect(typeof p.lagBytes).toBe('number');
+      expect(p.timeline).toBeGreaterThanOrEqual(1);
+      // Replicas stream and report what they received but have not replayed; the primary has neither.
+      expect(p.streaming).toBe(p.role === 'replica' ? true : null);
+      if (p.role === 'replica') expect(p.replayLagBytes).toBeGreaterThanOrEqual(0);
+      else expect(p.replayLagBytes).toBeNull();
     }
+    expect(new Set(s.postgres.map((p) => p.timeline)).size).toBe(1); // one history: replicas follow the primary's timeline
     expect(s.redis.map((x) => [x.name, x.role])).toEqual([['redis-sessions', 'sessions'], ['redis-cache', 'cache']]);
     for (const x of s.redis) expect(Object.keys(x).sort()).toEqual(['healthy', 'name', 'pid', 'port', 'role']);
     // Secrets are 0600 files; the admin password file is where DESIGN.md §3 says.
@@ -262,7 +271,7 @@ describe('local cluster: 3 apps + 2 replicas', () => {
   it('scale --db-replicas down and up under a steady GET load fails zero requests; replicas stream again', async () => {
     const load = steadyLoad(base, { concurrency: 20, paths: ['/health', '/'] });
     await sleep(300);
-    const shrink = await cli('scale', '--db-replicas', '1');
+    const shrink = await cli('scale', '--db-replicas', '1', '--yes'); // removes pg-2 and its data: confirmed
     expect(shrink.code, shrink.stderr).toBe(0);
     const one = await status();
     expect(one.postgres.map((p) => p.name)).toEqual(['pg-0', 'pg-1']);
@@ -316,7 +325,11 @@ describe('local cluster: 3 apps + 2 replicas', () => {
     expect(r.code).toBe(0);
     for (const pid of pids) expect(isAlive(pid), `pid ${pid}`).toBe(false);
     expect(readdirSync(join(stateDir, 'pids'))).toEqual([]);
-    expect(existsSync(join(stateDir, 'pg', 'pg-0', 'data', 'PG_VERSION'))).toBe(true);
+    // The data stays where the state records it (status --json shows it): the state dir's pg/ here,
+    // since the postgres user can reach this 0755 temp dir.
+    const dataDir = s.postgres.find((p) => p.name === 'pg-0')!.dataDir;
+    expect(dataDir).toBe(join(stateDir, 'pg', 'pg-0', 'data'));
+    expect(existsSync(join(dataDir, 'PG_VERSION'))).toBe(true);
     await expect(get(`${base}/health`, undefined, 1000)).rejects.toThrow();
   });
 });

@@ -3,7 +3,7 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { drillCommand } from '../../infra/cli/commands/drill';
+import { main } from '../../infra/cli/main';
 import { formatReport, formatTable, type DrillReport, type Scenario } from '../../infra/drills/drill-report';
 import { startLoad, type LoadResult } from '../../infra/drills/load-generator';
 import { LocalDriver } from '../../infra/drills/local-driver';
@@ -68,7 +68,7 @@ afterAll(async () => {
 describe('failover drills (short form)', () => {
   it('kill-app through `aidiary drill kill-app --json --out`: a report that meets the targets', async () => {
     const out = join(stateDir, 'kill-app.json');
-    const code = await quietly(() => drillCommand(['kill-app', '--duration', String(durationMs / 1000), '--json', '--out', out, '--state-dir', stateDir]));
+    const code = await quietly(() => main(['drill', 'kill-app', '--duration', String(durationMs / 1000), '--json', '--out', out, '--state-dir', stateDir]));
     const summary = JSON.parse(readFileSync(out, 'utf8')) as { pass: boolean; reports: DrillReport[]; errors: unknown[] };
     expect(summary.errors).toEqual([]);
     expect(summary.reports).toHaveLength(1);
@@ -120,7 +120,7 @@ describe('aidiary failover, then down/up: the old primary streams as a replica (
     try {
       while (load.writes().filter((w) => w.acknowledged).length < 10) await sleep(100);
       await driver.killNode(old!.name, 'SIGKILL');
-      const r = await runCli(['failover', '--json', '--state-dir', stateDir]);
+      const r = await runCli(['failover', '--yes', '--json', '--state-dir', stateDir]); // unplanned: confirmed up front
       expect(r.code).toBe(0);
       const result = JSON.parse(r.stdout) as FailoverResult;
       console.log(`[failover] ${result.oldPrimary} → ${result.newPrimary} in ${result.durationMs} ms; rejoined ${result.rejoined.join(', ')}; streaming ${result.streaming.join(', ')}`);

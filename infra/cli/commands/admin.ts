@@ -1,4 +1,4 @@
-import { parseArgs } from 'node:util';
+import type { Command } from 'commander';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import type { FastifyBaseLogger } from 'fastify';
@@ -10,7 +10,9 @@ import { createRedisSessionStore } from '../../../app/session/redis-session-stor
 import type { SessionStore } from '../../../app/deps';
 import { connectPrimary, findPrimary } from '../app-primary';
 import { localClusterEnv } from '../local-cluster-env';
-import { progress, UsageError } from '../output';
+import { action, withOutput, withStateDir, type ExitSink, type OutputOptions, type StateDirOptions } from '../args';
+import { UsageError } from '../exit-codes';
+import { emitResult, progress } from '../output';
 import { readSecretFile, readSecretStdin } from '../secret-input';
 
 // `aidiary admin reset-password [--user NAME] [--password-file FILE]`: the operator's way back in
@@ -20,7 +22,17 @@ import { readSecretFile, readSecretStdin } from '../secret-input';
 // new password comes from the file or stdin, never argv. It sets the password on the primary and
 // logs the user out everywhere (the sessions Redis keeps a set of each user's sessions).
 
-const subcommands = 'reset-password';
+/**
+ * Refuses `--password` before commander parses the line: its error messages would echo the value.
+ * main() calls it for `admin …`.
+ */
+export function refusePasswordArgument(argv: string[]): void {
+  if (argv.some((a) => a === '--password' || a.startsWith('--password='))) {
+    throw new UsageError('--password is not accepted (argv shows in `ps` and shell history); use --password-file FILE or pipe the password on stdin');
+  }
+}
+
+interface ResetOptions extends StateDirOptions, OutputOptions { user: string; passwordFile?: string }
 
 /** The sessions store, once its Redis answers; fails with one line when it does not. */
 async function openSessionStore(config: AppConfig): Promise<SessionStore & { redis: { status: string } }> {
@@ -42,26 +54,16 @@ async function openSessionStore(config: AppConfig): Promise<SessionStore & { red
   return store;
 }
 
-async function resetPassword(argv: string[]): Promise<number> {
-  // Checked before parseArgs, whose messages would echo the value.
-  if (argv.some((a) => a === '--password' || a.startsWith('--password='))) {
-    throw new UsageError('--password is not accepted (argv shows in `ps` and shell history); use --password-file FILE or pipe the password on stdin');
-  }
-  const { values, positionals } = parseArgs({
-    args: argv,
-    options: { user: { type: 'string', default: 'admin' }, 'password-file': { type: 'string' }, 'state-dir': { type: 'string' } },
-    strict: true,
-    allowPositionals: true,
-  });
-  if (positionals.length > 0) {
+async function resetPassword(values: ResetOptions, extra: string[]): Promise<number> {
+  if (extra.length > 0) {
     throw new UsageError('passwords are never taken as arguments (argv shows in `ps` and shell history); use --password-file FILE or pipe the password on stdin');
   }
-  const username = values.user!;
-  const password = values['password-file'] !== undefined ? readSecretFile(values['password-file']) : await readSecretStdin();
+  const username = values.user;
+  const password = values.passwordFile !== undefined ? readSecretFile(values.passwordFile) : await readSecretStdin();
   const policy = passwordField.safeParse(password);
   if (!policy.success) throw new UsageError(`new password: ${policy.error.issues[0].message}`);
 
-  const local = localClusterEnv(values['state-dir'], process.env);
+  const local = localClusterEnv(values.stateDir, process.env);
   if (local) progress(`no AIDIARY_DB_NODES in the environment: using the local cluster in ${local.stateDir}`);
   const env = local?.env ?? process.env;
   const config = loadConfig(env);
@@ -92,14 +94,20 @@ async function resetPassword(argv: string[]): Promise<number> {
     });
     progress(`password of "${username}" reset on ${primary.name} (${primary.host}:${primary.port}); ${revoked} session(s) logged out`);
     if (user.disabled) progress(`note: "${username}" is disabled and cannot log in until an admin enables it under /admin/users`);
+    emitResult(values, { user: username, node: primary.name, sessionsLoggedOut: revoked, disabled: user.disabled });
     return 0;
   } finally {
     await sessions.close();
   }
 }
 
-export async function adminCommand(argv: string[]): Promise<number> {
-  const [sub, ...rest] = argv;
-  if (sub === 'reset-password') return resetPassword(rest);
-  throw new UsageError(sub ? `unknown subcommand "${sub}"; one of: ${subcommands}` : `give a subcommand: ${subcommands}`);
+export function registerAdmin(program: Command, exit: ExitSink): void {
+  const admin = program.command('admin').description('account maintenance, configured like the app (or by the local cluster when no AIDIARY_DB_NODES is set)');
+  const reset = admin.command('reset-password')
+    .description('set a user\'s password (read from --password-file or stdin, never an argument) and log the user out everywhere')
+    .option('--user <name>', 'the account (names are case-sensitive)', 'admin')
+    .option('--password-file <file>', 'a file holding the new password (default: one line on stdin)')
+    // Extra words are accepted by the parser only to refuse them with the reason (a password typed as an argument).
+    .allowExcessArguments(true);
+  withOutput(withStateDir(reset)).action(action(exit, (opts: ResetOptions, cmd: Command) => resetPassword(opts, cmd.args)));
 }

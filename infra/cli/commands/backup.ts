@@ -1,14 +1,16 @@
-import { parseArgs } from 'node:util';
+import type { Command } from 'commander';
 import { backup } from '../../local/backup';
-import { resolveStateDir } from '../../local/state';
-import { emitJson, progress } from '../output';
+import { action, requireCluster, withOutput, withStateDir, type ExitSink, type OutputOptions, type StateDirOptions } from '../args';
+import { emitResult, progress } from '../output';
 
 // `aidiary backup`: a base backup of the primary into <state>/backups/, with continuous WAL
 // archiving into <state>/wal-archive/ (turned on the first time if the cluster was made without it).
-export async function backupCommand(argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { 'state-dir': { type: 'string' }, json: { type: 'boolean', default: false }, out: { type: 'string' } }, strict: true });
-  const info = await backup({ stateDir: resolveStateDir(values['state-dir']), log: progress });
-  if (values.json) emitJson(info, values.out);
-  else process.stdout.write(`backup ${info.id} of ${info.fromNode} in ${info.dir} (${info.startedAt} → ${info.finishedAt})\n`);
-  return 0;
+export function registerBackup(program: Command, exit: ExitSink): void {
+  const cmd = program.command('backup').description('base backup of the primary, with continuous WAL archiving (for restore)');
+  withOutput(withStateDir(cmd)).action(action(exit, async (opts: StateDirOptions & OutputOptions) => {
+    const { state } = requireCluster(opts);
+    const info = await backup({ stateDir: state.root, log: progress });
+    emitResult(opts, info, `backup ${info.id} of ${info.fromNode} in ${info.dir} (${info.startedAt} → ${info.finishedAt})`);
+    return 0;
+  }));
 }

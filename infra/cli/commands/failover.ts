@@ -1,43 +1,79 @@
-import { parseArgs } from 'node:util';
+import { InvalidArgumentError, type Command } from 'commander';
 import { pgNodes } from '../../local/cluster-layout';
 import { failover, localFailoverInput, switchover } from '../../local/failover';
 import { postmasterPid } from '../../local/postgres';
 import { recordPrimary } from '../../local/rejoin';
-import { resolveStateDir, StateDir } from '../../local/state';
-import { emitJson, progress, UsageError } from '../output';
+import { livePrimary } from '../../local/runner';
+import {
+  action, requireCluster, withConfirmation, withOutput, withStateDir, type ConfirmOptions, type ExitSink, type OutputOptions, type StateDirOptions,
+} from '../args';
+import { confirm, type Plan } from '../confirm';
+import { exitCodes, UsageError } from '../exit-codes';
+import { emitResult, progress } from '../output';
 
-// `aidiary failover [--to pg-K] [--planned]`: promotes the most advanced (or named) replica; the
-// others follow it and the old primary rejoins as a standby (infra/local/failover.ts).
-// --planned is the switchover: the primary stops cleanly once the target has all of its WAL.
-export async function failoverCommand(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      to: { type: 'string' }, planned: { type: 'boolean', default: false },
-      'state-dir': { type: 'string' }, json: { type: 'boolean', default: false }, out: { type: 'string' },
-    },
-    strict: true,
-  });
-  if (values.to !== undefined && !/^pg-\d+$/.test(values.to)) throw new UsageError(`--to: expected a node name like pg-1, got "${values.to}"`);
-  const state = new StateDir(resolveStateDir(values['state-dir']));
-  const s = state.read();
-  if (!s) throw new Error(`no cluster in ${state.root}; run \`aidiary up\` first`);
-  const release = state.acquireLock('failover');
-  try {
-    const input = localFailoverInput(state, s.topology, progress);
-    const result = await (values.planned ? switchover : failover)(input, { to: values.to });
-    // `up` starts this node as the primary next time (the data dirs alone can disagree when a node missed the failover).
-    recordPrimary(state.root, result.newPrimary);
-    // Postmaster pids change when nodes restart (fenced primary, rejoined standby).
-    for (const { node } of pgNodes(state, s.topology)) {
-      const pid = postmasterPid(node);
-      if (pid) state.writePid(node.name, pid);
-      else state.removePid(node.name);
+// `aidiary failover [--to pg-K] [--planned] [--yes] [--dry-run]`: promotes the most advanced (or
+// named) replica; the others follow it and the old primary rejoins as a standby
+// (infra/local/failover.ts). --planned is the switchover: the primary stops cleanly once the target
+// has all of its WAL, so nothing is lost and nothing is asked. An unplanned failover can lose the
+// writes no replica received: it is confirmed (infra/cli/confirm.ts).
+
+function nodeName(value: string): string {
+  if (!/^pg-\d+$/.test(value)) throw new InvalidArgumentError('Give a PostgreSQL node name such as pg-1 (see `aidiary status`).');
+  return value;
+}
+
+interface FailoverCliOptions extends StateDirOptions, OutputOptions, ConfirmOptions { to?: string; planned?: boolean }
+
+export function registerFailover(program: Command, exit: ExitSink): void {
+  const cmd = program.command('failover')
+    .description('promote a replica to primary; the old primary rejoins as a standby (unplanned: asks first)')
+    .option('--to <pg-K>', 'the replica to promote (default: the most advanced one)', nodeName)
+    .option('--planned', 'switchover: stop the primary cleanly once the target has all of its WAL (no write lost, no question)');
+  withConfirmation(withOutput(withStateDir(cmd))).action(action(exit, async (opts: FailoverCliOptions) => {
+    const { state, recorded } = requireCluster(opts);
+    const names = pgNodes(state, recorded.topology).map((n) => n.node.name);
+    if (opts.to !== undefined && !names.includes(opts.to)) throw new UsageError(`--to: the cluster has no ${opts.to}; one of: ${names.join(', ')}`);
+    const current = await livePrimary(state, recorded.topology).then((n) => n.name, () => null);
+    if (opts.to !== undefined && opts.to === current) throw new UsageError(`--to: ${opts.to} is already the primary; name a replica`);
+    const target = opts.to ?? 'the most advanced replica (highest received WAL position, chosen when it runs)';
+    const plan: Plan = opts.planned
+      ? {
+        summary: `switch the primary over from ${current ?? '(none running)'} to ${target}`,
+        steps: [
+          `stop ${current ?? 'the primary'} cleanly once ${target} has all of its WAL (writes wait meanwhile)`,
+          `promote ${target}; the other replicas follow it`,
+          `${current ?? 'the old primary'} rejoins as a standby; no write is lost`,
+        ],
+      }
+      : {
+        summary: `fail over from ${current ?? '(no primary running)'} to ${target}`,
+        steps: [
+          `fence ${current ?? 'the old primary'} (immediate stop) so that it takes no more writes`,
+          `promote ${target}; the other replicas follow it`,
+          `${current ?? 'the old primary'} rejoins as a standby (pg_rewind, else a re-clone): writes it accepted that no replica had received are discarded`,
+        ],
+      };
+    const decision = await confirm('failover', plan, opts, !opts.planned);
+    if (decision === 'dry-run') return exitCodes.ok;
+    if (decision === 'declined') { progress('failover: not confirmed; nothing changed'); return exitCodes.failure; }
+
+    const release = state.acquireLock('failover');
+    try {
+      const input = localFailoverInput(state, recorded.topology, progress);
+      const result = await (opts.planned ? switchover : failover)(input, { to: opts.to });
+      // `up` starts this node as the primary next time (the data dirs alone can disagree when a node missed the failover).
+      recordPrimary(state.root, result.newPrimary);
+      // Postmaster pids change when nodes restart (fenced primary, rejoined standby).
+      for (const { node } of pgNodes(state, recorded.topology)) {
+        const pid = postmasterPid(node);
+        if (pid) state.writePid(node.name, pid);
+        else state.removePid(node.name);
+      }
+      progress(`${result.newPrimary} is the primary (was ${result.oldPrimary ?? 'none'}); streaming: ${result.streaming.join(', ') || 'none'}; in ${result.durationMs} ms`);
+      emitResult(opts, result);
+      return exitCodes.ok;
+    } finally {
+      release();
     }
-    progress(`${result.newPrimary} is the primary (was ${result.oldPrimary ?? 'none'}); streaming: ${result.streaming.join(', ') || 'none'}; in ${result.durationMs} ms`);
-    if (values.json) emitJson(result, values.out);
-    return 0;
-  } finally {
-    release();
-  }
+  }));
 }

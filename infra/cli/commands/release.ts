@@ -1,11 +1,13 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { Command } from 'commander';
 import { projectRoot } from '../../../app/project-root';
 import type { CommandExecutor } from '../../drills/cluster-driver';
 import { systemExecutor } from '../../drills/command-executor';
-import { UsageError } from '../output';
+import { action, type ExitSink, type OutputOptions, withOutput } from '../args';
+import { UsageError } from '../exit-codes';
+import { emitResult } from '../output';
 
 // `aidiary release [--registry REGISTRY] [--tag TAG] [--push]`: builds the Dockerfile's two
 // targets (`app`, `edge`) tagged with the commit, pushes them when a registry is given, and prints
@@ -65,10 +67,24 @@ export async function commitTag(tools: ReleaseTools): Promise<{ tag: string; dir
   return { tag: dirty ? `${sha}-dirty` : sha, dirty };
 }
 
+interface ReleaseOptions extends OutputOptions { registry?: string; tag?: string; push?: boolean }
+
+function defineRelease(cmd: Command): Command {
+  return withOutput(cmd
+    .description('build the app and edge images tagged with the commit, push them to --registry, print the `pulumi config set` lines for prod')
+    .option('--registry <r>', 'where the cluster pulls the images from, e.g. ghcr.io/acme (pushes there)')
+    .option('--tag <t>', 'image tag (default: the commit, with -dirty for uncommitted changes)')
+    .option('--push', 'push the images (implied by --registry; kept for scripts)'));
+}
+
+/** `release` with its arguments (the unit tests drive it with fake tools). */
 export async function release(argv: string[], tools: ReleaseTools): Promise<number> {
-  const { values } = parseArgs({
-    args: argv, options: { registry: { type: 'string' }, tag: { type: 'string' }, push: { type: 'boolean', default: false } }, strict: true,
-  });
+  const cmd = defineRelease(new Command('release')).exitOverride().allowExcessArguments(false);
+  cmd.parse(argv, { from: 'user' });
+  return releaseWith(cmd.opts<ReleaseOptions>(), tools);
+}
+
+async function releaseWith(values: ReleaseOptions, tools: ReleaseTools): Promise<number> {
   const registry = values.registry?.replace(/\/+$/, '');
   if (registry !== undefined && !registryPattern.test(registry)) {
     throw new UsageError(`--registry: "${values.registry}" is not a registry path; e.g. ghcr.io/acme or registry.example:5000/team`);
@@ -100,8 +116,9 @@ export async function release(argv: string[], tools: ReleaseTools): Promise<numb
   } else {
     tools.log('built locally only; to deploy to prod, push them: aidiary release --registry REGISTRY');
   }
-  tools.out(`pulumi config set appImage ${refs.app} --stack prod`);
-  tools.out(`pulumi config set edgeImage ${refs.edge} --stack prod`);
+  const lines = [`pulumi config set appImage ${refs.app} --stack prod`, `pulumi config set edgeImage ${refs.edge} --stack prod`];
+  if (values.json || values.out) emitResult(values, { app: refs.app, edge: refs.edge, pushed: push, pulumiConfig: lines });
+  if (!values.json) for (const line of lines) tools.out(line);
   return 0;
 }
 
@@ -117,12 +134,12 @@ function streamingExecutor(): CommandExecutor {
   });
 }
 
-export function releaseCommand(argv: string[]): Promise<number> {
-  return release(argv, {
+export function registerRelease(program: Command, exit: ExitSink): void {
+  defineRelease(program.command('release')).action(action(exit, (opts: ReleaseOptions) => releaseWith(opts, {
     query: systemExecutor(60_000),
     step: streamingExecutor(),
     root: projectRoot(),
     log: (line) => process.stderr.write(`aidiary: ${line}\n`),
     out: (line) => process.stdout.write(`${line}\n`),
-  });
+  })));
 }

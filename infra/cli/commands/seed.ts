@@ -1,26 +1,18 @@
-import { parseArgs } from 'node:util';
+import type { Command } from 'commander';
 import { ControlClient } from '../../bench/control-client';
 import { appNodes } from '../../local/cluster-layout';
 import { livePrimary } from '../../local/runner';
 import { seedPostsTo } from '../../local/seed-posts';
-import { resolveStateDir, StateDir } from '../../local/state';
-import { emitJson, intOption, progress, UsageError } from '../output';
+import { action, integer, requireCluster, withOutput, withStateDir, type ExitSink, type OutputOptions, type StateDirOptions } from '../args';
+import { emitResult, progress } from '../output';
 
 // `aidiary seed --posts N`: tops the running local cluster up to N published posts (the demo
 // content first if it was never seeded). Running it twice gives N, not 2N. The posts go straight
 // into the database, past the app's purge logic, so the page caches are flushed afterwards
 // through each app's loopback control port.
-export async function seedCommand(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: { posts: { type: 'string' }, 'state-dir': { type: 'string' }, json: { type: 'boolean', default: false }, out: { type: 'string' } },
-    strict: true,
-  });
-  if (values.posts === undefined) throw new UsageError('--posts N is required: the number of published posts the site should hold');
-  const posts = intOption('posts', values.posts, 0)!;
-  const state = new StateDir(resolveStateDir(values['state-dir']));
-  const s = state.read();
-  if (!s) throw new Error(`no cluster in ${state.root}; run \`aidiary up\` first`);
+
+export async function seedTo(stateDir: string | undefined, posts: number): Promise<Awaited<ReturnType<typeof seedPostsTo>>> {
+  const { state, recorded: s } = requireCluster({ stateDir });
   const primary = await livePrimary(state, s.topology);
   const result = await seedPostsTo({
     host: primary.host, port: primary.port, user: s.topology.database.appUser,
@@ -42,6 +34,16 @@ export async function seedCommand(argv: string[]): Promise<number> {
       progress('note: no app control ports; pages cached before the seed show the new posts once their TTL ends');
     }
   }
-  if (values.json) emitJson(result, values.out);
-  return 0;
+  return result;
+}
+
+export function registerSeed(program: Command, exit: ExitSink): void {
+  const cmd = program.command('seed')
+    .description('top the site up to N published posts (deterministic demo content)')
+    .requiredOption('--posts <n>', 'the number of published posts the site should hold', integer(0));
+  withOutput(withStateDir(cmd)).action(action(exit, async (opts: StateDirOptions & OutputOptions & { posts: number }) => {
+    const result = await seedTo(opts.stateDir, opts.posts);
+    emitResult(opts, result);
+    return 0;
+  }));
 }

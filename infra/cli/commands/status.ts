@@ -1,14 +1,19 @@
-import { parseArgs } from 'node:util';
+import type { Command } from 'commander';
 import { clusterStatus, formatStatus } from '../../local/status';
-import { resolveStateDir } from '../../local/state';
-import { emitJson } from '../output';
+import { action, requireCluster, withOutput, withStateDir, type ExitSink, type OutputOptions, type StateDirOptions } from '../args';
+import { exitCodes } from '../exit-codes';
+import { emitResult } from '../output';
 
-// `aidiary status [--json]`: exit 0 when every node is healthy, 1 otherwise.
-export async function statusCommand(argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { 'state-dir': { type: 'string' }, json: { type: 'boolean', default: false }, out: { type: 'string' } }, strict: true });
-  const status = await clusterStatus(resolveStateDir(values['state-dir']));
-  if (values.json) emitJson(status, values.out);
-  else process.stdout.write(formatStatus(status) + '\n');
-  const all = [status.lb, ...status.apps, ...status.postgres, ...status.redis];
-  return all.every((n) => n.healthy) ? 0 : 1;
+// `aidiary status [--json] [--out FILE]`: exit 0 when every node is healthy, 4 (degraded) when one
+// is not, 3 when the state dir holds no cluster. The JSON shape (infra/local/status.ts) only grows.
+export function registerStatus(program: Command, exit: ExitSink): void {
+  const cmd = program.command('status')
+    .description('nodes, pids, ports, health, roles, replication (streaming, timeline, lag)');
+  withOutput(withStateDir(cmd)).action(action(exit, async (opts: StateDirOptions & OutputOptions) => {
+    const { state } = requireCluster(opts);
+    const status = await clusterStatus(state.root);
+    emitResult(opts, status, formatStatus(status));
+    const all = [status.lb, ...status.apps, ...status.postgres, ...status.redis, ...status.monitoring];
+    return all.every((n) => n.healthy) ? exitCodes.ok : exitCodes.degraded;
+  }));
 }

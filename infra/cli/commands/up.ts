@@ -1,66 +1,82 @@
-import { parseArgs } from 'node:util';
+import type { Command } from 'commander';
+import { InvalidArgumentError } from 'commander';
 import { freePortBlock } from '../../local/process';
 import { BASE_PORT_SPAN } from '../../local/cluster-layout';
 import { checkBinaries, isNodeProcess } from '../../local/preflight';
 import { isRoot } from '../../local/process';
 import { down, up } from '../../local/runner';
 import { resolveStateDir, StateDir } from '../../local/state';
-import { emitJson, intOption, progress } from '../output';
-import { seedCommand } from './seed';
+import {
+  action, appCount, dbReplicaCount, integer, port, withOutput, withStateDir, type ExitSink, type OutputOptions, type StateDirOptions,
+} from '../args';
+import { emitResult, progress } from '../output';
+import { seedTo } from './seed';
 
 // `aidiary up [--detach] [--apps N] [--db-replicas M] [--port P] [--base-port B|auto] [--seed-posts N]`.
-// Foreground by default: Ctrl-C (or SIGTERM) stops every process it started. --seed-posts N: the
-// site holds at least N published posts once up returns (the bench's Zipf mix is over 10,000): a
-// fresh cluster's demo seed is N posts, then `aidiary seed --posts N` tops up the published ones
-// (also on a cluster seeded before) and flushes the page caches.
+// Foreground by default: Ctrl-C (or SIGTERM) stops every process it started. --apps and
+// --db-replicas are stored in the state dir's topology: a later `up` without them starts the same
+// shape, and `scale` changes it. --seed-posts N: the site holds at least N published posts once up
+// returns (the bench's Zipf mix is over 10,000): a fresh cluster's demo seed is N posts, then
+// `aidiary seed --posts N` tops up the published ones (also on a cluster seeded before) and
+// flushes the page caches.
 
-export async function upCommand(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      detach: { type: 'boolean', short: 'd', default: false },
-      apps: { type: 'string' },
-      'db-replicas': { type: 'string' },
-      port: { type: 'string' },
-      'base-port': { type: 'string' },
-      'seed-posts': { type: 'string' },
-      'state-dir': { type: 'string' },
-      json: { type: 'boolean', default: false },
-      out: { type: 'string' },
-    },
-    strict: true,
-  });
-  const stateDir = resolveStateDir(values['state-dir']);
-  const seedPosts = intOption('seed-posts', values['seed-posts'], 0);
-  await installMissingSystemPackages();
-  const basePortRaw = values['base-port'];
-  const basePort = basePortRaw === 'auto' ? await freePortBlock(BASE_PORT_SPAN) : intOption('base-port', basePortRaw, 1);
-  const result = await up({
-    stateDir,
-    apps: intOption('apps', values.apps, 1),
-    dbReplicas: intOption('db-replicas', values['db-replicas'], 0),
-    port: intOption('port', values.port, 1),
-    basePort,
-    log: progress,
-    supervisorPid: values.detach ? null : process.pid,
-    seedPosts,
-  });
-  if (seedPosts !== undefined) {
-    try {
-      const code = await seedCommand(['--posts', String(seedPosts), '--state-dir', stateDir]);
-      if (code !== 0) return code;
-    } catch (err) {
-      // A foreground cluster has no one left to stop it once this command fails.
-      if (!values.detach) await down({ stateDir, log: progress }).catch(() => {});
-      throw err;
-    }
+interface UpOptions extends StateDirOptions, OutputOptions {
+  detach?: boolean;
+  apps?: number;
+  dbReplicas?: number;
+  port?: number;
+  basePort?: number | 'auto';
+  seedPosts?: number;
+}
+
+function basePortOrAuto(value: string): number | 'auto' {
+  if (value === 'auto') return 'auto';
+  try {
+    return integer(1, 65535 - BASE_PORT_SPAN)(value);
+  } catch {
+    throw new InvalidArgumentError(`Give a port from 1 to ${65535 - BASE_PORT_SPAN} (the block is ${BASE_PORT_SPAN} ports), or auto for a free block.`);
   }
-  progress(`cluster up in ${(result.elapsedMs / 1000).toFixed(1)} s: ${result.topology.appReplicas} app(s), 1 primary + ${result.topology.dbReplicas} replica(s)`);
-  progress(`open ${result.url}`);
-  progress(`admin login: admin, password in ${result.adminPasswordFile}`);
-  if (values.json) emitJson({ url: result.url, stateDir: result.stateDir, adminPasswordFile: result.adminPasswordFile, elapsedMs: result.elapsedMs }, values.out);
-  if (values.detach) return 0;
-  return supervise(stateDir);
+}
+
+export function registerUp(program: Command, exit: ExitSink): void {
+  const cmd = program.command('up').alias('start')
+    .description('start the local cluster (foreground unless --detach); a second up resumes a stopped one')
+    .option('-d, --detach', 'return once the cluster is up (stop it with `aidiary down`)')
+    .option('--apps <n>', 'app processes behind nginx (1-64; default 3, or what the state dir records)', appCount)
+    .option('--db-replicas <m>', 'PostgreSQL streaming replicas (0-8; default 2, or what the state dir records)', dbReplicaCount)
+    .option('--port <p>', 'nginx\'s port (default 8080)', port)
+    .option('--base-port <b|auto>', `first of ${BASE_PORT_SPAN} consecutive ports for every node (auto: a free block); a new state dir only`, basePortOrAuto)
+    .option('--seed-posts <n>', 'the site holds at least N published posts once up returns', integer(0));
+  withOutput(withStateDir(cmd)).action(action(exit, async (opts: UpOptions) => {
+    const stateDir = resolveStateDir(opts.stateDir);
+    await installMissingSystemPackages();
+    const basePort = opts.basePort === 'auto' ? await freePortBlock(BASE_PORT_SPAN) : opts.basePort;
+    const result = await up({
+      stateDir,
+      apps: opts.apps,
+      dbReplicas: opts.dbReplicas,
+      port: opts.port,
+      basePort,
+      log: progress,
+      supervisorPid: opts.detach ? null : process.pid,
+      seedPosts: opts.seedPosts,
+    });
+    if (opts.seedPosts !== undefined) {
+      try {
+        await seedTo(stateDir, opts.seedPosts);
+      } catch (err) {
+        // A foreground cluster has no one left to stop it once this command fails.
+        if (!opts.detach) await down({ stateDir, log: progress }).catch(() => {});
+        throw err;
+      }
+    }
+    progress(`cluster up in ${(result.elapsedMs / 1000).toFixed(1)} s: ${result.topology.appReplicas} app(s), 1 primary + ${result.topology.dbReplicas} replica(s)`);
+    progress(`open ${result.url}`);
+    progress(`admin login: admin, password in ${result.adminPasswordFile}`);
+    emitResult(opts, { url: result.url, stateDir: result.stateDir, adminPasswordFile: result.adminPasswordFile, elapsedMs: result.elapsedMs });
+    if (opts.detach) return 0;
+    return supervise(stateDir);
+  }));
 }
 
 /** A fresh machine: nginx/PostgreSQL/Redis through apt when we may (root), else checkBinaries' message. */
