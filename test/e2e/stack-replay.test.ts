@@ -73,11 +73,12 @@ interface Rendered {
   origin?: string;
 }
 
-const stacks: { stack: string; render(subnet: number): Promise<Rendered> }[] = [
+const stacks: { stack: string; appReplicas: number; render(subnet: number): Promise<Rendered> }[] = [
   {
     stack: 'staging',
+    appReplicas: 3,
     async render(subnet) {
-      const run = await runStaging(3, 2);
+      const run = await runStaging(this.appReplicas, 2);
       const workloads = dockerWorkloads(run, images, 'staging');
       const replay = new StackReplay({
         stack: 'staging', workloads, clusters: [], virtualIpServices: [],
@@ -89,12 +90,13 @@ const stacks: { stack: string; render(subnet: number): Promise<Rendered> }[] = [
   },
   {
     stack: 'prod',
+    appReplicas: 2,
     async render(subnet) {
       const tls = selfSignedCertificate();
       const appImage = 'replay.example/aidiary-app:replay';
       const edgeImage = 'replay.example/aidiary-edge:replay';
       const origin = 'https://aidiary.test';
-      const run = await runProd(2, 1, { appImage, edgeImage, siteUrl: origin, tlsCertificate: tls.certificate, tlsPrivateKey: tls.key });
+      const run = await runProd(this.appReplicas, 1, { appImage, edgeImage, siteUrl: origin, tlsCertificate: tls.certificate, tlsPrivateKey: tls.key });
       const k = kubernetesWorkloads(run, images, { [appImage]: 'app', [edgeImage]: 'edge' }, 'prod');
       const replay = new StackReplay({
         stack: 'prod', workloads: k.workloads, clusters: k.clusters, virtualIpServices: k.virtualIpServices,
@@ -106,7 +108,7 @@ const stacks: { stack: string; render(subnet: number): Promise<Rendered> }[] = [
   },
 ];
 
-describe.each(stacks.map((s, i) => ({ ...s, subnet: subnetBase + i })))('$stack stack, replayed on this machine', ({ stack, render, subnet }) => {
+describe.each(stacks.map((s, i) => ({ ...s, subnet: subnetBase + i })))('$stack stack, replayed on this machine', ({ stack, appReplicas, subnet }) => {
   let r: Rendered;
   let booted = false;
   let site: Site;
@@ -123,7 +125,7 @@ describe.each(stacks.map((s, i) => ({ ...s, subnet: subnetBase + i })))('$stack 
   };
 
   beforeAll(async () => {
-    r = await render(subnet);
+    r = await stacks.find((x) => x.stack === stack)!.render(subnet);
   }, 120_000);
 
   afterAll(async () => {
@@ -132,7 +134,7 @@ describe.each(stacks.map((s, i) => ({ ...s, subnet: subnetBase + i })))('$stack 
 
   test('every workload differs from its declaration only by the allowed rules', () => {
     expect(migrationSteps(r.replay).length, 'a migration step').toBeGreaterThan(0);
-    expect(apps(r.replay).length, 'app workloads').toBeGreaterThan(0);
+    expect(apps(r.replay), 'app workloads').toHaveLength(appReplicas);
     expect(edges(r.replay).length, 'edge workloads').toBeGreaterThan(0);
     for (const l of r.replay.locals) verifyLocalization(l.declared, l, r.replay.plan);
   });
