@@ -2,7 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { createConnection } from 'node:net';
+import { Redis } from 'ioredis';
 import sharp from 'sharp';
 import { BASE_PORT_SPAN } from '../../infra/local/cluster-layout';
 import { freePortBlock } from '../../infra/local/process';
@@ -313,4 +315,62 @@ describe('attack suite (through nginx only)', () => {
     expect(statuses.slice(first429).every((st) => st === 429)).toBe(true);
     expect(appAnswered429).toBe(true);
   }, 60_000);
+});
+
+// Redis, from the network next to the apps (any process or pod that reaches its port). Nothing
+// here logs in through the login endpoints, so it may run after the per-address test above.
+describe('attack suite: Redis (a neighbour on the network)', () => {
+  /** One RESP command on a fresh connection with no login, as an intruder sends it. */
+  function redisAnonymous(port: number, ...command: string[]): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const socket = createConnection({ host: '127.0.0.1', port });
+      let reply = '';
+      socket.on('connect', () => socket.write(`*${command.length}\r\n${command.map((p) => `$${Buffer.byteLength(p)}\r\n${p}\r\n`).join('')}`));
+      socket.on('data', (d) => {
+        reply += d.toString();
+        if (reply.includes('\r\n')) { socket.destroy(); resolve(reply.slice(1, reply.indexOf('\r\n'))); }
+      });
+      socket.on('error', reject);
+    });
+  }
+
+  it('a Redis write without credentials is refused on both roles; the default user cannot be logged into', async () => {
+    expect(s.redis.map((r) => r.role).sort()).toEqual(['cache', 'sessions']);
+    for (const r of s.redis) {
+      expect(r.healthy).toBe(true); // `status` logs in as the healthcheck user
+      const forged = JSON.stringify({ userId: 1, username: 'admin', role: 'admin', csrfToken: 'x', createdAt: Date.now(), lastWriteLsn: null, lastReadLsn: null });
+      expect(await redisAnonymous(r.port, 'SET', 'sess:forged', forged)).toMatch(/^NOAUTH/);
+      expect(await redisAnonymous(r.port, 'SET', 'page:/', '<script>alert(1)</script>')).toMatch(/^NOAUTH/);
+      expect(await redisAnonymous(r.port, 'CONFIG', 'SET', 'dir', '/tmp')).toMatch(/^NOAUTH/);
+      expect(await redisAnonymous(r.port, 'AUTH', 'default', '')).toMatch(/^WRONGPASS/);
+    }
+  });
+
+  it('even with the app\'s Redis password, a session written into Redis is no login through nginx', async () => {
+    const port = s.redis.find((r) => r.role === 'sessions')!.port;
+    const password = readFileSync(join(stateDir, 'secrets', 'redis-sessions-password'), 'utf8').trim();
+    const intruder = new Redis({ host: '127.0.0.1', port, username: 'aidiary', password, maxRetriesPerRequest: 0 });
+    try {
+      const id = randomBytes(32).toString('base64url');
+      const record = { userId: 1, username: 'admin', role: 'admin', csrfToken: 'forged-csrf', createdAt: Date.now(), lastWriteLsn: null, lastReadLsn: null };
+      await intruder.set(`sess:${id}`, JSON.stringify(record), 'EX', 600);
+      const cookie = `aidiary_session=${id}`;
+      expect((await fetch(`${base}/api/auth/me`, { headers: { cookie } })).status).toBe(401);
+      const write = await fetch(`${base}/api/tags`, { method: 'POST', headers: { ...json, cookie, 'x-csrf-token': 'forged-csrf' }, body: JSON.stringify({ name: 'forged' }) });
+      expect(write.status).toBe(401);
+      const users = await fetch(`${base}/admin/users`, { headers: { cookie }, redirect: 'manual' });
+      expect(users.status).not.toBe(200);
+      // The live admin session's cookie id is nowhere in Redis (keys hold its HMAC only).
+      const keys = await intruder.keys('sess*');
+      const adminId = admin.cookie.slice('aidiary_session='.length);
+      expect(keys.join(' ')).not.toContain(adminId);
+      for (const k of keys) {
+        const value = (await intruder.type(k)) === 'set' ? (await intruder.smembers(k)).join(' ') : (await intruder.get(k)) ?? '';
+        expect(value).not.toContain(adminId);
+      }
+      expect((await fetch(`${base}/api/auth/me`, { headers: { cookie: admin.cookie } })).status).toBe(200);
+    } finally {
+      intruder.disconnect();
+    }
+  });
 });
