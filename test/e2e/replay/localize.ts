@@ -148,9 +148,9 @@ function pathEdit(field: string, value: string, ctx: Ctx): Edit | null {
 /** A shell script: absolute paths written as words, plus host positions (NAME:PORT, -h NAME). */
 function scriptEdits(field: string, text: string, ctx: Ctx): Edit[] {
   const edits = hostPortEdits(field, text, ctx);
-  for (const m of text.matchAll(/(?<=(?:^|\s)-h\s+)([\w.-]+)(?=\s|$)/g)) {
-    const e = hostValueEdit(field, m[1], ctx, true);
-    if (e) edits.push({ ...e, from: `-h ${m[1]}`, to: `-h ${e.to}` });
+  for (const m of text.matchAll(/(?<=^|\s)(-h\s+)([\w.-]+)(?=\s|$)/g)) {
+    const e = hostValueEdit(field, m[2], ctx, true);
+    if (e) edits.push({ ...e, from: m[0], to: `${m[1]}${e.to}` });
   }
   // `redis-cli` without -h talks to the container's own loopback: name it explicitly.
   if (/(?:^|\s)redis-cli\s(?![^|;&]*-h\s)/.test(text)) edits.push({ field, rule: 'own-address', from: 'redis-cli ', to: `redis-cli -h ${ctx.address} ` });
@@ -297,7 +297,7 @@ function editAllowed(e: Edit, w: DeclaredWorkload, plan: Plan, address: string, 
   switch (e.rule) {
     case 'own-address': {
       const forms = [
-        ...['0.0.0.0', '127.0.0.1'].flatMap((h) => [e.from === h ? address : null, e.from.startsWith(`${h}:`) ? `${address}${e.from.slice(h.length)}` : null, e.from === `-h ${h}` ? `-h ${address}` : null]),
+        ...['0.0.0.0', '127.0.0.1'].flatMap((h) => [e.from === h ? address : null, e.from.startsWith(`${h}:`) ? `${address}${e.from.slice(h.length)}` : null, /^-h\s+/.test(e.from) && e.from.replace(/^-h\s+/, '') === h ? e.from.replace(h, address) : null]),
         e.from === 'listen_addresses=*' ? `listen_addresses=${address}` : null,
         e.from === 'redis-cli ' ? `redis-cli -h ${address} ` : null,
       ];
@@ -308,7 +308,7 @@ function editAllowed(e: Edit, w: DeclaredWorkload, plan: Plan, address: string, 
     case 'service-address': {
       const list = plan.services.get(e.name ?? '');
       if (!e.name || list?.length !== 1) return false;
-      const okFrom = e.from === e.name || e.from === `-h ${e.name}` || new RegExp(`^${escapeRe(e.name)}:\\d+$`).test(e.from);
+      const okFrom = e.from === e.name || new RegExp(`^(-h\\s+)?${escapeRe(e.name)}(:\\d+)?$`).test(e.from);
       return okFrom && e.to === e.from.replace(e.name, list[0]);
     }
     case 'path': {
