@@ -288,6 +288,10 @@ describe('attack suite (through nginx only)', () => {
     expect(viaForm.status).toBe(429);
     expect(Number(viaForm.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
     expect(await viaForm.text()).toMatch(/Too many login attempts; try again in \d+ s/);
+    // The apps log the address nginx saw, never the forged one.
+    const appLogs = s.apps.map((a) => readFileSync(join(stateDir, 'logs', `${a.name}.log`), 'utf8')).join('\n');
+    expect(appLogs).not.toMatch(/"remoteAddress":"(198\.51\.100|203\.0\.113)\./);
+    expect(appLogs).toMatch(/"url":"\/api\/auth\/login","host":"[^"]+","remoteAddress":"127\.0\.0\.1"/);
     // After the wait the right password works (and resets the count).
     await sleep(2100);
     expect((await apiLogin(victim.username, victim.password)).status).toBe(200);
