@@ -9,11 +9,13 @@ import { isMachinePath, underRoot } from './paths';
 // `verifyLocalization` checks every edit against its rule independently and rebuilds the local
 // workload from the declaration plus the edits, so nothing else can differ. The rules:
 //   own-address      the workload's wildcard or loopback address (0.0.0.0, *, 127.0.0.1, nginx's
-//                    `listen PORT`) → its own 127.0.x.y; ports stay as declared
+//                    `listen PORT`, a probe's `redis-cli` without -h) → its own 127.0.x.y; ports
+//                    stay as declared
 //   service-address  a service name in a host position (NAME:PORT, -h NAME, *_HOST=NAME) → the
 //                    address of the one workload behind it
 //   path             a container path (file, directory, working directory, a path in an env
-//                    value, an argument, a script or the nginx config) → under the workload's root
+//                    value, an argument, a script or the nginx config) → under the workload's root;
+//                    /dev, /proc, /sys and the OS's /bin, /usr/bin, /lib… are this machine's
 //   static-upstream  nginx's `resolver` + `server NAME resolve` → one static server per address
 //   network-range    a private address range standing for the container network's addresses
 //                    (10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, fc00::/7) → 127.0.0.0/8, where the
