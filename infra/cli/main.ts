@@ -14,7 +14,7 @@ import { registerScale } from './commands/scale';
 import { registerSeed } from './commands/seed';
 import { registerStatus } from './commands/status';
 import { registerUp } from './commands/up';
-import { exitCodeOf, exitCodes } from './exit-codes';
+import { exitCodeOf, exitCodes, UsageError } from './exit-codes';
 
 // The `aidiary` CLI. dist/cli.mjs (built from ./entry.ts) calls main(argv) and exits with its
 // code; bin/aidiary.mjs builds dist/ when needed and imports it; the e2e tests call main() in
@@ -71,6 +71,7 @@ export async function main(argv: string[]): Promise<number> {
     if (err instanceof CommanderError) return err.exitCode === 0 ? exitCodes.ok : exitCodes.usage;
     const e = err as Error;
     process.stderr.write(`aidiary ${argv[0]}: ${e.message}\n`);
+    if (err instanceof UsageError) process.stderr.write(`(see \`aidiary ${argv[0]} --help\` for every option)\n`);
     if (process.env.AIDIARY_DEBUG && e.stack) process.stderr.write(`${e.stack}\n`);
     return exitCodeOf(err);
   }

@@ -36,7 +36,7 @@ export function registerScale(program: Command, exit: ExitSink): void {
       ...newDb.filter((n) => !oldDb.some((o) => o.name === n)).map((n) => `add ${n}: a replica cloned from the primary`),
       ...newApps.filter((n) => !oldApps.includes(n)).map((n) => `add ${n} and put it behind nginx`),
       ...oldApps.filter((n) => !newApps.includes(n)).map((n) => `take ${n} out of nginx, drain it, stop it`),
-      ...removedDb.map((n) => `stop ${n}, drop its replication slot and delete its data directory ${n.dataDir}`),
+      ...removedDb.map((n) => `stop ${n.name}, drop its replication slot and delete its data directory ${n.dataDir}`),
     ];
     const plan: Plan = {
       summary: `scale to ${newT.appReplicas} app(s) and ${newT.dbReplicas} DB replica(s) (now ${oldT.appReplicas} and ${oldT.dbReplicas})`,
