@@ -112,9 +112,12 @@ export function readStackSettings(buildContext: string): StackSettings {
   if (target === 'kubernetes' && !siteUrl) {
     throw new StackConfigError('siteUrl: required on target kubernetes (feeds, sitemap and the accepted Host come from it); run `pulumi config set siteUrl https://<your host>`');
   }
+  // Docker publishes nginx on the host's lbPort: the derived origin is that port on localhost.
+  const lbPort = cfg.getNumber('lbPort') ?? configDefaults.lbPort;
+  const origin = siteUrl || (target === 'docker' ? `http://localhost:${lbPort}` : '');
   const trustedProxies = (cfg.get('trustedProxies') ?? configDefaults.trustedProxies).split(',').map((c) => c.trim()).filter(Boolean);
   const topology = parseTopology({
-    siteUrl,
+    siteUrl: origin,
     trustedProxies,
     name: `aidiary-${stack}`.toLowerCase().replace(/[^a-z0-9-]/g, '-').slice(0, 40),
     target,
@@ -130,7 +133,7 @@ export function readStackSettings(buildContext: string): StackSettings {
   const common: CommonSettings = { stack, topology, adminPassword: cfg.getSecret('adminPassword') };
 
   if (target === 'docker') {
-    return { ...common, target, lbPort: cfg.getNumber('lbPort') ?? configDefaults.lbPort, buildContext };
+    return { ...common, target, lbPort, buildContext };
   }
 
   const tlsSecretName = cfg.get('tlsSecretName') ?? configDefaults.tlsSecretName;

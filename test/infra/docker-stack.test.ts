@@ -46,6 +46,10 @@ describe.each(counts)('staging stack with %i apps and as many DB replicas', (n) 
     expect(servers[0]).toMatch(/server app:3000 resolve /);
     expect(conf).toMatch(/resolver 127\.0\.0\.11 valid=\d+s/);
     expect(conf).toContain('least_conn;');
+    // Served under the derived origin's name and the loopback names; no proxy believed by default.
+    expect(conf).toMatch(/map \$host \$aidiary_known_host \{\s*default 0;\s*localhost 1;\s*127\.0\.0\.1 1;\s*\}/);
+    expect(conf).not.toContain('set_real_ip_from');
+    expect(conf).not.toContain('Strict-Transport-Security');
 
     const withAlias = run.byType(CONTAINER).filter((c) => c.inputs.networksAdvanced?.some((net: { aliases?: string[] }) => net.aliases?.includes('app')));
     expect(withAlias.map((c) => c.inputs.hostname).sort()).toEqual(appInstances(t).map((a) => a.name).sort());
@@ -89,6 +93,8 @@ describe.each(counts)('staging stack with %i apps and as many DB replicas', (n) 
       expect(config.sessionSecret.length).toBeGreaterThanOrEqual(32);
       expect(run.generatedSecrets).toContain(config.dbPassword);
       expect(config.host).toBe('0.0.0.0');
+      expect(config.siteUrl).toBe('http://localhost:8080');
+      expect(config.trustedEdge).toEqual(['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', 'fc00::/7']);
     }
   });
 
@@ -205,4 +211,17 @@ test('apps carry the migration gate; migrations carry the sync-config gate', asy
   const run = await runStaging(2, 2);
   for (const app of byRole(run, 'app')) expect(labelsOf(app)['aidiary.migrations']).toBe('migrations-run-1a2b3c4');
   expect(labelsOf(byRole(run, 'migrate')[0])['aidiary.after']).toBe('database-sync-config-1a2b3c4');
+});
+
+test('the derived origin follows lbPort; siteUrl and trustedProxies from the config reach the edge and the apps', async () => {
+  const derived = await runStaging(1, 1, { lbPort: '9090' });
+  const app = byRole(derived, 'app')[0];
+  expect(envFromList(app.inputs.envs).AIDIARY_SITE_URL).toBe('http://localhost:9090');
+  const set = await runStaging(1, 1, { siteUrl: 'https://staging.example.net', trustedProxies: '192.0.2.0/24, 2001:db8::/32' });
+  expect(envFromList(byRole(set, 'app')[0].inputs.envs).AIDIARY_SITE_URL).toBe('https://staging.example.net');
+  const conf: string = byRole(set, 'lb')[0].inputs.uploads.find((u: { file: string }) => u.file === '/etc/nginx/aidiary/nginx.conf').content;
+  expect(conf).toMatch(/map \$host \$aidiary_known_host \{\s*default 0;\s*staging\.example\.net 1;\s*127\.0\.0\.1 1;\s*localhost 1;\s*\}/);
+  expect(conf).toContain('set_real_ip_from 192.0.2.0/24;');
+  expect(conf).toContain('set_real_ip_from 2001:db8::/32;');
+  expect(conf).toContain('real_ip_header X-Forwarded-For;');
 });
