@@ -15,9 +15,12 @@ import { discoverUrlMix } from './url-mix';
 import { runWrk, type WrkRun } from './wrk-runner';
 import type { WrkResult } from './wrk-result';
 import { zipfSequence } from './zipf';
+import { withRestoreStack, type RestoreStack } from '../restore-stack';
 
 // `aidiary bench`: each scenario sets its cache layers, warms up, then measures with wrk; the
 // report carries same-run ratios and the issue-8 targets (absolute numbers depend on the machine).
+// What it changes on the cluster (cache layers, a static file, the author's posts) is registered
+// on a restore stack (infra/restore-stack.ts) as it is changed: put back at the end, or at Ctrl-C.
 
 export const edgeBypassHeader = 'X-Bench-Bypass-Edge';
 
@@ -80,6 +83,13 @@ const around = (bytes: number, pct: number) => ({ min: Math.floor(bytes * (1 - p
 
 export async function runBench(opts: BenchOptions): Promise<BenchReport> {
   const say = opts.progress ?? (() => {});
+  return withRestoreStack(say, (stack) => benchWith(opts, stack));
+}
+
+async function benchWith(opts: BenchOptions, stack: RestoreStack): Promise<BenchReport> {
+  const say = opts.progress ?? (() => {});
+  // Every wrk run stops at Ctrl-C, so that the restore stack has the machine to itself.
+  const wrk = (run: WrkRun) => runWrk({ ...run, signal: stack.signal });
   const t = opts.target;
   const startedAt = new Date().toISOString();
   const threads = Math.max(1, Math.min(opts.threads ?? cpus().length, opts.connections));
@@ -89,8 +99,19 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
   const specs = scenarioSpecs.filter((s) => wanted.has(s.name));
   const control = new ControlClient(t.apps);
   const work = mkdtempSync(join(tmpdir(), 'aidiary-bench-'));
-  let staticFile: string | null = null;
   let originalLayers: CacheLayers | null = null;
+  let layersUndo: (() => void) | null = null;
+  /** Switches the apps' cache layers; the first switch registers putting the original ones back. */
+  const setLayers = async (layers: CacheLayers) => {
+    await control.setLayers(layers);
+    if (!layersUndo && originalLayers) {
+      const back = originalLayers;
+      layersUndo = stack.push(
+        `cache layers back to L1 ${back.l1 ? 'on' : 'off'}, L2 ${back.l2 ? 'on' : 'off'} on ${t.apps.map((a) => a.name).join(', ')}`,
+        () => control.setLayers(back),
+      );
+    }
+  };
 
   say(`machine facts, then discovering URLs on ${t.baseUrl}`);
   const machine = machineFacts();
@@ -122,8 +143,9 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
       // concurrent benches never share or delete each other's file).
       mkdirSync(t.staticRoot, { recursive: true });
       staticPath = `/static/bench-home-${process.pid}.html`;
-      staticFile = join(t.staticRoot, `bench-home-${process.pid}.html`);
+      const staticFile = join(t.staticRoot, `bench-home-${process.pid}.html`);
       writeFileSync(staticFile, home.body);
+      stack.push(`the bench's static file ${staticFile} removed`, () => rmSync(staticFile, { force: true }));
       const check = await fetchBody(`${t.baseUrl}${staticPath}`);
       if (check.status !== 200 || check.body.length !== homeBytes) missing.set('static-root', `nginx did not serve ${staticPath} (${check.status}, ${check.body.length} B)`);
     }
@@ -150,7 +172,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
       const blocked = spec.requires.filter((r) => missing.has(r));
       if (spec.requestKind === 'static-file' && !staticPath) blocked.push('static-root');
       if (blocked.length > 0) return notRun(spec.name, spec.description, blocked.map((b) => missing.get(b) ?? b).join('; '), opts.connections);
-      if (spec.layers && !missing.has('control')) await control.setLayers(spec.layers);
+      if (spec.layers && !missing.has('control')) await setLayers(spec.layers);
       if (spec.requestKind === 'posts-cold') await control.flush();
 
       const headers: Record<string, string> = spec.bypassEdge ? { [edgeBypassHeader]: '1' } : {};
@@ -179,11 +201,11 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
       const label = `${spec.name}${rounds > 1 ? ` (round ${round + 1}/${rounds})` : ''}`;
       if (spec.requestKind === 'zipf-mix') {
         say(`${label}: warm-up crawl of every URL in the mix once (at most ${crawlMaxSeconds} s)`);
-        const crawl = await runWrk({ ...warm, pathsFile: files.crawl, offset: 0, once: true, durationSeconds: crawlMaxSeconds });
+        const crawl = await wrk({ ...warm, pathsFile: files.crawl, offset: 0, once: true, durationSeconds: crawlMaxSeconds });
         if (!crawl.exhausted) say(`${label}: the crawl did not finish in ${crawlMaxSeconds} s (${crawl.requests} of ${mix!.posts.length + mix!.listings.length} URLs)`);
       }
       say(`${label}: warm-up ${warmupSeconds} s`);
-      const warmResult = await runWrk({ ...warm, durationSeconds: warmupSeconds });
+      const warmResult = await wrk({ ...warm, durationSeconds: warmupSeconds });
       if (spec.requestKind === 'home') {
         // The reference size is taken after the warm-up, as this scenario sees the page: a write
         // just before (read-write's clean-up) can leave a stale copy of another size at the edge.
@@ -197,14 +219,22 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
       const rendersBefore = missing.has('control') || !pageScenario ? null : await control.renders();
       const countersBefore = rendersBefore === null ? null : await control.counters();
       let writer: AuthorWriter | null = null;
-      if (spec.withWriter) writer = await startAuthorWriter(t.baseUrl, t.author!);
+      let writerUndo: (() => void) | null = null;
+      if (spec.withWriter) {
+        const w = await startAuthorWriter(t.baseUrl, t.author!);
+        writer = w;
+        writerUndo = stack.push('the author writer stopped, its posts deleted', () => w.stop());
+      }
       say(`${label}: measuring ${opts.durationSeconds} s at ${opts.connections} connections`);
       let result: WrkResult;
       let writerReport: WriterReport | undefined;
       try {
-        result = await runWrk({ ...measure, durationSeconds: opts.durationSeconds });
+        result = await wrk({ ...measure, durationSeconds: opts.durationSeconds });
       } finally {
-        if (writer) writerReport = await writer.stop();
+        if (writer && !stack.interrupted) {
+          writerUndo?.();
+          writerReport = await writer.stop();
+        }
       }
       const rendersAfter = rendersBefore === null ? null : await control.renders();
       const countersAfter = countersBefore === null ? null : await control.counters();
@@ -282,9 +312,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
     if (opts.outFile) writeFileSync(opts.outFile, JSON.stringify(report, null, 2) + '\n');
     return report;
   } finally {
-    if (staticFile) rmSync(staticFile, { force: true });
+    // The cluster is put back by the restore stack (at the end of runBench, or at Ctrl-C).
     rmSync(work, { recursive: true, force: true });
-    // Leave the cluster as we found it.
-    if (originalLayers) await control.setLayers(originalLayers).catch((err) => say(`could not restore cache layers: ${(err as Error).message}`));
   }
 }

@@ -29,6 +29,8 @@ export interface WrkRun {
   offset?: number;
   /** sequence.lua: stop once every path was requested (never re-request one). */
   once?: boolean;
+  /** Aborting it stops wrk (the bench was interrupted); the run then rejects. */
+  signal?: AbortSignal;
 }
 
 /** The wrk/ directory of Lua scripts, found from the source tree (works from dist/ too). */
@@ -72,7 +74,14 @@ export function runWrk(run: WrkRun): Promise<WrkResult> {
       if (run.once && marks > 0 && exhaustedThreads >= run.threads && child.exitCode === null) child.kill('SIGINT');
     });
     child.on('error', (e) => reject(new Error(`cannot run ${wrkBinary} (apt install wrk)`, { cause: e })));
+    const stop = () => { if (child.exitCode === null) child.kill('SIGTERM'); };
+    run.signal?.addEventListener('abort', stop, { once: true });
     child.on('close', (code) => {
+      run.signal?.removeEventListener('abort', stop);
+      if (run.signal?.aborted) {
+        reject(run.signal.reason);
+        return;
+      }
       const stdout = Buffer.concat(out).toString('utf8');
       if (code !== 0) {
         reject(new Error(`wrk exited with ${code}: ${Buffer.concat(err).toString('utf8').trim() || stdout.slice(-300)}`));

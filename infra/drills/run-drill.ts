@@ -1,4 +1,5 @@
 import { backup, restore } from '../local/backup';
+import { InterruptedError, withRestoreStack, type RestoreStack } from '../restore-stack';
 import type { ClusterDriver } from './cluster-driver';
 import { buildReport, SCENARIOS, type DrillReport, type Scenario, type Verification } from './drill-report';
 import { startLoad, type LoadOptions, type LoadResult } from './load-generator';
@@ -10,19 +11,20 @@ import { titlesPresent, verifyWrites } from './verify-writes';
 // Runs one drill: healthy cluster → steady mixed load → fault + recovery → a little more load →
 // verification on the final primary → report. `all` runs them in an order where each drill
 // leaves a whole cluster for the next (the failovers last, the restore at the very end).
+// Ctrl-C or SIGTERM mid-drill puts back what the drill changed (infra/restore-stack.ts) and exits.
 
 export interface DrillOptions {
   /** Total load time of one drill. */
   durationMs: number;
   log?: (message: string) => void;
   load?: Partial<Pick<LoadOptions, 'anonLoops' | 'userLoops' | 'writerLoops' | 'writePauseMs' | 'maxRequests'>>;
+  /** The run's restore stack (runDrills makes one; a lone runDrill makes its own). */
+  restore?: RestoreStack;
 }
 
 export const ALL_ORDER: Scenario[] = [
   'kill-app', 'rolling-restart', 'scale', 'restart-redis', 'stop-redis', 'kill-replica', 'partition-primary', 'switchover', 'kill-primary', 'restore',
 ];
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export function isScenario(name: string): name is Scenario {
   return (SCENARIOS as readonly string[]).includes(name);
@@ -48,6 +50,9 @@ async function restartCrashedNodes(driver: ClusterDriver, log: (m: string) => vo
 }
 
 export async function runDrill(driver: ClusterDriver, scenario: Scenario, opts: DrillOptions): Promise<DrillReport> {
+  if (!opts.restore) return withRestoreStack(opts.log ?? (() => {}), (restore) => runDrill(driver, scenario, { ...opts, restore }));
+  const stack = opts.restore;
+  const sleep = (ms: number) => stack.sleep(ms);
   const log = opts.log ?? (() => {});
   const restartedBefore = await restartCrashedNodes(driver, log);
   await driver.waitHealthy(60_000);
@@ -82,7 +87,7 @@ export async function runDrill(driver: ClusterDriver, scenario: Scenario, opts: 
   try {
     await sleep(warmupMs);
     const ctx: ScenarioContext = {
-      driver, holdMs, log, notes,
+      driver, holdMs, log, notes, restore: stack,
       markFault: () => { fault.injectedAtMs = Date.now(); watch.markFault(fault.injectedAtMs); },
     };
     if (scenario === 'restore') {
@@ -146,6 +151,7 @@ export async function runDrill(driver: ClusterDriver, scenario: Scenario, opts: 
 
 /** Runs several drills in order; a drill that throws is reported as failed and the run goes on. */
 export async function runDrills(driver: ClusterDriver, scenarios: Scenario[], opts: DrillOptions & { onReport?: (r: DrillReport) => void }): Promise<{ reports: DrillReport[]; errors: { scenario: Scenario; error: string }[] }> {
+  if (!opts.restore) return withRestoreStack(opts.log ?? (() => {}), (restore) => runDrills(driver, scenarios, { ...opts, restore }));
   const reports: DrillReport[] = [];
   const errors: { scenario: Scenario; error: string }[] = [];
   for (const s of scenarios) {
@@ -155,6 +161,7 @@ export async function runDrills(driver: ClusterDriver, scenarios: Scenario[], op
       reports.push(r);
       opts.onReport?.(r);
     } catch (err) {
+      if (err instanceof InterruptedError || opts.restore.interrupted) throw err; // the restore stack takes over
       errors.push({ scenario: s, error: (err as Error).message });
       opts.log?.(`drill ${s}: error: ${(err as Error).message}`);
     }
