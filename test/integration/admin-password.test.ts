@@ -154,6 +154,7 @@ describe('admin reset-password', () => {
       state.ensureLayout();
       state.ensureSecrets({});
       writeFileSync(state.dbPasswordFile, `${db.appPassword}\n`, { mode: 0o600 });
+      writeFileSync(state.redisPasswordFile('sessions'), `${redis.passwords.app}\n`, { mode: 0o600 });
       const t = localTopology({ apps: 1, dbReplicas: 0, basePort: 20000 });
       const topology = { ...t, host: '127.0.0.1', ports: { ...t.ports, pgBase: db.primary.port, redisSessions: redis.port } };
       state.write({ version: 1, topology, createdAt: new Date().toISOString(), seeded: true, supervisorPid: null });

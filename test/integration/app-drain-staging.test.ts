@@ -58,13 +58,18 @@ describe('staging app drain (dist/app.mjs with the declared environment)', () =>
     const uploads = new Map<string, string>(app.inputs.uploads.map((u: { file: string; content: string }) => [u.file, u.content]));
     const port = await freePort();
     const env = {
-      ...materializeSecretFiles(declared, (path) => (path === declared.AIDIARY_DB_PASSWORD_FILE ? pgs.appPassword : uploads.get(path) ?? randomBytes(32).toString('hex'))),
+      // This machine's passwords behind the declared files: the database's and each Redis role's app user.
+      ...materializeSecretFiles(declared, (path) => ({
+        [declared.AIDIARY_DB_PASSWORD_FILE]: pgs.appPassword,
+        [declared.AIDIARY_REDIS_SESSIONS_PASSWORD_FILE]: sessions.passwords.app,
+        [declared.AIDIARY_REDIS_CACHE_PASSWORD_FILE]: cache.passwords.app,
+      }[path] ?? uploads.get(path) ?? randomBytes(32).toString('hex'))),
       // Only the addresses are this machine's.
       AIDIARY_HOST: '127.0.0.1',
       AIDIARY_PORT: String(port),
       AIDIARY_DB_NODES: pgs.nodesEnv,
-      AIDIARY_REDIS_SESSIONS_URL: sessions.url,
-      AIDIARY_REDIS_CACHE_URL: cache.url,
+      AIDIARY_REDIS_SESSIONS_URL: sessions.anonymousUrl,
+      AIDIARY_REDIS_CACHE_URL: cache.anonymousUrl,
       AIDIARY_LOG_LEVEL: 'warn',
     };
     const drainMs = Number(declared.AIDIARY_DRAIN_MS);
