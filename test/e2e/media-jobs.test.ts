@@ -106,7 +106,11 @@ describe('media on the local cluster', () => {
 
 describe('scheduled posts on the local cluster', () => {
   it('a post scheduled in the admin appears on time, exactly once, on the home page of every app', async () => {
-    const subscriber = new Redis(`redis://127.0.0.1:${s.redis.find((r) => r.role === 'cache')!.port}`);
+    // The cache Redis requires the app's login (its password file in the state dir).
+    const subscriber = new Redis({
+      host: '127.0.0.1', port: s.redis.find((r) => r.role === 'cache')!.port,
+      username: 'aidiary', password: readFileSync(join(stateDir, 'secrets', 'redis-cache-password'), 'utf8').trim(),
+    });
     subscriber.on('error', () => {});
     const purges: string[][] = [];
     try {
