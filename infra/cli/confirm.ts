@@ -32,14 +32,19 @@ export function formatPlan(plan: Plan): string {
 
 /**
  * `destructive` false (e.g. a planned switchover, a scale-down of apps only): no question, but
- * --dry-run still prints the plan.
+ * --dry-run still prints the plan. A plan given as a function is made only when it is shown: making
+ * it may probe the cluster (which node is primary), and a frozen primary would hold up a failover
+ * that --yes has already confirmed.
  */
-export async function confirm(command: string, plan: Plan, opts: ConfirmOptions & OutputOptions, destructive: boolean, io: ConfirmIo = defaultIo()): Promise<Decision> {
+export async function confirm(command: string, makePlan: Plan | (() => Promise<Plan>), opts: ConfirmOptions & OutputOptions, destructive: boolean, io: ConfirmIo = defaultIo()): Promise<Decision> {
+  const planned = () => (typeof makePlan === 'function' ? makePlan() : Promise.resolve(makePlan));
   if (opts.dryRun) {
+    const plan = await planned();
     emitResult(opts, { dryRun: true, command, ...plan }, `${formatPlan(plan)}\n(dry run: nothing changed)`);
     return 'dry-run';
   }
   if (!destructive || opts.yes || io.env.AIDIARY_ASSUME_YES === '1') return 'proceed';
+  const plan = await planned();
   if (!io.stdin.isTTY || !io.stderr.isTTY) {
     throw new UsageError(`${plan.summary}: this cannot be undone and there is no terminal to confirm on; pass --yes (or set AIDIARY_ASSUME_YES=1) to go ahead, or --dry-run to see the plan`);
   }

@@ -8,6 +8,7 @@ import { integer, port } from '../../infra/cli/args';
 import { confirm, type ConfirmIo, type Plan } from '../../infra/cli/confirm';
 import { exitCodeOf, exitCodes, NoClusterError, UsageError } from '../../infra/cli/exit-codes';
 import { buildProgram } from '../../infra/cli/main';
+import { localTopology } from '../../infra/local/cluster-layout';
 import { emitResult } from '../../infra/cli/output';
 
 // The CLI's building blocks (infra/cli/args.ts, confirm.ts, output.ts, exit-codes.ts) and the
@@ -88,6 +89,15 @@ describe('confirmation of destructive commands', () => {
     }
   });
 
+  it('a plan given as a function is made only when shown: --yes never probes the cluster', async () => {
+    const makePlan = vi.fn(async () => plan);
+    expect(await confirm('failover', makePlan, { yes: true }, true, io({ tty: false }))).toBe('proceed');
+    expect(await confirm('failover', makePlan, {}, false, io({ tty: false }))).toBe('proceed');
+    expect(makePlan).not.toHaveBeenCalled();
+    await expect(confirm('failover', makePlan, {}, true, io({ tty: false }))).rejects.toThrow(`${plan.summary}: this cannot be undone`);
+    expect(makePlan).toHaveBeenCalledTimes(1);
+  });
+
   it('a non-destructive variant (planned switchover, fewer apps) does not ask', async () => {
     expect(await confirm('failover', plan, {}, false, io({ tty: false }))).toBe('proceed');
   });
@@ -114,6 +124,18 @@ describe('output and exit codes', () => {
     expect(exitCodeOf(new NoClusterError('/tmp/x'))).toBe(3);
     expect(exitCodeOf(new Error('x'))).toBe(1);
     expect(new NoClusterError('/tmp/x').message).toMatch(/^no cluster in \/tmp\/x; run `aidiary up` first/);
+  });
+});
+
+describe('topology options are kept in the state', () => {
+  it('counts given once are what the next up (no flags) and scale start from, as the runner builds them', () => {
+    // infra/local/runner.ts: up → localTopology({ apps, dbReplicas, port }, previous.topology);
+    // scale → localTopology({ apps, dbReplicas }, recorded topology).
+    const created = localTopology({ apps: 5, dbReplicas: 1, basePort: 30000 });
+    const nextUp = localTopology({ apps: undefined, dbReplicas: undefined, port: undefined }, created);
+    expect([nextUp.appReplicas, nextUp.dbReplicas, nextUp.ports.lb]).toEqual([5, 1, 30000]);
+    const scaled = localTopology({ dbReplicas: 2 }, nextUp);
+    expect([scaled.appReplicas, scaled.dbReplicas]).toEqual([5, 2]);
   });
 });
 

@@ -33,26 +33,28 @@ export function registerFailover(program: Command, exit: ExitSink): void {
     const { state, recorded } = requireCluster(opts);
     const names = pgNodes(state, recorded.topology).map((n) => n.node.name);
     if (opts.to !== undefined && !names.includes(opts.to)) throw new UsageError(`--to: the cluster has no ${opts.to}; one of: ${names.join(', ')}`);
-    const current = await livePrimary(state, recorded.topology).then((n) => n.name, () => null);
-    if (opts.to !== undefined && opts.to === current) throw new UsageError(`--to: ${opts.to} is already the primary; name a replica`);
     const target = opts.to ?? 'the most advanced replica (highest received WAL position, chosen when it runs)';
-    const plan: Plan = opts.planned
-      ? {
-        summary: `switch the primary over from ${current ?? '(none running)'} to ${target}`,
-        steps: [
-          `stop ${current ?? 'the primary'} cleanly once ${target} has all of its WAL (writes wait meanwhile)`,
-          `promote ${target}; the other replicas follow it`,
-          `${current ?? 'the old primary'} rejoins as a standby; no write is lost`,
-        ],
-      }
-      : {
-        summary: `fail over from ${current ?? '(no primary running)'} to ${target}`,
-        steps: [
-          `fence ${current ?? 'the old primary'} (immediate stop) so that it takes no more writes`,
-          `promote ${target}; the other replicas follow it`,
-          `${current ?? 'the old primary'} rejoins as a standby (pg_rewind, else a re-clone): writes it accepted that no replica had received are discarded`,
-        ],
-      };
+    // Made only when shown (infra/cli/confirm.ts): the probe waits up to 5 s on a frozen primary.
+    const plan = async (): Promise<Plan> => {
+      const current = await livePrimary(state, recorded.topology).then((n) => n.name, () => null);
+      return opts.planned
+        ? {
+          summary: `switch the primary over from ${current ?? '(none running)'} to ${target}`,
+          steps: [
+            `stop ${current ?? 'the primary'} cleanly once ${target} has all of its WAL (writes wait meanwhile)`,
+            `promote ${target}; the other replicas follow it`,
+            `${current ?? 'the old primary'} rejoins as a standby; no write is lost`,
+          ],
+        }
+        : {
+          summary: `fail over from ${current ?? '(no primary running)'} to ${target}`,
+          steps: [
+            `fence ${current ?? 'the old primary'} (immediate stop) so that it takes no more writes`,
+            `promote ${target}; the other replicas follow it`,
+            `${current ?? 'the old primary'} rejoins as a standby (pg_rewind, else a re-clone): writes it accepted that no replica had received are discarded`,
+          ],
+        };
+    };
     const decision = await confirm('failover', plan, opts, !opts.planned);
     if (decision === 'dry-run') return exitCodes.ok;
     if (decision === 'declined') { progress('failover: not confirmed; nothing changed'); return exitCodes.failure; }

@@ -32,17 +32,20 @@ export function registerRestore(program: Command, exit: ExitSink): void {
     const chosen = candidates.at(-1);
     if (!chosen) throw new Error(opts.time ? `no base backup finished before ${opts.time.toISOString()}; run \`aidiary backup\` earlier` : 'no base backup; run `aidiary backup` first');
     const nodes = pgNodes(state, t).map((n) => n.node);
-    const primary = await livePrimary(state, t).catch(() => nodes[0]);
-    const replicas = nodes.filter((n) => n.name !== primary.name).map((n) => n.name);
     const to = opts.time ? opts.time.toISOString() : 'the end of the WAL archive';
-    const plan: Plan = {
-      summary: `restore ${primary.name} from backup ${chosen.id} to ${to}`,
-      steps: [
-        `stop every PostgreSQL node (${nodes.map((n) => n.name).join(', ')}): writes fail until the restore ends`,
-        `replace ${primary.name}'s data with backup ${chosen.id} (finished ${chosen.finishedAt}) and replay the archive to ${to}; everything written after that is lost (the old data dir is kept as ${primary.dataDir}.pre-restore until the next restore)`,
-        `re-clone the replicas from it: ${replicas.join(', ') || 'none'}`,
-        'flush the cache Redis and restart the apps one by one',
-      ],
+    // Made only when shown (infra/cli/confirm.ts): it asks the nodes which one is primary.
+    const plan = async (): Promise<Plan> => {
+      const primary = await livePrimary(state, t).catch(() => nodes[0]);
+      const replicas = nodes.filter((n) => n.name !== primary.name).map((n) => n.name);
+      return {
+        summary: `restore ${primary.name} from backup ${chosen.id} to ${to}`,
+        steps: [
+          `stop every PostgreSQL node (${nodes.map((n) => n.name).join(', ')}): writes fail until the restore ends`,
+          `replace ${primary.name}'s data with backup ${chosen.id} (finished ${chosen.finishedAt}) and replay the archive to ${to}; everything written after that is lost (the old data dir is kept as ${primary.dataDir}.pre-restore until the next restore)`,
+          `re-clone the replicas from it: ${replicas.join(', ') || 'none'}`,
+          'flush the cache Redis and restart the apps one by one',
+        ],
+      };
     };
     const decision = await confirm('restore', plan, opts, true);
     if (decision === 'dry-run') return exitCodes.ok;
