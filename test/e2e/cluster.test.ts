@@ -86,7 +86,7 @@ describe('local cluster: 3 apps + 2 replicas', () => {
     }
     expect(s.postgres.map((p) => [p.name, p.role])).toEqual([['pg-0', 'primary'], ['pg-1', 'replica'], ['pg-2', 'replica']]);
     for (const p of s.postgres) {
-      expect(Object.keys(p)).toEqual(expect.arrayContaining(['healthy', 'lagBytes', 'name', 'pid', 'port', 'role', 'socketDir', 'streaming', 'timeline', 'replayLagBytes']));
+      expect(Object.keys(p)).toEqual(expect.arrayContaining(['healthy', 'lagBytes', 'name', 'pid', 'port', 'role', 'socketDir', 'dataDir', 'streaming', 'timeline', 'replayLagBytes']));
       expect(p.healthy).toBe(true);
       expect(typeof p.lagBytes).toBe('number');
       expect(p.timeline).toBeGreaterThanOrEqual(1);
