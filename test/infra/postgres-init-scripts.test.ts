@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, onTestFinished, test } from 'vitest';
@@ -50,6 +50,9 @@ describe.skipIf(!pgBin || !isRoot)('postgres init scripts on a real PostgreSQL',
     const dir = tempDir('aidiary-pginit-');
     const uid = pgUid();
     chmodSync(dir, 0o755);
+    // The postgres user runs the scripts: a copy it can read (a checkout in a 0700 home is not).
+    const initScripts = join(dir, 'postgres-init');
+    cpSync(scripts, initScripts, { recursive: true });
     const secrets = join(dir, 'secrets');
     const socket = join(dir, 'socket');
     const primaryData = join(dir, 'pg-0');
@@ -82,7 +85,7 @@ describe.skipIf(!pgBin || !isRoot)('postgres init scripts on a real PostgreSQL',
       POSTGRES_USER: 'postgres', POSTGRES_DB: 'aidiary', PGDATA: primaryData, PGHOST: socket, PGPORT: String(primaryPort),
       AIDIARY_DB_USER: 'aidiary', AIDIARY_REPLICATION_USER: 'replicator', AIDIARY_SECRETS_DIR: secrets,
     };
-    must(asPostgres('bash', [join(scripts, '10-aidiary-roles.sh')], env), 'init script');
+    must(asPostgres('bash', [join(initScripts, '10-aidiary-roles.sh')], env), 'init script');
     psql(primaryPort, 'SELECT pg_reload_conf()');
     // The cap on WAL a slot may hold back (the primary's disk never fills for a lost replica).
     expect(psql(primaryPort, 'SHOW max_slot_wal_keep_size').trim()).toBe(`${t2.database.maxSlotWalKeepSizeMb / 1024}GB`);
@@ -96,7 +99,7 @@ describe.skipIf(!pgBin || !isRoot)('postgres init scripts on a real PostgreSQL',
     // Replicas: the clone script, then the server with the same settings.
     for (const [i, data] of replicaData.entries()) {
       const slot = `pg_${i + 1}`;
-      must(asPostgres('bash', [join(scripts, 'clone-replica.sh')], {
+      must(asPostgres('bash', [join(initScripts, 'clone-replica.sh')], {
         PGDATA: data, AIDIARY_PRIMARY_HOST: '127.0.0.1', AIDIARY_PRIMARY_PORT: String(primaryPort),
         AIDIARY_SLOT_NAME: slot, AIDIARY_REPLICATION_USER: 'replicator', AIDIARY_SECRETS_DIR: secrets,
       }), `clone-replica.sh ${slot}`);
