@@ -117,12 +117,15 @@ afterAll(async () => {
 }, 120_000);
 
 describe('interrupting bench and drills puts the cluster back', () => {
-  it('Ctrl-C during bench: every app\'s cache layers are on again, wrk is gone, exit 130', async () => {
+  it('Ctrl-C during bench: every app\'s cache layers are on again, its static file and wrk are gone, exit 130', async () => {
     expect((await appLayers(base)).every((a) => a.l1 && a.l2)).toBe(true);
-    const bench = startCli(['bench', '--scenario', 'home-uncached', '--duration', '30', '--warmup', '1', '--connections', '4', '--results-dir', resultsDir]);
+    // static (3 s) first, then home-uncached with every cache layer off, interrupted while it measures.
+    const bench = startCli(['bench', '--scenario', 'static,home-uncached', '--duration', '3', '--warmup', '1', '--connections', '4', '--results-dir', resultsDir]);
     await bench.waitFor(/home-uncached: measuring/);
-    // The change the interrupt must undo is really there.
+    // The changes the interrupt must undo are really there.
     expect((await appLayers(base)).map((a) => [a.l1, a.l2])).toEqual(base.apps.map(() => [false, false]));
+    const staticFile = join(projectRoot(), 'app', 'static', `bench-home-${bench.child.pid}.html`);
+    expect(existsSync(staticFile)).toBe(true);
     expect(wrkAt(base.lb.port).length).toBeGreaterThan(0);
     const sentAt = Date.now();
     bench.child.kill('SIGINT');
@@ -136,6 +139,8 @@ describe('interrupting bench and drills puts the cluster back', () => {
     const xCache: string[] = [];
     for (let i = 0; i < 3; i++) xCache.push((await fetch(new URL('/', base.url), { headers: { 'X-Bench-Bypass-Edge': '1' } })).headers.get('x-cache') ?? '');
     expect(xCache[2]).toMatch(/^HIT-L[12]$/);
+    expect(bench.stderr()).toContain(`restored: the bench's static file ${staticFile} removed`);
+    expect(existsSync(staticFile)).toBe(false);
     expect(wrkAt(base.lb.port)).toEqual([]);
     expect(existsSync(join(resultsDir, 'latest.json'))).toBe(false); // an interrupted run is no result
   }, 120_000);
