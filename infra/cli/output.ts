@@ -1,7 +1,5 @@
 import { writeFileSync } from 'node:fs';
 
-export { UsageError } from './exit-codes';
-
 // The one output convention of every command (ARCHITECTURE.md, CLI contract): the result goes to
 // stdout, as text or, with --json, as JSON; --out FILE also writes the JSON to FILE (with or
 // without --json). Progress and human messages go to stderr so stdout stays machine-readable.

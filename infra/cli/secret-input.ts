@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { UsageError } from './output';
+import { UsageError } from './exit-codes';
 
 // A secret typed by an operator reaches a command through a file or stdin, never argv: argv shows
 // in `ps`, in shell history and in a Kubernetes exec's audit log.

@@ -5,7 +5,7 @@ import { isNodeProcess } from './preflight';
 import { pingRedis, probeAuth } from './redis';
 import { StateDir } from './state';
 
-// `aidiary status [--json]`: the object of DESIGN.md §3, plus each app's loopback control port
+// `aidiary status [--json]` (shape in ARCHITECTURE.md, CLI contract), with each app's loopback control port
 // (additive: the bench and drills switch cache layers there; null when the app has none):
 // { url, stateDir, lb: {name, pid, port, healthy}, apps: [{name, pid, port, controlPort, healthy}],
 //   postgres: [{name, role, pid, port, socketDir, dataDir, healthy, lagBytes, streaming, timeline, replayLagBytes}],
