@@ -104,6 +104,7 @@ describe('any checkout, any user', () => {
     expect(realpathSync(status.stateDir)).toBe(realpathSync(stateDir));
 
     const recorded = new StateDir(stateDir).read()!.pgHome!;
+    if (recorded !== stateDir) cleanups.push(() => rmSync(recorded, { recursive: true, force: true }));
     if (asRoot) {
       // Outside the state dir, in a directory of its own that only postgres may enter.
       const home = outsidePgHome(stateDir);
@@ -133,6 +134,16 @@ describe('any checkout, any user', () => {
     expect(existsSync(join(recorded, 'wal-archive'))).toBe(true);
 
     await down(checkout, null, status, opts);
+
+    if (asRoot) {
+      // A state dir deleted by hand leaves its PostgreSQL home behind: a new cluster at the same
+      // path never adopts that data (its secrets are gone); up refuses, naming what to remove.
+      rmSync(stateDir, { recursive: true, force: true });
+      const again = await cli(checkout, ['up', '--detach', '--apps', '1', '--db-replicas', '0', '--base-port', 'auto'], opts);
+      expect(again.code).not.toBe(0);
+      expect(again.stderr).toContain(`remove that directory (rm -rf ${recorded})`);
+      expect(existsSync(join(recorded, 'pg', 'pg-0', 'data', 'PG_VERSION'))).toBe(true);
+    }
   }, 240_000);
 
   it(`an ordinary user (${asRoot ? 'created for the test' : 'the invoking user'}): up, status, a page, down; PostgreSQL runs as that user`, async () => {
