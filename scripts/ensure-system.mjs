@@ -6,6 +6,10 @@
 // `--with-test-tools` (npm test, .ci/run) adds what only the tests need: Chromium for the
 // Playwright browser tests, and a Japanese font so their screenshots of this Japanese-language
 // site show text rather than empty boxes. `aidiary up` / `npm start` never install a browser.
+// `--with-monitoring` (and --with-test-tools: the alert-rule and monitoring tests) adds Debian's
+// Prometheus, its PostgreSQL/Redis/nginx exporters and mtail. Where systemd runs, these packages
+// start system services on their default ports: the project never uses those services or ports
+// (infra/local/monitoring.ts gives each process its own port and flags).
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 
@@ -33,7 +37,16 @@ function hasJapaneseFont() {
   return spawnSync('fc-list', [':lang=ja', 'family'], { encoding: 'utf8' }).stdout?.trim().length > 0;
 }
 
-export function missingPackages({ withTestTools = false } = {}) {
+/** Debian packages for `aidiary up --monitoring`, with the binary each one provides. */
+export const monitoringPackages = {
+  prometheus: '/usr/bin/prometheus',
+  'prometheus-postgres-exporter': '/usr/bin/prometheus-postgres-exporter',
+  'prometheus-redis-exporter': '/usr/bin/prometheus-redis-exporter',
+  'prometheus-nginx-exporter': '/usr/bin/prometheus-nginx-exporter',
+  mtail: '/usr/bin/mtail',
+};
+
+export function missingPackages({ withTestTools = false, withMonitoring = false } = {}) {
   const missing = [];
   if (!which('nginx') && !existsSync('/usr/sbin/nginx')) missing.push('nginx');
   if (!postgresBinDir()) missing.push('postgresql');
@@ -42,11 +55,14 @@ export function missingPackages({ withTestTools = false } = {}) {
   if (!which('wrk')) missing.push('wrk');
   if (withTestTools && !existsSync(chromiumPath)) missing.push('chromium');
   if (withTestTools && !hasJapaneseFont()) missing.push('fonts-ipafont-gothic');
+  if (withTestTools || withMonitoring) {
+    for (const [pkg, bin] of Object.entries(monitoringPackages)) if (!existsSync(bin)) missing.push(pkg);
+  }
   return missing;
 }
 
-export function ensureSystem({ quiet = false, withTestTools = false } = {}) {
-  const missing = missingPackages({ withTestTools });
+export function ensureSystem({ quiet = false, withTestTools = false, withMonitoring = false } = {}) {
+  const missing = missingPackages({ withTestTools, withMonitoring });
   if (missing.length === 0) return;
   const cmd = `apt-get update && apt-get install -y ${missing.join(' ')}`;
   const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
@@ -58,11 +74,11 @@ export function ensureSystem({ quiet = false, withTestTools = false } = {}) {
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   execFileSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
   execFileSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], { stdio: 'inherit', env });
-  const still = missingPackages({ withTestTools });
+  const still = missingPackages({ withTestTools, withMonitoring });
   if (still.length) {
     console.error(`aidiary: apt did not provide: ${still.join(', ')}`);
     process.exit(1);
   }
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) ensureSystem({ withTestTools: process.argv.includes('--with-test-tools') });
+if (import.meta.url === `file://${process.argv[1]}`) ensureSystem({ withTestTools: process.argv.includes('--with-test-tools'), withMonitoring: process.argv.includes('--with-monitoring') });
