@@ -83,6 +83,12 @@ describe('admin users', () => {
     expect(await userRow('gone')).toBeDefined();
     await postForm(t.app, admin, `/admin/users/${id}/update`, { email: 'gone@example.invalid', display_name: 'Gone', role: 'author' });
     expect((await userRow('gone')).disabled_at).toBeNull();
+    // The refused attempt above counts as a failure for the username: one backoff window first.
+    const early = await t.app.inject({ method: 'POST', url: '/api/auth/login', payload: { username: 'gone', password: 'gone-pass-1' } });
+    expect(early.statusCode).toBe(429);
+    const waitSeconds = Number(early.headers['retry-after']);
+    expect(waitSeconds).toBeGreaterThan(0);
+    await new Promise((r) => setTimeout(r, waitSeconds * 1000 + 100));
     await login(t.app, 'gone', 'gone-pass-1');
   });
 
