@@ -34,7 +34,11 @@ export const configDefaults = {
   backupEgressCidr: '0.0.0.0/0',
   metricsNamespace: 'monitoring',
   cnpgNamespace: 'cnpg-system',
+  monitoring: 'none',
 } as const;
+
+/** `monitoring` per target: Prometheus and the exporters as containers (Docker), or the Prometheus Operator's resources (Kubernetes). */
+export const monitoringModes = { docker: ['none', 'containers'], kubernetes: ['none', 'prometheus-operator'] } as const;
 
 /** How clients reach nginx on Kubernetes (see Pulumi.yaml). */
 export const lbServiceTypes = ['LoadBalancer', 'NodePort', 'ClusterIP'] as const;
@@ -52,6 +56,8 @@ export class StackConfigError extends Error {
 
 interface CommonSettings {
   stack: string;
+  /** Scraping and alerting resources to declare (monitoringModes). */
+  monitoring: string;
   topology: Topology;
   /** Operator-chosen admin password (secret); generated when absent. */
   adminPassword?: pulumi.Output<string>;
@@ -130,7 +136,12 @@ export function readStackSettings(buildContext: string): StackSettings {
     // forgotten it (Kubernetes spends that time in preStop and keeps the short drain).
     ...(target === 'docker' ? { drainMs: drainBehindResolverMs } : {}),
   });
-  const common: CommonSettings = { stack, topology, adminPassword: cfg.getSecret('adminPassword') };
+  const monitoring = cfg.get('monitoring') ?? configDefaults.monitoring;
+  const modes: readonly string[] = monitoringModes[target];
+  if (!modes.includes(monitoring)) {
+    throw new StackConfigError(`monitoring: expected ${modes.join(' or ')} on target ${target}, got "${monitoring}"; run \`pulumi config set monitoring ${modes[1]}\` (or none)`);
+  }
+  const common: CommonSettings = { stack, topology, monitoring, adminPassword: cfg.getSecret('adminPassword') };
 
   if (target === 'docker') {
     return { ...common, target, lbPort, buildContext };

@@ -24,6 +24,8 @@ export interface ClusterSpecInput {
   backupServerName?: string;
   storageSize: string;
   storageClass?: string;
+  /** ConfigMap of custom metrics queries (infra/kubernetes/monitoring.ts), when monitoring is on. */
+  monitoringQueries?: { name: string; key: string };
 }
 
 const binarySuffix: Record<string, number> = { '': 1, Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50 };
@@ -88,6 +90,7 @@ export function cnpgClusterSpec(i: ClusterSpecInput): Record<string, unknown> {
     inheritedMetadata: { labels: tierLabels(t, 'postgres') },
     resources: { requests: { cpu: '500m', memory: '1Gi' }, limits: { memory: '2Gi' } },
     plugins: [walArchiverPlugin(i.objectStore, i.backupServerName)],
+    ...(i.monitoringQueries ? { monitoring: { customQueriesConfigMap: [i.monitoringQueries] } } : {}),
   };
 }
 
@@ -98,6 +101,7 @@ export interface DatabaseArgs {
   backup: BackupSettings & { accessKeyId: pulumi.Output<string>; secretAccessKey: pulumi.Output<string> };
   storageSize: string;
   storageClass?: string;
+  monitoringQueries?: { name: string; key: string };
   dependsOn?: pulumi.Resource[];
 }
 
@@ -147,6 +151,7 @@ export class Database extends pulumi.ComponentResource {
         backupServerName: args.backup.serverName,
         storageSize: args.storageSize,
         storageClass: args.storageClass,
+        monitoringQueries: args.monitoringQueries,
       }),
     }, { parent: this, dependsOn: [store, ...(args.dependsOn ?? [])] });
 

@@ -8,6 +8,7 @@ import { AppTier } from './app-tier';
 import { Database } from './database';
 import { LoadBalancer } from './load-balancer';
 import { Migrations } from './migrations';
+import { Monitoring, postgresQueriesConfigMap, postgresQueriesConfigMapName, postgresQueriesKey } from './monitoring';
 import { kubernetesNames } from './names';
 import { NetworkPolicies } from './network-policies';
 import { RedisTier } from './redis-tier';
@@ -31,10 +32,16 @@ export function deployKubernetesStack(s: KubernetesSettings) {
     redisSessionsPassword: secrets.redis.sessions, redisCachePassword: secrets.redis.cache,
   });
 
+  // Optional scraping and alerting for clusters running the Prometheus Operator (infra/kubernetes/monitoring.ts).
+  const monitored = s.monitoring === 'prometheus-operator';
+  const queries = monitored ? postgresQueriesConfigMap('postgres-monitoring-queries', t, ns, s.namespace) : undefined;
   const database = new Database('database', {
     topology: t, namespace: ns, dbAppSecretName: kubernetesNames(t).dbAppSecret, backup: s.backup,
-    storageSize: s.dbStorageSize, storageClass: s.storageClass, dependsOn: [appSecrets, network],
+    storageSize: s.dbStorageSize, storageClass: s.storageClass,
+    monitoringQueries: monitored ? { name: postgresQueriesConfigMapName(t), key: postgresQueriesKey } : undefined,
+    dependsOn: [appSecrets, network, ...(queries ? [queries] : [])],
   });
+  if (monitored) new Monitoring('monitoring', { topology: t, namespace: ns, namespaceName: s.namespace });
   const redis = new RedisTier('redis', {
     topology: t, namespace: ns, storageSize: s.redisStorageSize, storageClass: s.storageClass, passwords: secrets.redis, dependsOn: [network],
   });

@@ -8,7 +8,8 @@ import { z } from 'zod';
 // default) and otherwise silently drops, so a misspelt setting would never apply.
 //
 // Schemas come from npm: kubernetes-models (built-in kinds), @kubernetes-models/cloudnative-pg
-// (CloudNativePG kinds and the barman-cloud object store configuration). Those packages ship their
+// (CloudNativePG kinds and the barman-cloud object store configuration), @kubernetes-models/
+// prometheus-operator (PodMonitor, ServiceMonitor, PrometheusRule). Those packages ship their
 // OpenAPI schemas only as ajv "standalone" validators, compiled without `additionalProperties`, so
 // they accept any extra field, and no npm package ships the raw schemas to recompile strictly (the
 // kubeconform -strict way). This wrapper adds the missing check without a second copy of the
@@ -102,6 +103,7 @@ function objectStoreProblems(obj: Record<string, any>): string[] {
 function modelModule(apiVersion: string): string | undefined {
   const group = apiVersion.includes('/') ? apiVersion.slice(0, apiVersion.indexOf('/')) : '';
   if (group === 'postgresql.cnpg.io') return `@kubernetes-models/cloudnative-pg/${apiVersion}`;
+  if (group === 'monitoring.coreos.com') return `@kubernetes-models/prometheus-operator/${apiVersion}`;
   // The core group ("v1"), the unqualified built-in groups (apps, batch, policy, …) and *.k8s.io.
   if (!group.includes('.') || group.endsWith('.k8s.io')) return `kubernetes-models/${apiVersion}`;
   return undefined;
