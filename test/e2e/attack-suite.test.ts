@@ -3,7 +3,6 @@ import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
-import { createConnection } from 'node:net';
 import { Redis } from 'ioredis';
 import sharp from 'sharp';
 import { BASE_PORT_SPAN } from '../../infra/local/cluster-layout';
@@ -11,6 +10,7 @@ import { freePortBlock } from '../../infra/local/process';
 import type { ClusterStatus } from '../../infra/local/status';
 import { get, runCli, sleep } from './helpers-cluster';
 import { launchSystemChromium } from './browser/chromium';
+import { anonymousRedisCommand } from '../helpers/redis-raw';
 
 // The attack suite: the real local cluster (2 apps, PostgreSQL primary + 1 replica, both Redis
 // roles, nginx), started once through the CLI, attacked as an outsider would: through nginx only.
@@ -324,29 +324,15 @@ describe('attack suite (through nginx only)', () => {
 // Redis, from the network next to the apps (any process or pod that reaches its port). Nothing
 // here logs in through the login endpoints, so it may run after the per-address test above.
 describe('attack suite: Redis (a neighbour on the network)', () => {
-  /** One RESP command on a fresh connection with no login, as an intruder sends it. */
-  function redisAnonymous(port: number, ...command: string[]): Promise<string> {
-    return new Promise((resolve, reject) => {
-      const socket = createConnection({ host: '127.0.0.1', port });
-      let reply = '';
-      socket.on('connect', () => socket.write(`*${command.length}\r\n${command.map((p) => `$${Buffer.byteLength(p)}\r\n${p}\r\n`).join('')}`));
-      socket.on('data', (d) => {
-        reply += d.toString();
-        if (reply.includes('\r\n')) { socket.destroy(); resolve(reply.slice(1, reply.indexOf('\r\n'))); }
-      });
-      socket.on('error', reject);
-    });
-  }
-
   it('a Redis write without credentials is refused on both roles; the default user cannot be logged into', async () => {
     expect(s.redis.map((r) => r.role).sort()).toEqual(['cache', 'sessions']);
     for (const r of s.redis) {
       expect(r.healthy).toBe(true); // `status` logs in as the healthcheck user
       const forged = JSON.stringify({ userId: 1, username: 'admin', role: 'admin', csrfToken: 'x', createdAt: Date.now(), lastWriteLsn: null, lastReadLsn: null });
-      expect(await redisAnonymous(r.port, 'SET', 'sess:forged', forged)).toMatch(/^NOAUTH/);
-      expect(await redisAnonymous(r.port, 'SET', 'page:/', '<script>alert(1)</script>')).toMatch(/^NOAUTH/);
-      expect(await redisAnonymous(r.port, 'CONFIG', 'SET', 'dir', '/tmp')).toMatch(/^NOAUTH/);
-      expect(await redisAnonymous(r.port, 'AUTH', 'default', '')).toMatch(/^WRONGPASS/);
+      expect(await anonymousRedisCommand(r.port, 'SET', 'sess:forged', forged)).toMatch(/^NOAUTH/);
+      expect(await anonymousRedisCommand(r.port, 'SET', 'page:/', '<script>alert(1)</script>')).toMatch(/^NOAUTH/);
+      expect(await anonymousRedisCommand(r.port, 'CONFIG', 'SET', 'dir', '/tmp')).toMatch(/^NOAUTH/);
+      expect(await anonymousRedisCommand(r.port, 'AUTH', 'default', '')).toMatch(/^WRONGPASS/);
     }
   });
 

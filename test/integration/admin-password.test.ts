@@ -12,7 +12,7 @@ import { hashPassword, verifyPassword } from '../../app/auth/passwords';
 import { createRedisSessionStore } from '../../app/session/redis-session-store';
 import { localTopology } from '../../infra/local/cluster-layout';
 import { StateDir } from '../../infra/local/state';
-import { errorLines, runBuiltCli, secretFiles, stackEnv, type SecretFiles } from './built-cli-helpers';
+import { appSql, errorLines, runBuiltCli, secretFiles, stackEnv, type SecretFiles } from './built-cli-helpers';
 
 // `node dist/cli.mjs admin reset-password`, the operator's way back in on every target, run as the
 // image runs it against real PostgreSQL and the sessions Redis: the new password comes from stdin
@@ -24,15 +24,7 @@ let secrets: SecretFiles;
 let env: Record<string, string>;
 let sessions: ReturnType<typeof createRedisSessionStore>;
 
-async function sql<R extends pg.QueryResultRow>(text: string, values: unknown[] = []): Promise<R[]> {
-  const client = new pg.Client({ host: db.primary.host, port: db.primary.port, user: db.appUser, password: db.appPassword, database: db.dbName });
-  await client.connect();
-  try {
-    return (await client.query<R>(text, values)).rows;
-  } finally {
-    await client.end();
-  }
-}
+const sql = <R extends pg.QueryResultRow>(text: string, values: unknown[] = []) => appSql<R>(db, text, values);
 
 const hashOf = async (username: string) => (await sql<{ password_hash: string }>('SELECT password_hash FROM users WHERE username = $1', [username]))[0]?.password_hash;
 const idOf = async (username: string) => Number((await sql<{ id: string }>('SELECT id FROM users WHERE username = $1', [username]))[0].id);

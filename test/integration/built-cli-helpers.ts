@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import pg from 'pg';
 import { projectRoot } from '../../app/project-root';
 import type { TestPostgres } from '../helpers/services';
 
@@ -73,4 +74,15 @@ export function stackEnv(pg: TestPostgres, s: SecretFiles, db: { nodes: string }
     AIDIARY_SESSION_SECRET_FILE: s.sessionSecretFile,
     AIDIARY_ADMIN_PASSWORD_FILE: s.adminPasswordFile,
   };
+}
+
+/** One query as the app's role on the test primary, on its own connection. */
+export async function appSql<R extends pg.QueryResultRow>(db: TestPostgres, text: string, values: unknown[] = []): Promise<R[]> {
+  const client = new pg.Client({ host: db.primary.host, port: db.primary.port, user: db.appUser, password: db.appPassword, database: db.dbName });
+  await client.connect();
+  try {
+    return (await client.query<R>(text, values)).rows;
+  } finally {
+    await client.end();
+  }
 }

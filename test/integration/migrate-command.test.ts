@@ -3,7 +3,7 @@ import pg from 'pg';
 import { startTestPostgres, type TestPostgres } from '../helpers/services';
 import { freePort } from '../../infra/local/process';
 import { hashPassword, verifyPassword } from '../../app/auth/passwords';
-import { errorLines, runBuiltCli, secretFiles, stackEnv, type SecretFiles } from './built-cli-helpers';
+import { appSql, errorLines, runBuiltCli, secretFiles, stackEnv, type SecretFiles } from './built-cli-helpers';
 
 // `node dist/cli.mjs migrate`, the release step both stacks declare, run as the image runs it
 // against a real PostgreSQL (a primary and a streaming replica): it creates the schema and the
@@ -14,15 +14,7 @@ let db: TestPostgres;
 let secrets: SecretFiles;
 let env: Record<string, string>;
 
-async function sql<R extends pg.QueryResultRow>(text: string, values: unknown[] = []): Promise<R[]> {
-  const client = new pg.Client({ host: db.primary.host, port: db.primary.port, user: db.appUser, password: db.appPassword, database: db.dbName });
-  await client.connect();
-  try {
-    return (await client.query<R>(text, values)).rows;
-  } finally {
-    await client.end();
-  }
-}
+const sql = <R extends pg.QueryResultRow>(text: string, values: unknown[] = []) => appSql<R>(db, text, values);
 
 const adminRow = async () => (await sql<{ id: string; password_hash: string; role: string; updated_at: Date }>(
   "SELECT id, password_hash, role::text AS role, updated_at FROM users WHERE username = 'admin'"))[0];

@@ -1,6 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import { Redis } from 'ioredis';
@@ -10,6 +9,7 @@ import { createLogger } from '../../app/create-deps';
 import { createRedisSessionStore } from '../../app/session/redis-session-store';
 import { appProcessEnv } from '../../infra/local/app-processes';
 import { redisNodes } from '../../infra/local/cluster-layout';
+import { anonymousRedisCommand } from '../helpers/redis-raw';
 import { freePort } from '../../infra/local/process';
 import { pingRedis, probeAuth, startRedis, stopRedis } from '../../infra/local/redis';
 import { StateDir } from '../../infra/local/state';
@@ -36,20 +36,6 @@ function client(port: number, auth?: RedisAuth | null): Redis {
   c.on('error', () => {});
   clients.push(c);
   return c;
-}
-
-/** One raw RESP command on a fresh connection, no login: what an intruder on the network sends. */
-function anonymous(port: number, ...command: string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = createConnection({ host: '127.0.0.1', port });
-    let reply = '';
-    socket.on('connect', () => socket.write(`*${command.length}\r\n${command.map((p) => `$${Buffer.byteLength(p)}\r\n${p}\r\n`).join('')}`));
-    socket.on('data', (d) => {
-      reply += d.toString();
-      if (reply.includes('\r\n')) { socket.destroy(); resolve(reply.slice(1, reply.indexOf('\r\n'))); }
-    });
-    socket.on('error', reject);
-  });
 }
 
 interface DeclaredRedis {
@@ -150,14 +136,14 @@ describe.each([
     const server = await runDeclared(d);
 
     // No login: nothing runs, and the default user cannot be logged into.
-    expect(await anonymous(server.port, 'SET', 'sess:forged', '{"role":"admin"}')).toMatch(/^NOAUTH/);
-    expect(await anonymous(server.port, 'GET', 'x')).toMatch(/^NOAUTH/);
-    expect(await anonymous(server.port, 'CONFIG', 'SET', 'dir', '/tmp')).toMatch(/^NOAUTH/);
+    expect(await anonymousRedisCommand(server.port, 'SET', 'sess:forged', '{"role":"admin"}')).toMatch(/^NOAUTH/);
+    expect(await anonymousRedisCommand(server.port, 'GET', 'x')).toMatch(/^NOAUTH/);
+    expect(await anonymousRedisCommand(server.port, 'CONFIG', 'SET', 'dir', '/tmp')).toMatch(/^NOAUTH/);
     const config = appConfig(run);
     const auth = role === 'sessions' ? config.redisSessionsAuth! : config.redisCacheAuth!;
     const other = role === 'sessions' ? config.redisCacheAuth! : config.redisSessionsAuth!;
-    expect(await anonymous(server.port, 'AUTH', auth.password)).toMatch(/^WRONGPASS/);
-    expect(await anonymous(server.port, 'AUTH', other.username!, other.password)).toMatch(/^WRONGPASS/); // the other role's password
+    expect(await anonymousRedisCommand(server.port, 'AUTH', auth.password)).toMatch(/^WRONGPASS/);
+    expect(await anonymousRedisCommand(server.port, 'AUTH', other.username!, other.password)).toMatch(/^WRONGPASS/); // the other role's password
 
     // The app's login: data commands yes, server administration no.
     const app = client(server.port, auth);
@@ -236,7 +222,7 @@ describe('the local cluster\'s Redis (runner code, state directory secrets)', ()
         const acl = readFileSync(state.redisAclFile(role), 'utf8');
         expect(acl).not.toContain(state.readSecret(state.redisPasswordFile(role)));
         const node = nodes.find((n) => n.role === role)!;
-        expect(await anonymous(node.port, 'SET', 'k', 'v')).toMatch(/^NOAUTH/);
+        expect(await anonymousRedisCommand(node.port, 'SET', 'k', 'v')).toMatch(/^NOAUTH/);
         expect(await pingRedis(node.host, node.port, 1000, probeAuth(node))).toBe(true);
         expect(await pingRedis(node.host, node.port, 1000, { username: redisUsers.healthcheck, password: 'wrong-password-123' })).toBe(false);
       }
