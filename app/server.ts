@@ -14,6 +14,7 @@ import { registerAdminRoutes } from './routes/admin/index';
 import { registerBoundedJsonParser } from './routes/json-body';
 import { securityHeaders } from './routes/security-headers';
 import { trustedEdgeCheck } from './trusted-edge';
+import { shouldInjectError } from './fault-injection';
 
 // buildServer(deps): the whole HTTP surface, no environment reads and no listening (main.ts
 // listens; tests use inject()). Every response carries X-Served-By; errors come from the catalog
@@ -110,6 +111,10 @@ export async function buildServer(deps: AppDeps): Promise<FastifyInstance> {
     reply.header('X-Served-By', config.appName);
     reply.header('X-Request-Id', request.id);
     reply.headers(securityHeaders);
+    // Set only through the loopback control port (app/fault-injection.ts), for the alert tests.
+    if (shouldInjectError(request.url.split('?')[0])) {
+      return reply.code(500).send({ error: { code: 'injected_fault', message: 'error injected through the control port' } });
+    }
   });
   // While draining, every response closes its connection: a keep-alive socket that finishes an
   // in-flight request after close() began would otherwise stay open until the client drops it.

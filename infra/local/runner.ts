@@ -11,6 +11,7 @@ import {
   superuserQuery, waitForPostgres, writeNodeSettings, type PgNode,
 } from './postgres';
 import { assertNotRunning, checkBinaries, checkPortsFree, cleanStalePidFiles, isNodeProcess, PreflightError } from './preflight';
+import { stopMonitoring, syncMonitoring } from './monitoring';
 import { isAlive, sleep, stopPid } from './process';
 import { startRedis, stopRedis } from './redis';
 import { choosePrimary, readRecordedPrimary, recordPrimary, startStandby } from './rejoin';
@@ -244,6 +245,8 @@ async function stopPostgresAndWait(node: PgNode): Promise<void> {
 async function stopEverything(state: StateDir, log: Log): Promise<string[]> {
   const t = state.read()?.topology;
   const stopped: string[] = [];
+  // Monitoring first: it would only record the rest going down (none without `up --monitoring`).
+  if (state.pidFiles().some((p) => p.node.startsWith('mon-'))) stopped.push(...await step(log, 'stop monitoring', () => stopMonitoring(state.root)));
   if (state.readPid('lb')) {
     await step(log, 'stop nginx', () => stopNginx(state));
     stopped.push('lb');
@@ -408,6 +411,8 @@ export async function scale(opts: ScaleOptions): Promise<{ topology: Topology }>
         rmSync(node.dataDir, { recursive: true, force: true });
       }
     }
+    // Scrape targets follow the new shape (a no-op without `up --monitoring`).
+    await syncMonitoring(state.root);
     return { topology: t };
   } finally {
     release();

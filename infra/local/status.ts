@@ -1,6 +1,7 @@
 import { isHealthy } from './http-probe';
 import { appNodes, pgNodes, redisNodes } from './cluster-layout';
 import { postmasterPid, superuserQuery, type PgNode } from './postgres';
+import { monitoringStatus } from './monitoring';
 import { isNodeProcess } from './preflight';
 import { pingRedis, probeAuth } from './redis';
 import { StateDir } from './state';
@@ -9,13 +10,13 @@ import { StateDir } from './state';
 // (additive: the bench and drills switch cache layers there; null when the app has none):
 // { url, stateDir, lb: {name, pid, port, healthy}, apps: [{name, pid, port, controlPort, healthy}],
 //   postgres: [{name, role, pid, port, socketDir, dataDir, healthy, lagBytes, streaming, timeline, replayLagBytes}],
-//   redis: [{name, role, pid, port, healthy}], monitoring: [], cdn: null }
+//   redis: [{name, role, pid, port, healthy}], monitoring: [{name, pid, port, url, healthy}], cdn: null }
 // The shape only grows (ARCHITECTURE.md, CLI contract): fields are added, never renamed or removed.
 // streaming: a replica's WAL receiver is streaming (null on the primary or when unreachable);
 // timeline: the timeline the node writes (primary) or receives/replays (replica);
 // replayLagBytes: WAL a replica has received but not replayed yet (null on the primary).
-// monitoring (always a list, empty while no monitoring stack runs) and cdn (null while there is
-// none) are reserved for the monitoring and CDN work.
+// monitoring: Prometheus and the exporters of `up --monitoring` (always a list, empty while none
+// runs); cdn (null while there is none) is reserved for the CDN work.
 
 export interface NodeStatus { name: string; pid: number | null; port: number; healthy: boolean }
 export interface PgStatus extends NodeStatus {
@@ -28,8 +29,8 @@ export interface PgStatus extends NodeStatus {
   timeline: number | null;
   replayLagBytes: number | null;
 }
-/** Reserved for the monitoring work: one entry per monitoring process; empty when monitoring is off. */
-export interface MonitoringStatus { name: string; pid: number | null; port: number; healthy: boolean }
+/** One entry per monitoring process (`up --monitoring`, infra/local/monitoring.ts); empty when monitoring is off. */
+export interface MonitoringStatus { name: string; pid: number | null; port: number; url: string; healthy: boolean }
 export interface AppStatus extends NodeStatus { controlPort: number | null }
 export interface RedisStatus extends NodeStatus { role: 'sessions' | 'cache' }
 export interface ClusterStatus {
@@ -110,7 +111,7 @@ export async function clusterStatus(stateDir: string): Promise<ClusterStatus> {
     apps,
     postgres: postgres.map(({ slot: _slot, ...p }) => p),
     redis,
-    monitoring: [],
+    monitoring: await monitoringStatus(state.root),
     cdn: null,
   };
 }
@@ -140,6 +141,7 @@ export function formatStatus(s: ClusterStatus): string {
   for (const a of s.apps) rows.push([a.name, 'app', String(a.pid ?? '-'), String(a.port), mark(a.healthy), '']);
   for (const p of s.postgres) rows.push([p.name, p.role, String(p.pid ?? '-'), String(p.port), mark(p.healthy), p.lagBytes === null ? '?' : `${p.lagBytes} B`]);
   for (const r of s.redis) rows.push([r.name, r.role, String(r.pid ?? '-'), String(r.port), mark(r.healthy), '']);
+  for (const m of s.monitoring) rows.push([m.name, 'monitoring', String(m.pid ?? '-'), String(m.port), mark(m.healthy), '']);
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   const lines = rows.map((r) => r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd());
   return [`${s.url}  (state: ${s.stateDir})`, ...lines].join('\n');

@@ -4,6 +4,7 @@ import { freePortBlock } from '../../local/process';
 import { BASE_PORT_SPAN } from '../../local/cluster-layout';
 import { checkBinaries, isNodeProcess } from '../../local/preflight';
 import { isRoot } from '../../local/process';
+import { startMonitoring, type MonitoringProfile } from '../../local/monitoring';
 import { down, up } from '../../local/runner';
 import { resolveStateDir, StateDir } from '../../local/state';
 import {
@@ -27,6 +28,13 @@ interface UpOptions extends StateDirOptions, OutputOptions {
   port?: number;
   basePort?: number | 'auto';
   seedPosts?: number;
+  monitoring?: boolean;
+  monitoringProfile?: MonitoringProfile;
+}
+
+function monitoringProfile(value: string): MonitoringProfile {
+  if (value === 'production' || value === 'short') return value;
+  throw new InvalidArgumentError('Give production (minute-scale alert durations) or short (seconds, 2 s scrape; for tests).');
 }
 
 function basePortOrAuto(value: string): number | 'auto' {
@@ -46,7 +54,9 @@ export function registerUp(program: Command, exit: ExitSink): void {
     .option('--db-replicas <m>', 'PostgreSQL streaming replicas (0-8; default 2, or what the state dir records)', dbReplicaCount)
     .option('--port <p>', 'nginx\'s port (default 8080)', port)
     .option('--base-port <b|auto>', `first of ${BASE_PORT_SPAN} consecutive ports for every node (auto: a free block); a new state dir only`, basePortOrAuto)
-    .option('--seed-posts <n>', 'the site holds at least N published posts once up returns', integer(0));
+    .option('--seed-posts <n>', 'the site holds at least N published posts once up returns', integer(0))
+    .option('--monitoring', 'also start Prometheus and the PostgreSQL, Redis and nginx exporters (or set AIDIARY_MONITORING=1)')
+    .option('--monitoring-profile <p>', 'alert durations: production (default) or short', monitoringProfile);
   withOutput(withStateDir(cmd)).action(action(exit, async (opts: UpOptions) => {
     const stateDir = resolveStateDir(opts.stateDir);
     await installMissingSystemPackages();
@@ -61,9 +71,11 @@ export function registerUp(program: Command, exit: ExitSink): void {
       supervisorPid: opts.detach ? null : process.pid,
       seedPosts: opts.seedPosts,
     });
-    if (opts.seedPosts !== undefined) {
+    const monitored = opts.monitoring === true || process.env.AIDIARY_MONITORING === '1';
+    if (opts.seedPosts !== undefined || monitored) {
       try {
-        await seedTo(stateDir, opts.seedPosts);
+        if (opts.seedPosts !== undefined) await seedTo(stateDir, opts.seedPosts);
+        if (monitored) await startMonitoring(stateDir, { profile: opts.monitoringProfile, log: progress });
       } catch (err) {
         // A foreground cluster has no one left to stop it once this command fails.
         if (!opts.detach) await down({ stateDir, log: progress }).catch(() => {});
