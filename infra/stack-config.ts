@@ -37,8 +37,8 @@ export const configDefaults = {
   monitoring: 'none',
 } as const;
 
-/** `monitoring` per target: Prometheus and the exporters as containers (Docker), or the Prometheus Operator's resources (Kubernetes). */
-export const monitoringModes = { docker: ['none', 'containers'], kubernetes: ['none', 'prometheus-operator'] } as const;
+/** `monitoring` per target: the Prometheus Operator's resources on Kubernetes (infra/kubernetes/monitoring.ts); none yet on Docker. */
+export const monitoringModes = { docker: ['none'], kubernetes: ['none', 'prometheus-operator'] } as const;
 
 /** How clients reach nginx on Kubernetes (see Pulumi.yaml). */
 export const lbServiceTypes = ['LoadBalancer', 'NodePort', 'ClusterIP'] as const;
@@ -139,7 +139,8 @@ export function readStackSettings(buildContext: string): StackSettings {
   const monitoring = cfg.get('monitoring') ?? configDefaults.monitoring;
   const modes: readonly string[] = monitoringModes[target];
   if (!modes.includes(monitoring)) {
-    throw new StackConfigError(`monitoring: expected ${modes.join(' or ')} on target ${target}, got "${monitoring}"; run \`pulumi config set monitoring ${modes[1]}\` (or none)`);
+    const fix = modes.length > 1 ? `run \`pulumi config set monitoring ${modes[1]}\` (or none)` : 'run `pulumi config rm monitoring` (run `aidiary up --monitoring` for a monitored cluster on this machine)';
+    throw new StackConfigError(`monitoring: expected ${modes.join(' or ')} on target ${target}, got "${monitoring}"; ${fix}`);
   }
   const common: CommonSettings = { stack, topology, monitoring, adminPassword: cfg.getSecret('adminPassword') };
 

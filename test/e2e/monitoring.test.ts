@@ -163,7 +163,7 @@ describe('monitored local cluster (short profile)', () => {
     const missing: string[] = [];
     const named = new Set(exprs.flatMap((e) => metricNames(substituteGrafanaVariables(e))));
     // the extraction sees the names (and only names): the check below could fail
-    for (const m of ['aidiary_http_request_duration_seconds_bucket', 'aidiary_cache_hits_total', 'nginx_connections_active', 'aidiary_edge_requests_total', 'redis_up', 'pg_up']) expect(named, m).toContain(m);
+    for (const m of ['aidiary_http_request_duration_seconds_bucket', 'aidiary_cache_hits_total', 'nginx_connections_active', 'nginx_access_responses_total', 'redis_up', 'pg_up']) expect(named, m).toContain(m);
     for (const w of ['rate', 'sum', 'histogram_quantile', 'le', 'route', 'app']) expect(named, w).not.toContain(w);
     expect(known('aidiary_no_such_metric_total')).toBe(false);
     for (const raw of exprs) {

@@ -6,7 +6,7 @@ import { alertRules, productionProfile } from '../../infra/observability/alert-r
 import { aidiaryQueries } from '../../infra/observability/postgres-queries';
 import { schemaProblems } from './kubernetes-schema';
 import type { ProgramRun } from './pulumi-harness';
-import { runProd, tempDir } from './stack-fixtures';
+import { runProd, runStaging, tempDir } from './stack-fixtures';
 
 // The prod stack's optional monitoring (`monitoring: prometheus-operator`): PodMonitors for the
 // apps and CloudNativePG's exporter, the alert rules as a PrometheusRule, our PostgreSQL queries as
@@ -107,6 +107,7 @@ describe('prod monitoring resources (monitoring: prometheus-operator)', () => {
   });
 
   test('a monitoring value the target does not support is a config error naming the fix', async () => {
-    await expect(runProd(3, 2, { monitoring: 'containers' })).rejects.toThrow(/monitoring: expected none or prometheus-operator on target kubernetes, got "containers"; run `pulumi config set monitoring prometheus-operator`/);
+    await expect(runProd(3, 2, { monitoring: 'prometheus' })).rejects.toThrow(/monitoring: expected none or prometheus-operator on target kubernetes, got "prometheus"; run `pulumi config set monitoring prometheus-operator`/);
+    await expect(runStaging(2, 1, { monitoring: 'prometheus-operator' })).rejects.toThrow(/monitoring: expected none on target docker, got "prometheus-operator"; run `pulumi config rm monitoring`/);
   });
 });
