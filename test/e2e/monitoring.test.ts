@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -114,8 +115,10 @@ describe('monitored local cluster (short profile)', () => {
       const res = await fetch(`http://127.0.0.1:${a.controlPort}/faults/errors`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ errorRatio }) });
       expect(res.status).toBe(200);
     }));
-    // the public listener has no such route
+    // the public listener has no such route; the control port refuses a bad ratio
     expect((await get(`${lb}/faults/errors`)).status).toBe(404);
+    const bad = await fetch(`http://127.0.0.1:${s.apps[0].controlPort}/faults/errors`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ errorRatio: 2 }) });
+    expect(bad.status).toBe(400);
     let stop = false;
     let n = 0;
     const statuses: number[] = [];
@@ -194,6 +197,31 @@ describe('monitored local cluster (short profile)', () => {
     for (const pid of pids) expect(() => process.kill(pid, 0), String(pid)).toThrow();
     expect((await status()).monitoring).toEqual([]);
   }, 60_000);
+
+  it('npm start with AIDIARY_MONITORING=1 (foreground up) starts monitoring again, and Ctrl-C stops it with the cluster', async () => {
+    const child = spawn(process.execPath, ['bin/aidiary.mjs', 'up', '--state-dir', stateDir], {
+      cwd: projectRoot(), stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, AIDIARY_MONITORING: '1' },
+    });
+    let output = '';
+    child.stdout!.on('data', (c) => { output += c; });
+    child.stderr!.on('data', (c) => { output += c; });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    try {
+      await until('foreground cluster with monitoring', async () => {
+        if (child.exitCode !== null) throw new Error(`up exited early (${child.exitCode}):\n${output}`);
+        return output.includes('running in the foreground') && output.includes('monitoring: Prometheus on');
+      }, 60_000);
+      const mon = (await status()).monitoring as { pid: number; healthy: boolean }[];
+      expect(mon).toHaveLength(7);
+      expect(mon.every((m) => m.healthy)).toBe(true);
+      child.kill('SIGINT');
+      expect(await exited).toBe(0);
+      for (const m of mon) expect(() => process.kill(m.pid, 0), String(m.pid)).toThrow();
+      expect(output).toMatch(/stop monitoring: done/);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  }, 90_000);
 });
 
 /** Grafana's variables by fixed rules: `$app` (every app) → `.*`, `$__rate_interval` → `1m`. */
