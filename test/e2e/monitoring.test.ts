@@ -184,11 +184,25 @@ describe('monitored local cluster (short profile)', () => {
       .filter((x) => x.labels.job === 'aidiary-app');
     expect((await cli('scale', '--apps', '3')).code).toBe(0);
     await until('app-2 scraped', async () => (await appTargets()).some((x) => x.labels.node === 'app-2' && x.health === 'up'));
-    expect((await cli('scale', '--apps', '2')).code).toBe(0);
+    const fewer = await cli('scale', '--apps', '2', '--yes');
+    expect(fewer.code, fewer.stderr).toBe(0);
     await until('app-2 gone from the targets', async () => !(await appTargets()).some((x) => x.labels.node === 'app-2'));
+    // a replica added: its exporter starts and is scraped; removed: its exporter stops and its target goes
+    const pgTargets = async () => ((await api('/api/v1/targets')).activeTargets as { labels: Record<string, string>; health: string }[])
+      .filter((x) => x.labels.job === 'aidiary-postgres');
+    const grow = await cli('scale', '--db-replicas', '2');
+    expect(grow.code, grow.stderr).toBe(0);
+    await until('pg-2 scraped', async () => (await pgTargets()).some((x) => x.labels.node === 'pg-2' && x.health === 'up'));
+    const exporterPid = state.readPid('mon-pg-2-exporter')!;
+    expect(exporterPid).toBeGreaterThan(0);
+    const shrink = await cli('scale', '--db-replicas', '1', '--yes');
+    expect(shrink.code, shrink.stderr).toBe(0);
+    await until('pg-2 gone from the targets', async () => !(await pgTargets()).some((x) => x.labels.node === 'pg-2'));
+    expect(() => process.kill(exporterPid, 0)).toThrow();
     expect(state.readPid('mon-prometheus')).toBe(promPid);
     expect(await cleared('AidiaryAppDown')).toBe(true);
-  }, 90_000);
+    expect(await cleared('AidiaryReplicaNotStreaming')).toBe(true);
+  }, 120_000);
 
   it('down stops every monitoring process', async () => {
     const pids = (await status()).monitoring.map((m: { pid: number }) => m.pid);
@@ -208,7 +222,7 @@ describe('monitored local cluster (short profile)', () => {
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     try {
       await until('foreground cluster with monitoring', async () => {
-        if (child.exitCode !== null) throw new Error(`up exited early (${child.exitCode}):\n${output}`);
+        if (child.exitCode !== null) throw new Error(`up exited early (${child.exitCode}):\n${output.slice(-3000)}`);
         return output.includes('running in the foreground') && output.includes('monitoring: Prometheus on');
       }, 60_000);
       const mon = (await status()).monitoring as { pid: number; healthy: boolean }[];
