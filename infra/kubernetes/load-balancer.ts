@@ -7,6 +7,7 @@ import { edgeCommand, edgeConfigDir, edgeHealthCommand, edgeTlsDir, edgeUser, re
 import { tierLabels } from './labels';
 import { kubernetesNames } from './names';
 import { appHeadlessHost, clusterResolver } from './service-addresses';
+import { edgeExporterContainer } from './monitoring';
 
 export const nginxReplicas = 2;
 
@@ -60,6 +61,8 @@ export interface LoadBalancerArgs {
   edgeImage: string;
   tls: TlsSettings;
   serviceType: LbServiceType;
+  /** The nginx exporter sidecar for the Prometheus Operator (infra/kubernetes/monitoring.ts). */
+  metricsExporter?: boolean;
   dependsOn?: pulumi.Resource[];
 }
 
@@ -124,7 +127,7 @@ export class LoadBalancer extends pulumi.ComponentResource {
                 { name: 'tls', mountPath: edgeTlsDir, readOnly: true },
                 { name: 'tmp', mountPath: '/tmp' },
               ],
-            }],
+            }, ...(args.metricsExporter ? [edgeExporterContainer(t)] : [])],
             volumes: [
               { name: 'config', configMap: { name: config.metadata.name } },
               { name: 'tls', secret: { secretName: tlsSecretName, defaultMode: 0o440 } },

@@ -5,10 +5,26 @@ import { aidiaryQueries } from '../observability/postgres-queries';
 import type { Topology } from '../topology';
 import { tierLabels } from './labels';
 import { kubernetesNames } from './names';
-import { postgresMetricsPort } from './network-flows';
+import { edgeMetricsPort, postgresMetricsPort } from './network-flows';
+
+/** nginx's exporter (stub_status → Prometheus format), a sidecar of the edge pods when monitoring is on. */
+export const nginxExporterImage = 'nginx/nginx-prometheus-exporter:1.4.1';
+
+/** The sidecar container: it reads stub_status on the pod's loopback (nginx/render.ts), as the local exporter does. */
+export function edgeExporterContainer(t: Topology) {
+  return {
+    name: 'nginx-exporter',
+    image: nginxExporterImage,
+    args: [`--nginx.scrape-uri=http://127.0.0.1:${t.ports.stubStatus}/stub_status`, `--web.listen-address=:${edgeMetricsPort}`],
+    ports: [{ name: 'metrics', containerPort: edgeMetricsPort }],
+    resources: { requests: { cpu: '10m', memory: '16Mi' }, limits: { memory: '32Mi' } },
+    securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } },
+  };
+}
 
 // Scraping and alerting for clusters that run the Prometheus Operator (config key
-// `monitoring: prometheus-operator`): PodMonitors for the apps' /metrics and CloudNativePG's
+// `monitoring: prometheus-operator`): PodMonitors for the apps' /metrics, the edge pods' nginx
+// exporter sidecar (edgeExporterContainer, added to the nginx Deployment) and CloudNativePG's
 // instance exporter, the alert rules (infra/observability/alert-rules.ts, production profile) as a
 // PrometheusRule, and our PostgreSQL queries as CloudNativePG custom queries (the Cluster names
 // the ConfigMap). Relabelling gives targets the same `job` names as the local Prometheus, so the
@@ -53,6 +69,15 @@ export function monitoringManifests(t: Topology, namespace: string) {
       podMetricsEndpoints: [{ port: 'metrics', interval: '15s', relabelings: jobLabel('aidiary-postgres') }],
     },
   };
+  const podMonitorEdge = {
+    apiVersion: 'monitoring.coreos.com/v1',
+    kind: 'PodMonitor',
+    metadata: meta(`${t.name}-edge`, 'nginx'),
+    spec: {
+      selector: { matchLabels: tierLabels(t, 'nginx') },
+      podMetricsEndpoints: [{ port: 'metrics', path: '/metrics', interval: '15s', relabelings: jobLabel('aidiary-edge') }],
+    },
+  };
   const rule = {
     apiVersion: 'monitoring.coreos.com/v1',
     kind: 'PrometheusRule',
@@ -65,7 +90,7 @@ export function monitoringManifests(t: Topology, namespace: string) {
     metadata: meta(postgresQueriesConfigMapName(t), 'postgres'),
     data: { [postgresQueriesKey]: postgresQueriesYaml() },
   };
-  return { podMonitorApps, podMonitorPostgres, rule, queries, postgresMetricsPort };
+  return { podMonitorApps, podMonitorPostgres, podMonitorEdge, rule, queries, postgresMetricsPort };
 }
 
 export interface MonitoringArgs { topology: Topology; namespace: pulumi.Input<string>; namespaceName: string }
@@ -77,6 +102,7 @@ export class Monitoring extends pulumi.ComponentResource {
     const withNs = <T extends { metadata: object }>(o: T) => ({ ...o, metadata: { ...o.metadata, namespace: args.namespace } });
     new k8s.apiextensions.CustomResource(`${name}-app-podmonitor`, withNs(m.podMonitorApps), { parent: this });
     new k8s.apiextensions.CustomResource(`${name}-postgres-podmonitor`, withNs(m.podMonitorPostgres), { parent: this });
+    new k8s.apiextensions.CustomResource(`${name}-edge-podmonitor`, withNs(m.podMonitorEdge), { parent: this });
     new k8s.apiextensions.CustomResource(`${name}-rules`, withNs(m.rule), { parent: this });
     this.registerOutputs({});
   }

@@ -58,6 +58,8 @@ export interface NetworkSettings {
 export const postgresPort = 5432;
 export const cnpgStatusPort = 8000;
 export const postgresMetricsPort = 9187;
+/** The edge pods' nginx exporter sidecar (monitoring: prometheus-operator, infra/kubernetes/monitoring.ts). */
+export const edgeMetricsPort = 9113;
 /** kube-apiserver listens on 6443 (self-managed) or 443 (most managed clusters) behind `kubernetes.default`. */
 export const kubernetesApiPorts = [443, 6443];
 
@@ -108,5 +110,6 @@ export function networkFlows(t: Topology, n: NetworkSettings): Flow[] {
     tcp('cnpg-operator', 'postgres', postgresPort, 'the operator connects to PostgreSQL'),
     tcp('metrics-scraper', 'app', t.ports.appBase, 'app /metrics'),
     tcp('metrics-scraper', 'postgres', postgresMetricsPort, 'PostgreSQL metrics of the instance manager'),
+    tcp('metrics-scraper', 'edge', edgeMetricsPort, 'nginx exporter sidecar of the edge pods (with monitoring: prometheus-operator)'),
   ];
 }

@@ -56,7 +56,8 @@ export function deployKubernetesStack(s: KubernetesSettings) {
     dependsOn: [migrations.job],
   });
   const lb = new LoadBalancer('lb', {
-    topology: t, namespace: ns, namespaceName: s.namespace, edgeImage: s.edgeImage, tls: s.tls, serviceType: s.lbServiceType, dependsOn: [apps],
+    topology: t, namespace: ns, namespaceName: s.namespace, edgeImage: s.edgeImage, tls: s.tls, serviceType: s.lbServiceType,
+    metricsExporter: monitored, dependsOn: [apps],
   });
 
   return {

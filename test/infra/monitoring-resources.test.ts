@@ -31,8 +31,8 @@ const podMonitor = (suffix: string) => {
 const matches = (selector: Record<string, string>, labels: Record<string, string>) => Object.entries(selector).every(([k, v]) => labels[k] === v);
 
 describe('prod monitoring resources (monitoring: prometheus-operator)', () => {
-  test('declares two PodMonitors, one PrometheusRule and the custom-queries ConfigMap; none without the key', () => {
-    expect(ofKind(monitored, 'PodMonitor').map((m) => m.metadata.name).sort()).toEqual(['aidiary-prod-app', 'aidiary-prod-postgres']);
+  test('declares three PodMonitors, one PrometheusRule and the custom-queries ConfigMap; none without the key', () => {
+    expect(ofKind(monitored, 'PodMonitor').map((m) => m.metadata.name).sort()).toEqual(['aidiary-prod-app', 'aidiary-prod-edge', 'aidiary-prod-postgres']);
     expect(ofKind(monitored, 'PrometheusRule')).toHaveLength(1);
     expect(ofKind(plain, 'PodMonitor')).toEqual([]);
     expect(ofKind(plain, 'PrometheusRule')).toEqual([]);
@@ -42,7 +42,7 @@ describe('prod monitoring resources (monitoring: prometheus-operator)', () => {
 
   test('every object of the monitored stack passes the strict schemas', async () => {
     const objects = monitored.resources.filter((r) => r.type.startsWith('kubernetes:')).map((r) => r.inputs);
-    expect(objects.filter((o) => String(o.apiVersion).startsWith('monitoring.coreos.com/')).length).toBe(3);
+    expect(objects.filter((o) => String(o.apiVersion).startsWith('monitoring.coreos.com/')).length).toBe(4);
     for (const o of objects) expect(await schemaProblems(o), `${o.kind} ${o.metadata?.name}`).toEqual([]);
   });
 
@@ -73,6 +73,23 @@ describe('prod monitoring resources (monitoring: prometheus-operator)', () => {
     for (const other of ofKind(monitored, 'Deployment').filter((d) => d.metadata.name !== deployment.metadata.name)) {
       expect(matches(pm.spec.selector.matchLabels, other.spec.template.metadata.labels), other.metadata.name).toBe(false);
     }
+  });
+
+  test('the edge PodMonitor selects the nginx pods, whose exporter sidecar reads stub_status on the pod\'s loopback; no sidecar without the key', () => {
+    const pm = podMonitor('-edge');
+    const nginx = (run: ProgramRun) => ofKind(run, 'Deployment').find((d) => d.metadata.name === 'aidiary-prod-nginx')!;
+    const pod = nginx(monitored).spec.template;
+    expect(matches(pm.spec.selector.matchLabels, pod.metadata.labels)).toBe(true);
+    const sidecar = pod.spec.containers.find((c: any) => c.name === 'nginx-exporter');
+    expect(sidecar.ports).toEqual([{ name: pm.spec.podMetricsEndpoints[0].port, containerPort: 9113 }]);
+    const conf = ofKind(monitored, 'ConfigMap').find((c) => c.data?.['nginx.conf'])!.data['nginx.conf'] as string;
+    const stub = /listen 127\.0\.0\.1:(\d+);[\s\S]*?location = \/stub_status/.exec(conf)!;
+    expect(sidecar.args).toContain(`--nginx.scrape-uri=http://127.0.0.1:${stub[1]}/stub_status`);
+    expect(pm.spec.podMetricsEndpoints[0].relabelings).toEqual([{ targetLabel: 'job', replacement: 'aidiary-edge', action: 'replace' }]);
+    expect(nginx(plain).spec.template.spec.containers.map((c: any) => c.name)).toEqual(['nginx']);
+    // the NetworkPolicy of the edge admits the scraper on that port
+    const edgePolicies = ofKind(monitored, 'NetworkPolicy').filter((p) => p.spec.podSelector.matchLabels && matches(p.spec.podSelector.matchLabels, pod.metadata.labels));
+    expect(JSON.stringify(edgePolicies.map((p) => p.spec.ingress))).toContain('"port":9113');
   });
 
   test('the PostgreSQL PodMonitor selects the CloudNativePG instances (labels the Cluster gives its pods) and reads the custom queries', () => {
