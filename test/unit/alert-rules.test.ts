@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -237,6 +237,27 @@ describe('alert rules (promtool)', () => {
     wrong.tests[0].alert_rule_test[0].exp_alerts = [{ exp_labels: { severity: 'page' } }];
     writeFileSync(join(dir, 'wrong.json'), JSON.stringify(wrong));
     expect(promtool('test', 'rules', 'wrong.json').status).not.toBe(0);
+  });
+
+  it('the reference Prometheus config (infra/observability/prometheus.yml) and the rules it loads pass promtool check config', () => {
+    const r = promtool('check', 'config', renderedRulesPath.replace(/alert-rules\.yml$/, 'prometheus.yml'));
+    expect(r.output).toContain('SUCCESS: 14 rules found');
+    expect(r.status, r.output).toBe(0);
+  });
+
+  it('the mtail program turns nginx access-log lines (log_format aidiary) into edge status and latency metrics', () => {
+    mkdirSync(join(dir, 'progs'), { recursive: true });
+    copyFileSync(renderedRulesPath.replace(/alert-rules\.yml$/, 'nginx-access.mtail'), join(dir, 'progs', 'nginx-access.mtail'));
+    const line = (status: number, rt: string) => `127.0.0.1 [2026-12-06T07:00:00+00:00] "GET /p HTTP/1.1" ${status} 512 rt=${rt} up=127.0.0.1:3000 ut=${rt} edge=MISS rid=0123abcd client_rid="-"`;
+    writeFileSync(join(dir, 'access.log'), `${[line(200, '0.004'), line(200, '0.300'), line(404, '0.001'), line(502, '1.200')].join('\n')}\n`);
+    // -port 0: never mtail's default port (3903), which a system service may hold
+    const out = execFileSync('mtail', ['-progs', join(dir, 'progs'), '-logs', join(dir, 'access.log'), '-one_shot', '-one_shot_format', 'prometheus', '-address', '127.0.0.1', '-port', '0', '-emit_prog_label=false'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    expect(out).toContain('nginx_access_responses_total{status="200"} 2');
+    expect(out).toContain('nginx_access_responses_total{status="404"} 1');
+    expect(out).toContain('nginx_access_responses_total{status="502"} 1');
+    expect(out).toContain('nginx_access_request_duration_seconds_bucket{class="2xx-3xx",le="0.005"} 1');
+    expect(out).toContain('nginx_access_request_duration_seconds_bucket{class="2xx-3xx",le="0.5"} 2');
+    expect(out).toContain('nginx_access_request_duration_seconds_count{class="5xx"} 1');
   });
 
   it('promtool is Debian\'s', () => {
