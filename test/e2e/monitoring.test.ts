@@ -67,6 +67,9 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await cli('down');
+  // PostgreSQL's files live outside a 0700 temp dir (infra/local/postgres.ts choosePgHome): remove them too
+  const pgHome = state.read()?.pgHome;
+  if (pgHome && pgHome !== state.root) rmSync(pgHome, { recursive: true, force: true });
   rmSync(root, { recursive: true, force: true });
 }, 60_000);
 
