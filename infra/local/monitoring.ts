@@ -173,6 +173,22 @@ async function waitHealthy(state: StateDir, p: Proc, timeoutMs = 20_000) {
   }
 }
 
+/**
+ * A free block that also stays clear of every port the cluster may still take: apps up to 64
+ * and PostgreSQL nodes up to 9 get ports of their own as `scale` adds them.
+ */
+async function monitoringBlock(t: Topology): Promise<number> {
+  const reserved: [number, number][] = [
+    [t.ports.appBase, t.ports.appBase + 63], [t.ports.pgBase, t.ports.pgBase + maxPgNodes - 1],
+    ...[t.ports.lb, t.ports.stubStatus, t.ports.redisSessions, t.ports.redisCache].map((p): [number, number] => [p, p]),
+  ];
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const base = await freePortBlock(blockSize);
+    if (reserved.every(([lo, hi]) => base + blockSize - 1 < lo || base > hi)) return base;
+  }
+  throw new Error('no free port block for monitoring clear of the cluster\'s ports');
+}
+
 /** Starts (or completes) the monitoring processes of a running cluster. */
 export async function startMonitoring(stateDir: string, opts: { profile?: MonitoringProfile; log?: (m: string) => void } = {}): Promise<MonitoringProcessStatus[]> {
   const state = new StateDir(stateDir);
@@ -183,7 +199,7 @@ export async function startMonitoring(stateDir: string, opts: { profile?: Monito
   if (missing.length) throw new Error(`monitoring needs Debian's ${missing.join(', ')}; run \`sudo node scripts/ensure-system.mjs --with-monitoring\``);
   const previous = readMonitoringConfig(stateDir);
   let basePort = previous?.basePort;
-  if (basePort === undefined) basePort = await freePortBlock(blockSize);
+  if (basePort === undefined) basePort = await monitoringBlock(t);
   const c: MonitoringConfig = { basePort, profile: opts.profile ?? previous?.profile ?? 'production' };
   mkdirSync(dir(state), { recursive: true });
   atomicWrite(configFile(state), `${JSON.stringify(c, null, 2)}\n`);
