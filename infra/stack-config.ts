@@ -35,10 +35,15 @@ export const configDefaults = {
   metricsNamespace: 'monitoring',
   cnpgNamespace: 'cnpg-system',
   monitoring: 'none',
+  prometheusPort: 9090,
 } as const;
 
-/** `monitoring` per target: the Prometheus Operator's resources on Kubernetes (infra/kubernetes/monitoring.ts); none yet on Docker. */
-export const monitoringModes = { docker: ['none'], kubernetes: ['none', 'prometheus-operator'] } as const;
+/**
+ * `monitoring` per target: the Prometheus Operator's resources on Kubernetes
+ * (infra/kubernetes/monitoring.ts); Prometheus and the exporters as containers on Docker
+ * (infra/docker/monitoring.ts).
+ */
+export const monitoringModes = { docker: ['none', 'prometheus'], kubernetes: ['none', 'prometheus-operator'] } as const;
 
 /** How clients reach nginx on Kubernetes (see Pulumi.yaml). */
 export const lbServiceTypes = ['LoadBalancer', 'NodePort', 'ClusterIP'] as const;
@@ -67,6 +72,8 @@ export interface DockerSettings extends CommonSettings {
   target: 'docker';
   /** Host port nginx publishes. */
   lbPort: number;
+  /** Host port (on 127.0.0.1) Prometheus publishes when monitoring is `prometheus`. */
+  prometheusPort: number;
   /** Repository root: the Docker build context. */
   buildContext: string;
 }
@@ -145,7 +152,12 @@ export function readStackSettings(buildContext: string): StackSettings {
   const common: CommonSettings = { stack, topology, monitoring, adminPassword: cfg.getSecret('adminPassword') };
 
   if (target === 'docker') {
-    return { ...common, target, lbPort, buildContext };
+    const prometheusPort = cfg.getNumber('prometheusPort') ?? configDefaults.prometheusPort;
+    // Read only with Prometheus on: the default stack does not care about this key.
+    if (monitoring === 'prometheus' && (!Number.isInteger(prometheusPort) || prometheusPort < 1 || prometheusPort > 65535 || prometheusPort === lbPort)) {
+      throw new StackConfigError(`prometheusPort: expected a free host port (1-65535) other than lbPort ${lbPort}, got ${prometheusPort}; run \`pulumi config set prometheusPort <port>\``);
+    }
+    return { ...common, target, lbPort, prometheusPort, buildContext };
   }
 
   const tlsSecretName = cfg.get('tlsSecretName') ?? configDefaults.tlsSecretName;

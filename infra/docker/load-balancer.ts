@@ -26,6 +26,8 @@ export function dockerNginxConfig(t: Topology): string {
  */
 export class LoadBalancer extends pulumi.ComponentResource {
   readonly containerName: pulumi.Output<string>;
+  /** The container's id: what a container sharing its network namespace names. */
+  readonly containerId: pulumi.Output<string>;
   readonly url: string;
   readonly nginxConfig: string;
 
@@ -49,6 +51,7 @@ export class LoadBalancer extends pulumi.ComponentResource {
       waitTimeout: 60,
     }, { parent: this, dependsOn: args.dependsOn, deleteBeforeReplace: true /* fixed name and host port */ });
     this.containerName = container.name;
+    this.containerId = container.id;
     this.url = `http://127.0.0.1:${args.hostPort}`;
     this.registerOutputs({ containerName: this.containerName, url: this.url });
   }

@@ -8,9 +8,10 @@ import { AppTier } from './app-tier';
 import { Database } from './database';
 import { LoadBalancer } from './load-balancer';
 import { Migrations } from './migrations';
+import { DockerMonitoring } from './monitoring';
 import { RedisTier } from './redis-tier';
 
-/** Staging: the whole cluster on one Docker engine. Order: data tiers, migrations, apps, nginx. */
+/** Staging: the whole cluster on one Docker engine. Order: data tiers, migrations, apps, nginx, then monitoring when on. */
 export function deployDockerStack(s: DockerSettings) {
   const t = s.topology;
   const secrets = new StackSecrets('secrets', { adminPassword: s.adminPassword, withServerPasswords: true });
@@ -47,6 +48,13 @@ export function deployDockerStack(s: DockerSettings) {
     topology: t, networkName: network.name, edgeImage: images.edgeImage, hostPort: s.lbPort,
     dependsOn: [apps],
   });
+  const monitoring = s.monitoring === 'prometheus'
+    ? new DockerMonitoring('monitoring', {
+        topology: t, networkName: network.name, hostPort: s.prometheusPort,
+        superuserPassword: secrets.superuserPassword!, redisPasswords: secrets.redis,
+        edgeContainerId: lb.containerId, dependsOn: [database, redis],
+      })
+    : undefined;
 
   return {
     target: 'docker',
@@ -60,6 +68,7 @@ export function deployDockerStack(s: DockerSettings) {
       apps: apps.containerNames,
       postgres: database.containerNames,
       redis: redis.containerNames,
+      ...(monitoring ? { prometheus: monitoring.prometheusUrl, monitoring: monitoring.containerNames } : {}),
     },
     initialAdminPassword: pulumi.secret(secrets.adminPassword),
   };

@@ -125,6 +125,6 @@ describe('prod monitoring resources (monitoring: prometheus-operator)', () => {
 
   test('a monitoring value the target does not support is a config error naming the fix', async () => {
     await expect(runProd(3, 2, { monitoring: 'prometheus' })).rejects.toThrow(/monitoring: expected none or prometheus-operator on target kubernetes, got "prometheus"; run `pulumi config set monitoring prometheus-operator`/);
-    await expect(runStaging(2, 1, { monitoring: 'prometheus-operator' })).rejects.toThrow(/monitoring: expected none on target docker, got "prometheus-operator"; run `pulumi config rm monitoring`/);
+    await expect(runStaging(2, 1, { monitoring: 'prometheus-operator' })).rejects.toThrow(/monitoring: expected none or prometheus on target docker, got "prometheus-operator"; run `pulumi config set monitoring prometheus`/);
   });
 });
