@@ -10,6 +10,7 @@ import {
   prometheusRulesFile, redisExporterPort,
 } from '../../infra/docker/monitoring';
 import { nginxExporterImage, postgresExporterImage, prometheusImage, redisExporterImage } from '../../infra/docker/images';
+import { startTestPostgres } from '../helpers/services';
 import { plainStrings, type ProgramRun, type RecordedResource } from './pulumi-harness';
 import { envFromList, plainTextLeaks, runStaging, tempDir } from './stack-fixtures';
 
@@ -215,6 +216,44 @@ describe('staging with monitoring: prometheus', () => {
       .scrape_configs.find((j: { job_name: string }) => j.job_name === 'aidiary-postgres').static_configs.map((s: { labels: { node: string } }) => s.labels.node);
     expect(targets).toEqual(['pg-0', 'pg-1', 'pg-2', 'pg-3']);
   });
+
+  test('on a real PostgreSQL the one-shot creates the role (twice: it only updates it then) and the exporter logs in with it and runs every query', async () => {
+    const pg = await startTestPostgres();
+    onTestFinished(() => pg.stop());
+    const dir = tempDir('aidiary-pg-exporter-');
+    const [roleRun] = byRole(run, 'postgres-monitor-role');
+    const [exporter] = byRole(run, 'postgres-exporter').filter((c) => labelsOf(c)['aidiary.instance'] === 'pg-0');
+    const env = envFromList(exporter.inputs.envs);
+    const passwordFile = join(dir, 'pg-monitor-password');
+    writeFileSync(passwordFile, uploadOf(roleRun, env.DATA_SOURCE_PASS_FILE).content, { mode: 0o600 });
+    const queriesPath = /--extend\.query-path=(\S+)/.exec(exporter.inputs.command.join(' '))![1];
+    writeFileSync(join(dir, 'queries.yaml'), uploadOf(exporter, queriesPath).content);
+    // The script as uploaded, with its password file's path moved here; the superuser comes in over
+    // the node's socket (trust) instead of the pgpass file.
+    const script = (roleRun.inputs.entrypoints as string[])[2].replaceAll(env.DATA_SOURCE_PASS_FILE, passwordFile);
+    const roleEnv = { ...process.env, ...envFromList(roleRun.inputs.envs), AIDIARY_PRIMARY_HOST: pg.primary.socketDir, AIDIARY_PRIMARY_PORT: String(pg.primary.port) };
+    for (let i = 0; i < 2; i++) {
+      const r = spawnSync('bash', ['-c', script], { env: roleEnv, encoding: 'utf8' });
+      expect(r.status, r.stderr).toBe(0);
+    }
+
+    const exporterPort = await freePort();
+    const args = (exporter.inputs.command as string[]).map((a) => a.replace(queriesPath, join(dir, 'queries.yaml')).replace(`=:${postgresExporterPort}`, `=127.0.0.1:${exporterPort}`));
+    const proc = spawn('prometheus-postgres-exporter', args, {
+      stdio: 'ignore',
+      env: { ...process.env, ...env, DATA_SOURCE_URI: env.DATA_SOURCE_URI.replace('pg-0:5432', `127.0.0.1:${pg.primary.port}`), DATA_SOURCE_PASS_FILE: passwordFile },
+    });
+    onTestFinished(() => { proc.kill(); });
+    let metrics = '';
+    for (let i = 0; i < 50 && !/^pg_up 1$/m.test(metrics); i++) {
+      await new Promise((r) => setTimeout(r, 200));
+      metrics = await fetch(`http://127.0.0.1:${exporterPort}/metrics`).then((r) => r.text(), () => '');
+    }
+    expect(metrics).toMatch(/^pg_up 1$/m);
+    expect(metrics).toMatch(/^cnpg_pg_replication_in_recovery\{[^}]*\} 0$/m);
+    // pg_ls_waldir() needs pg_monitor: the grant took.
+    expect(metrics).toMatch(/^cnpg_aidiary_wal_bytes\{[^}]*\} [1-9]/m);
+  }, 60_000);
 
   test('the Redis exporter\'s own arguments and password file log in to a real redis-server loading the stack\'s ACL file', async () => {
     const [exporter] = byRole(run, 'redis-exporter').filter((c) => labelsOf(c)['aidiary.instance'] === 'redis-cache');
