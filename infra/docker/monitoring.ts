@@ -112,7 +112,11 @@ export interface DockerMonitoringArgs {
 /**
  * nginx's exporter reads stub_status, which the edge serves on its own loopback only (never on
  * the network): the exporter runs in the edge container's network namespace (`container:<id>`,
- * like a Kubernetes sidecar). A replaced edge (new id) replaces the exporter with it.
+ * like a Kubernetes sidecar). A replaced edge (new id) replaces the exporter with it. An edge
+ * restarted in place (its restart policy, `docker restart`) gets a new namespace while the exporter
+ * stays in the old one (a Docker limitation): AidiaryEdgeDown then fires until
+ * `docker restart <stack>-nginx-exporter`. The alternative, stub_status on the network, would let
+ * every container on it read the edge's connection counts and change the edge's config.
  */
 export class DockerMonitoring extends pulumi.ComponentResource {
   readonly prometheusUrl: string;
