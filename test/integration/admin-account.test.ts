@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from '../helpers/app';
-import { createUser, login, setCookie, type LoggedIn } from './auth-test-helpers';
+import { createUser, login, loginAfterRefusedAttempt, setCookie, type LoggedIn } from './auth-test-helpers';
 import { getPage, postForm, waitForSessions } from './admin-form-helpers';
 
 // The own account: profile (display name, bio, e-mail; not the role) and password change
@@ -100,6 +100,6 @@ describe('password change', () => {
 
     // Only the new password logs in.
     expect((await t.app.inject({ method: 'POST', url: '/api/auth/login', payload: { username: 'writer', password: 'writer-pass-1' } })).statusCode).toBe(401);
-    await login(t.app, 'writer', 'fresh-pass-2');
+    await loginAfterRefusedAttempt(t.app, 'writer', 'fresh-pass-2');
   });
 });

@@ -37,6 +37,19 @@ export async function login(app: FastifyInstance, username: string, password: st
   return { cookie: `aidiary_session=${c.value}`, csrf: body.csrfToken, sessionId: c.value, userId: body.user.id };
 }
 
+/**
+ * Log in right after a refused attempt for the same username: the per-username backoff first
+ * answers 429 with Retry-After (never a server-side wait), then the login goes through.
+ */
+export async function loginAfterRefusedAttempt(app: FastifyInstance, username: string, password: string): Promise<LoggedIn> {
+  const early = await app.inject({ method: 'POST', url: '/api/auth/login', payload: { username, password } });
+  if (early.statusCode !== 429) throw new Error(`expected the username's backoff (429) after a refused attempt, got ${early.statusCode} ${early.body}`);
+  const waitSeconds = Number(early.headers['retry-after']);
+  if (!(waitSeconds > 0)) throw new Error(`429 without a usable Retry-After: ${String(early.headers['retry-after'])}`);
+  await new Promise((r) => setTimeout(r, waitSeconds * 1000 + 100));
+  return login(app, username, password);
+}
+
 /** Inject as a logged-in user; state-changing methods carry the CSRF token unless `csrf: false`. */
 export function as(app: FastifyInstance, who: LoggedIn) {
   return (method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', url: string, payload?: unknown, opts: { csrf?: boolean | string; headers?: Record<string, string> } = {}) => {
