@@ -134,6 +134,7 @@ export class LocalDriver implements ClusterDriver {
       if (isAlive(this.state.readPid(name))) throw new Error(`${name} is already running`);
       const secrets = this.state.appSecretRefs();
       await startApp({ root: projectRoot(), state: this.state, topology: t, app, secrets });
+      await this.waitUntilEdgeServesFrom(name, (t.nginx.failTimeoutSeconds + 3) * 1000);
       return;
     }
     if (name.startsWith('pg-')) {
@@ -169,6 +170,28 @@ export class LocalDriver implements ClusterDriver {
       return;
     }
     throw new Error(`startNode ${name}: not supported locally`);
+  }
+
+  /**
+   * nginx keeps an app that refused connections marked failed for fail_timeout even after it is
+   * back. Returning before nginx uses it again let a rolling restart stop the next app while the
+   * previous one was still marked failed: with every app marked, nginx answered 502 ("no live
+   * upstreams"). So an app counts as started once a request through the edge is served by it
+   * (X-Served-By); past the deadline the caller goes on and the drill's figures show the cost.
+   */
+  private async waitUntilEdgeServesFrom(name: string, timeoutMs: number): Promise<void> {
+    const url = `${await this.baseUrl()}/api/auth/me`; // uncached, answered by the app (401 when anonymous)
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      try {
+        const res = await fetch(url, { signal: AbortSignal.timeout(1000) });
+        await res.arrayBuffer();
+        if (res.headers.get('x-served-by') === name) return;
+      } catch {
+        /* the edge is busy or restarting: try again */
+      }
+      await sleep(100);
+    }
   }
 
   /** True once the standby's WAL receiver streams (checked on the standby itself). */
