@@ -39,6 +39,14 @@ const userKey = (username: string) =>
   `rl:login-user:${createHash('sha256').update(username.toLowerCase()).digest('base64url').slice(0, 22)}`;
 const addressKey = (ip: string) => `rl:login-ip:${ip}`;
 
+/**
+ * Forgets a username's failures (its backoff), leaving every address window alone: a success
+ * does this, and so does `aidiary admin reset-password` (an operator's reset lets the user in at once).
+ */
+export async function clearLoginBackoff(redis: Pick<Redis, 'del'>, username: string): Promise<void> {
+  await redis.del(userKey(username));
+}
+
 // Failure state lives 1 day after the last failure; only the cap bounds the wait.
 const failureMemorySeconds = 24 * 3600;
 
@@ -90,7 +98,7 @@ export function createLoginRateLimiter(redis: Redis, opts: LoginRateLimitOptions
       await redis.eval(failScript, 1, userKey(username), backoffCapSeconds, failureMemorySeconds);
     },
     async reset(_ip, username) {
-      await redis.del(userKey(username));
+      await clearLoginBackoff(redis, username);
     },
   };
 }

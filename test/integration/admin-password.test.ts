@@ -13,6 +13,7 @@ import { createRedisSessionStore } from '../../app/session/redis-session-store';
 import { localTopology } from '../../infra/local/cluster-layout';
 import { StateDir } from '../../infra/local/state';
 import { appSql, errorLines, runBuiltCli, secretFiles, stackEnv, type SecretFiles } from './built-cli-helpers';
+import { startTestApp } from '../helpers/app';
 
 // `node dist/cli.mjs admin reset-password`, the operator's way back in on every target, run as the
 // image runs it against real PostgreSQL and the sessions Redis: the new password comes from stdin
@@ -136,6 +137,33 @@ describe('admin reset-password', () => {
     const run = await runBuiltCli(['admin', 'reset-password'], { ...env, AIDIARY_DB_NODES: `pg-0@127.0.0.1:${port}` }, { input: 'unreach-pass-1\n' });
     expect(run.code).toBe(1);
     expect(expectOneErrorLine(run.stderr)).toContain(`cannot reach PostgreSQL at 127.0.0.1:${port}`);
+  });
+
+  it('clears the user\'s login backoff: a locked-out user logs in with the new password at once', async () => {
+    // The app's own login route, on the same PostgreSQL and sessions Redis as the CLI.
+    const t = await startTestApp({ pg: db, redis, posts: 0 });
+    try {
+      const attempt = (password: string) => t.app.inject({ method: 'POST', url: '/api/auth/login', payload: { username: 'writer', password } });
+      // Three wrong passwords: the username now waits (2^k s, capped), whatever the password.
+      for (let failures = 0; failures < 3;) {
+        const res = await attempt('wrong-pass-1');
+        if (res.statusCode === 429) {
+          await new Promise((r) => setTimeout(r, Number(res.headers['retry-after']) * 1000 + 100));
+        } else {
+          expect(res.statusCode).toBe(401);
+          failures++;
+        }
+      }
+      const locked = await attempt('wrong-pass-1');
+      expect(locked.statusCode).toBe(429);
+      expect(Number(locked.headers['retry-after'])).toBeGreaterThanOrEqual(4);
+      const run = await runBuiltCli(['admin', 'reset-password', '--user', 'writer'], env, { input: 'unlock-pass-42\n' });
+      expect(run.code, run.stderr).toBe(0);
+      const login = await attempt('unlock-pass-42');
+      expect(login.statusCode, login.body).toBe(200);
+    } finally {
+      await t.close();
+    }
   });
 
   it('with no database address in the environment, uses the local cluster recorded in --state-dir', async () => {

@@ -7,6 +7,8 @@ import { hashPassword } from '../../../app/auth/passwords';
 import { setPasswordHash } from '../../../app/db/queries/admin-users';
 import { passwordField } from '../../../app/routes/admin/user-schemas';
 import { createRedisSessionStore } from '../../../app/session/redis-session-store';
+import { clearLoginBackoff } from '../../../app/session/rate-limit';
+import type { Redis } from 'ioredis';
 import type { SessionStore } from '../../../app/deps';
 import { connectPrimary, findPrimary } from '../app-primary';
 import { localClusterEnv } from '../local-cluster-env';
@@ -35,7 +37,7 @@ export function refusePasswordArgument(argv: string[]): void {
 interface ResetOptions extends StateDirOptions, OutputOptions { user: string; passwordFile?: string }
 
 /** The sessions store, once its Redis answers; fails with one line when it does not. */
-async function openSessionStore(config: AppConfig): Promise<SessionStore & { redis: { status: string } }> {
+async function openSessionStore(config: AppConfig): Promise<SessionStore & { redis: Redis }> {
   const store = createRedisSessionStore({
     url: config.redisSessionsUrl, auth: config.redisSessionsAuth, secret: config.sessionSecret, logger: pino({ level: 'silent' }) as unknown as FastifyBaseLogger, metrics: new Registry(),
   });
@@ -91,6 +93,11 @@ async function resetPassword(values: ResetOptions, extra: string[]): Promise<num
     }
     const revoked = await sessions.revokeUser(user.id).catch((err: Error) => {
       throw new Error(`password of "${username}" reset, but its sessions could not be logged out (${err.message}); run the command again`);
+    });
+    // A user locked out by failed logins can use the new password at once (the per-username
+    // backoff only; the per-address windows stay, they guard against password spraying).
+    await clearLoginBackoff(sessions.redis, username).catch((err: Error) => {
+      throw new Error(`password of "${username}" reset and its sessions logged out, but its login backoff could not be cleared (${err.message}); run the command again, or wait at most ${config.login.backoffCapSeconds} s`);
     });
     progress(`password of "${username}" reset on ${primary.name} (${primary.host}:${primary.port}); ${revoked} session(s) logged out`);
     if (user.disabled) progress(`note: "${username}" is disabled and cannot log in until an admin enables it under /admin/users`);
