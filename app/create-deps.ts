@@ -87,22 +87,37 @@ export async function createDeps(config: AppConfig, overrides: CreateDepsOverrid
   return { config, db, logger, metrics, sessions, pageCache, onContentChanged, media, jobs };
 }
 
-/** Closes in reverse order of dependency: jobs, the cache (uses db and Redis), sessions, then the pools. */
-export async function closeDeps(deps: AppDeps): Promise<void> {
-  const steps: Array<[string, () => Promise<void>]> = [
+/**
+ * Closes in reverse order of dependency: jobs, the cache (uses db and Redis), sessions, then the
+ * pools. Bounded: with Redis unreachable a client's close can wait for a connection that never
+ * comes, and main.ts must still exit after draining. Each step gets its own budget (capped by the
+ * time left of `timeoutMs`); a step past it is logged and left behind (the process exits anyway).
+ */
+export async function closeDeps(deps: AppDeps, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  const steps: Array<[string, number, () => Promise<void>]> = [
     // Workers first: a job in progress still needs the cache and the pools.
-    ['jobs', async () => { await deps.jobs?.close(); }],
-    ['pageCache', () => deps.pageCache.close()],
-    ['sessions', () => deps.sessions.close()],
-    ['db', () => deps.db.close()],
+    ['jobs', 3000, async () => { await deps.jobs?.close(); }],
+    ['pageCache', 1000, () => deps.pageCache.close()],
+    ['sessions', 500, () => deps.sessions.close()],
+    // The pools get what is left (at least 500 ms).
+    ['db', Infinity, () => deps.db.close()],
   ];
-  for (const [name, step] of steps) {
+  for (const [name, budgetMs, step] of steps) {
+    const ms = Math.max(500, Math.min(budgetMs, deadline - Date.now()));
+    const startedAt = Date.now();
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => { timer = setTimeout(() => resolve('late'), ms); });
     try {
-      const startedAt = Date.now();
-      await step();
-      deps.logger.debug({ ms: Date.now() - startedAt }, `closed ${name}`);
+      if (await Promise.race([step().then(() => 'done' as const), late]) === 'late') {
+        deps.logger.warn(`closing ${name} did not finish within ${ms} ms; going on without it`);
+      } else {
+        deps.logger.debug({ ms: Date.now() - startedAt }, `closed ${name}`);
+      }
     } catch (err) {
       deps.logger.warn({ err }, `closing ${name} failed`);
+    } finally {
+      clearTimeout(timer);
     }
   }
 }

@@ -8,6 +8,7 @@ import type { CacheStatus, PageCache, PageRequest, RenderedPage } from '../deps'
 import { siteTag } from './tags';
 import { CacheMetrics } from './cache-metrics';
 import { createCacheRedis, createCacheSubscriber } from './cache-redis-client';
+import { quitWithin } from '../redis-connection';
 import { HitTracker, Warmer, type WarmEnqueuer, type WarmFetcher } from './cache-warmer';
 import { InvalidationBus, type InvalidationMessage } from './invalidation-bus';
 import { L1Cache, type CachedPage } from './l1-cache';
@@ -619,8 +620,7 @@ class RedisPageCache implements ClusterPageCache {
     for (const t of this.timers) clearInterval(t);
     this.warmer.close();
     await this.hits.flush(this.redis).catch(() => {});
-    for (const client of [this.subscriber, this.redis]) {
-      await client.quit().catch(() => client.disconnect());
-    }
+    // Bounded: a client that never reached Redis would wait for a connection to send QUIT.
+    await Promise.all([this.subscriber, this.redis].map((client) => quitWithin(client, 500)));
   }
 }
