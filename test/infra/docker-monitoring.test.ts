@@ -1,6 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, test, onTestFinished } from 'vitest';
 import { aclPasswordHash, redisAclFile, redisUsers } from '../../infra/redis-settings';
@@ -10,6 +9,7 @@ import {
   prometheusRulesFile, redisExporterPort,
 } from '../../infra/docker/monitoring';
 import { nginxExporterImage, postgresExporterImage, prometheusImage, redisExporterImage } from '../../infra/docker/images';
+import { freePort } from '../../infra/local/process';
 import { startTestPostgres } from '../helpers/services';
 import { plainStrings, type ProgramRun, type RecordedResource } from './pulumi-harness';
 import { envFromList, plainTextLeaks, runStaging, tempDir } from './stack-fixtures';
@@ -281,17 +281,6 @@ describe('staging with monitoring: prometheus', () => {
     expect(metrics).toMatch(/^redis_connected_clients \d+$/m);
   });
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 describe('monitoring config on docker', () => {
   test('a bad prometheusPort or a monitoring value of another target is a config error naming the fix', async () => {
