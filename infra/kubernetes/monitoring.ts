@@ -43,41 +43,23 @@ export function postgresQueriesYaml(): string {
   return `${JSON.stringify(Object.fromEntries(Object.entries(aidiaryQueries).map(([name, q]) => [name, { query: q.query, primary: false, metrics: q.metrics }])), null, 2)}\n`;
 }
 
-function jobLabel(job: string) {
-  return [{ targetLabel: 'job', replacement: job, action: 'replace' }];
-}
-
 /** The manifests, as plain objects (the tests validate exactly these against strict schemas). */
 export function monitoringManifests(t: Topology, namespace: string) {
   const meta = (name: string, component: string) => ({ name, namespace, labels: tierLabels(t, component) });
-  const podMonitorApps = {
+  // One PodMonitor per scraped tier, relabelled to the local Prometheus's job `aidiary-<tier>`.
+  const podMonitor = (tier: string, component: string, endpoint: { port: string; path?: string }, extraSelector: Record<string, string> = {}) => ({
     apiVersion: 'monitoring.coreos.com/v1',
     kind: 'PodMonitor',
-    metadata: meta(`${t.name}-app`, 'app'),
+    metadata: meta(`${t.name}-${tier}`, component),
     spec: {
-      selector: { matchLabels: tierLabels(t, 'app') },
-      podMetricsEndpoints: [{ port: 'http', path: '/metrics', interval: '15s', relabelings: jobLabel('aidiary-app') }],
+      selector: { matchLabels: { ...tierLabels(t, component), ...extraSelector } },
+      podMetricsEndpoints: [{ ...endpoint, interval: '15s', relabelings: [{ targetLabel: 'job', replacement: `aidiary-${tier}`, action: 'replace' }] }],
     },
-  };
-  const podMonitorPostgres = {
-    apiVersion: 'monitoring.coreos.com/v1',
-    kind: 'PodMonitor',
-    metadata: meta(`${t.name}-postgres`, 'postgres'),
-    spec: {
-      selector: { matchLabels: { ...tierLabels(t, 'postgres'), 'cnpg.io/podRole': 'instance' } },
-      // CloudNativePG names the exporter's container port `metrics` (9187).
-      podMetricsEndpoints: [{ port: 'metrics', interval: '15s', relabelings: jobLabel('aidiary-postgres') }],
-    },
-  };
-  const podMonitorEdge = {
-    apiVersion: 'monitoring.coreos.com/v1',
-    kind: 'PodMonitor',
-    metadata: meta(`${t.name}-edge`, 'nginx'),
-    spec: {
-      selector: { matchLabels: tierLabels(t, 'nginx') },
-      podMetricsEndpoints: [{ port: 'metrics', path: '/metrics', interval: '15s', relabelings: jobLabel('aidiary-edge') }],
-    },
-  };
+  });
+  const podMonitorApps = podMonitor('app', 'app', { port: 'http', path: '/metrics' });
+  // CloudNativePG names the exporter's container port `metrics` (9187).
+  const podMonitorPostgres = podMonitor('postgres', 'postgres', { port: 'metrics' }, { 'cnpg.io/podRole': 'instance' });
+  const podMonitorEdge = podMonitor('edge', 'nginx', { port: 'metrics', path: '/metrics' });
   const rule = {
     apiVersion: 'monitoring.coreos.com/v1',
     kind: 'PrometheusRule',
