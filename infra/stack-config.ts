@@ -1,8 +1,7 @@
-import { isIP } from 'node:net';
 import * as pulumi from '@pulumi/pulumi';
 import type { NetworkSettings } from './kubernetes/network-flows';
 import { drainBehindResolverMs } from './edge-nginx';
-import { defaultTopology, parseTopology, type DurabilitySetting, type Topology } from './topology';
+import { defaultTopology, isCidr, parseTopology, type DurabilitySetting, type Topology } from './topology';
 
 // The only file that reads pulumi.Config. Everything downstream takes the typed settings, so the
 // components never see raw config and the topology stays the single source of replica counts.
@@ -195,10 +194,9 @@ export function readStackSettings(buildContext: string): StackSettings {
   };
 }
 
+/** A CIDR with its prefix length (NetworkPolicy ipBlock needs one; isCidr also takes a bare address). */
 function cidr(key: string, value: string, fix: string): string {
-  const [addr, bits, ...rest] = value.split('/');
-  const family = isIP(addr);
-  if (!family || rest.length || bits === undefined || !/^\d{1,3}$/.test(bits) || Number(bits) > (family === 4 ? 32 : 128)) {
+  if (!value.includes('/') || !isCidr(value)) {
     throw new StackConfigError(`${key}: expected a CIDR such as 10.0.0.1/32, got "${value}"; ${fix}`);
   }
   return value;
