@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { renderNginxConfig, type NginxRenderInput } from '../../nginx/render';
 import type { Topology } from '../topology';
 import { nginxBinary } from './preflight';
-import { isAlive, isRoot, sleep, spawnDetached, stopPid } from './process';
+import { isAlive, isRoot, sleep, spawnDetached, stopPid, userCanEnter } from './process';
 import type { StateDir } from './state';
 
 // The local load balancer: render → `nginx -t` → start in the foreground (daemon off, detached
@@ -36,8 +36,7 @@ export function staticRoot(root: string): string {
  */
 export function nginxWorkerUser(state: StateDir, root: string): string | undefined {
   if (!isRoot()) return undefined; // unprivileged: every nginx process is the invoking user
-  const reach = (dir: string) => spawnSync('runuser', ['-u', 'nobody', '--', 'test', '-x', dir], { stdio: 'ignore', cwd: '/' }).status === 0;
-  return reach(state.nginxDir) && reach(staticRoot(root)) ? undefined : 'root';
+  return userCanEnter('nobody', state.nginxDir) && userCanEnter('nobody', staticRoot(root)) ? undefined : 'root';
 }
 
 /** Renders the config for these app ports, checks it with `nginx -t`, then installs it atomically. */

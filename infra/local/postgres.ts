@@ -1,4 +1,4 @@
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
   chownSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, writeFileSync, appendFileSync, chmodSync,
@@ -7,7 +7,7 @@ import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { defaultTopology } from '../topology';
-import { isAlive, isRoot, sleep } from './process';
+import { isAlive, isRoot, sleep, userCanEnter } from './process';
 
 // PostgreSQL primitives for the local cluster and the tests: initdb a primary, clone replicas with
 // pg_basebackup, start/stop with pg_ctl, connect as the superuser over the node's unix socket.
@@ -70,7 +70,7 @@ export const outsidePgHomeBase = '/var/lib/aidiary';
 export function postgresCanReach(dir: string): boolean {
   if (!isRoot()) return true;
   postgresIds(); // a clear error when there is no postgres user at all
-  return spawnSync('runuser', ['-u', 'postgres', '--', 'test', '-x', dir], { stdio: 'ignore', cwd: '/' }).status === 0;
+  return userCanEnter('postgres', dir);
 }
 
 /** /var/lib/aidiary/<first 16 hex of sha256(real path of the state dir)>: one per state dir. */

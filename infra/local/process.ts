@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { openSync, closeSync } from 'node:fs';
 import { createServer, createConnection } from 'node:net';
 
@@ -37,6 +37,14 @@ export function spawnDetached(command: string, opts: SpawnOptions): number {
 
 export function isRoot(): boolean {
   return typeof process.getuid === 'function' && process.getuid() === 0;
+}
+
+/**
+ * True when `user` can enter `dir` (root only). Asked as that user, so every parent's mode bits,
+ * owners and ACLs count, which the mode bits alone do not tell.
+ */
+export function userCanEnter(user: string, dir: string): boolean {
+  return spawnSync('runuser', ['-u', user, '--', 'test', '-x', dir], { stdio: 'ignore', cwd: '/' }).status === 0;
 }
 
 export function isAlive(pid: number | null | undefined): boolean {
