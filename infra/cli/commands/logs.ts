@@ -46,8 +46,9 @@ function readRange(file: string, start: number, end: number): string {
 }
 
 /** Every line of a file that contains `needle` (whole file: a request id can be anywhere). */
-function grep(file: string, needle: string): string[] {
-  return readRange(file, 0, statSync(file).size).split('\n').filter((l) => l.includes(needle));
+function grep(file: string, needle: string): { text: string[]; size: number } {
+  const size = statSync(file).size;
+  return { text: readRange(file, 0, size).split('\n').filter((l) => l.includes(needle)), size };
 }
 
 export function registerLogs(program: Command, exit: ExitSink): void {
@@ -71,13 +72,11 @@ export function registerLogs(program: Command, exit: ExitSink): void {
     const offsets = new Map<string, number>();
     const result: { node: string; line: string }[] = [];
     for (const name of names) {
-      const file = state.logFile(name);
-      const lines = id ? grep(file, id) : tail(file, opts.lines).text;
-      offsets.set(name, statSync(file).size);
-      for (const line of lines) result.push({ node: name, line });
+      const { text, size } = id ? grep(state.logFile(name), id) : tail(state.logFile(name), opts.lines);
+      offsets.set(name, size);
+      for (const line of text) result.push({ node: name, line });
     }
-    if (opts.json || opts.out) emitResult(opts, { nodes: names, requestId: id ?? null, lines: result });
-    if (!opts.json) process.stdout.write(result.map((r) => `${show(r.node, r.line)}\n`).join(''));
+    emitResult(opts, { nodes: names, requestId: id ?? null, lines: result }, result.map((r) => show(r.node, r.line)).join('\n'));
     if (!opts.follow) return 0;
     return follow(state, names, offsets, (name, line) => {
       if (!id || line.includes(id)) process.stdout.write(`${show(name, line)}\n`);
