@@ -3,7 +3,7 @@ import { loadConfig } from '../../app/config';
 import { MONITOR_CONNECTIONS_PER_NODE } from '../../app/db/node-monitor';
 import { readinessTimeoutMs } from '../../app/server';
 import { plainStrings, type ProgramRun, type RecordedResource } from './pulumi-harness';
-import { envFromList, materializeSecretFiles, plainTextLeaks, runProd, runStaging } from './stack-fixtures';
+import { byRole, envFromList, materializeSecretFiles, plainTextLeaks, runProd, runStaging } from './stack-fixtures';
 
 // Deployment properties of the rendered stacks, each read from what the stack declares (the
 // rendered nginx config, container and pod specs, PostgreSQL settings), never from the code that
@@ -13,7 +13,6 @@ import { envFromList, materializeSecretFiles, plainTextLeaks, runProd, runStagin
 // that never blocks a first deploy, a single app pod that a drain cannot evict, one-shot steps
 // that a later `pulumi up` runs again, and the admin password output.
 
-const CONTAINER = 'docker:index/container:Container';
 const K = {
   deployment: 'kubernetes:apps/v1:Deployment',
   statefulSet: 'kubernetes:apps/v1:StatefulSet',
@@ -28,8 +27,6 @@ const K = {
 /** The app's force-close of in-flight requests after its drain (app/main.ts). */
 const APP_INFLIGHT_LIMIT_MS = 10_000;
 
-const labelsOf = (c: RecordedResource) => Object.fromEntries((c.inputs.labels ?? []).map((l: { label: string; value: string }) => [l.label, l.value]));
-const byRole = (run: ProgramRun, role: string) => run.byType(CONTAINER).filter((c) => labelsOf(c)['aidiary.role'] === role);
 const named = (run: ProgramRun, type: string, name: string) => run.byType(type).find((r) => r.inputs.metadata.name === name)!;
 
 /** How long nginx keeps a resolved address and how long a lookup may take, from the config text. */

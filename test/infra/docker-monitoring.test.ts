@@ -12,16 +12,13 @@ import { nginxExporterImage, postgresExporterImage, prometheusImage, redisExport
 import { freePort } from '../../infra/local/process';
 import { startTestPostgres } from '../helpers/services';
 import { plainStrings, type ProgramRun, type RecordedResource } from './pulumi-harness';
-import { envFromList, plainTextLeaks, runStaging, tempDir } from './stack-fixtures';
+import { byRole, CONTAINER, envFromList, labelsOf, plainTextLeaks, runStaging, tempDir } from './stack-fixtures';
 
 // Staging's monitoring (`monitoring: prometheus`): Prometheus and the exporters as containers,
 // under Pulumi mocks. The rendered Prometheus config goes through Debian's promtool; the Redis
 // exporter's rendered arguments and password file log in to a real redis-server that loads the
 // stack's own ACL file.
 
-const CONTAINER = 'docker:index/container:Container';
-const labelsOf = (c: RecordedResource) => Object.fromEntries((c.inputs.labels ?? []).map((l: { label: string; value: string }) => [l.label, l.value]));
-const byRole = (run: ProgramRun, r: string) => run.byType(CONTAINER).filter((c) => labelsOf(c)['aidiary.role'] === r);
 const uploadOf = (c: RecordedResource, file: string) => {
   const u = (c.inputs.uploads ?? []).find((x: { file: string }) => x.file === file);
   if (!u) throw new Error(`${c.name}: ${file} is not uploaded`);

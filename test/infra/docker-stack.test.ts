@@ -4,16 +4,11 @@ import { aclPasswordHash, redisAclFile, redisDefaultUserRule, redisHealthcheckPa
 import { requireExitZero } from '../../infra/docker/one-shot-gate';
 import { appInstances, dbInstances, parseTopology, synchronousStandbyNames } from '../../infra/topology';
 import { plainStrings, type ProgramRun, type RecordedResource } from './pulumi-harness';
-import { counts, envFromList, materializeSecretFiles, plainTextLeaks, runStaging } from './stack-fixtures';
+import { byRole, CONTAINER, counts, envFromList, labelsOf, materializeSecretFiles, plainTextLeaks, runStaging } from './stack-fixtures';
 
 // Staging (Docker) stack under Pulumi mocks, for 1, 3 and 7 apps and DB replicas.
 
-const CONTAINER = 'docker:index/container:Container';
 const VOLUME = 'docker:index/volume:Volume';
-
-const labelsOf = (c: RecordedResource) => Object.fromEntries((c.inputs.labels ?? []).map((l: { label: string; value: string }) => [l.label, l.value]));
-const role = (c: RecordedResource) => labelsOf(c)['aidiary.role'];
-const byRole = (run: ProgramRun, r: string) => run.byType(CONTAINER).filter((c) => role(c) === r);
 
 const topologyOf = (n: number) => parseTopology({ name: 'aidiary-staging', target: 'docker', host: '0.0.0.0', appReplicas: n, dbReplicas: n });
 
@@ -137,7 +132,7 @@ describe.each(counts)('staging stack with %i apps and as many DB replicas', (n) 
 
   test('long-running containers have health checks, restart policies and wait for health', () => {
     for (const c of run.byType(CONTAINER)) {
-      if (['migrate', 'postgres-sync-config'].includes(role(c))) {
+      if (['migrate', 'postgres-sync-config'].includes(labelsOf(c)['aidiary.role'])) {
         expect(c.inputs).toMatchObject({ mustRun: false, restart: 'no', attach: true });
         continue;
       }

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { onTestFinished } from 'vitest';
-import { runProgram, type ProgramRun } from './pulumi-harness';
+import { runProgram, type ProgramRun, type RecordedResource } from './pulumi-harness';
 
 // Stack configs as the CLI would pass them, plus helpers shared by the infra suites.
 
@@ -36,6 +36,16 @@ export function runProd(appReplicas: number, dbReplicas: number, extra: Record<s
   };
   return runProgram('prod', config, [...Object.keys(prodSecretConfig), 'adminPassword']);
 }
+
+/** The staging stack's Docker containers. */
+export const CONTAINER = 'docker:index/container:Container';
+
+/** A container's labels as a map (the Docker provider takes them as a list of label/value pairs). */
+export const labelsOf = (c: RecordedResource): Record<string, string> =>
+  Object.fromEntries((c.inputs.labels ?? []).map((l: { label: string; value: string }) => [l.label, l.value]));
+
+/** A staging run's containers of one `aidiary.role`. */
+export const byRole = (run: ProgramRun, role: string) => run.byType(CONTAINER).filter((c) => labelsOf(c)['aidiary.role'] === role);
 
 export function envFromList(list: string[]): Record<string, string> {
   return Object.fromEntries(list.map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]));
