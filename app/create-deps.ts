@@ -8,6 +8,7 @@ import { createPassthroughPageCache } from './cache/passthrough-page-cache';
 import { createPageCache } from './cache/page-cache';
 import { purgeSetFor } from './cache/purge-set';
 import { createRedisSessionStore } from './session/redis-session-store';
+import { createLoginRateLimiter } from './session/rate-limit';
 import { isClusterPageCache } from './cache/page-cache';
 import { createPgMediaStorage } from './media/storage';
 import { createMediaLibrary } from './media/media-library';
@@ -64,6 +65,7 @@ export async function createDeps(config: AppConfig, overrides: CreateDepsOverrid
   const metrics = overrides.metrics ?? createMetrics(config);
   const db = createRoutedDb({ config, logger, metrics });
   const sessions = createRedisSessionStore({ url: config.redisSessionsUrl, auth: config.redisSessionsAuth, secret: config.sessionSecret, logger, metrics });
+  const loginLimiter = createLoginRateLimiter(sessions.redis, config.login);
   const pageCache: PageCache = config.cache.l1 || config.cache.l2
     ? createPageCache({ config, logger, metrics, db })
     : createPassthroughPageCache();
@@ -84,7 +86,7 @@ export async function createDeps(config: AppConfig, overrides: CreateDepsOverrid
   }, overrides.jobs);
   if (isClusterPageCache(pageCache)) pageCache.setWarmQueue(() => jobs.enqueueWarm());
 
-  return { config, db, logger, metrics, sessions, pageCache, onContentChanged, media, jobs };
+  return { config, db, logger, metrics, sessions, loginLimiter, pageCache, onContentChanged, media, jobs };
 }
 
 /**

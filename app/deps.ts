@@ -4,6 +4,7 @@ import type { AppConfig } from './config';
 import type { Db, ReadContext } from './db/db';
 import type { MediaLibrary } from './media/media-library';
 import type { Jobs } from './jobs/jobs';
+import type { LoginRateLimiter } from './session/rate-limit';
 
 // What buildServer(deps) receives. main.ts is the only file that creates these from the config;
 // tests build them against real PostgreSQL/Redis. No route reads the environment.
@@ -86,6 +87,8 @@ export interface AppDeps {
   logger: FastifyBaseLogger;
   metrics: Registry;
   sessions: SessionStore;
+  /** Login limits, on the session store's own Redis connection: both are available or neither. */
+  loginLimiter: LoginRateLimiter;
   pageCache: PageCache;
   /** Called after every committed content write; the cache purges what it affects. */
   onContentChanged(change: ContentChange): Promise<void>;

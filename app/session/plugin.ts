@@ -5,8 +5,8 @@ import type { AppDeps, SessionData } from '../deps';
 import { compareLsn, type ReadContext } from '../db/db';
 import { httpError } from '../errors';
 import type { Role } from '../auth/roles';
-import { connectSessionsRedis, sessionIdPattern } from './redis-session-store';
-import { createLoginRateLimiter, type LoginRateLimiter, type LoginRateLimitResult } from './rate-limit';
+import { sessionIdPattern } from './redis-session-store';
+import type { LoginRateLimiter, LoginRateLimitResult } from './rate-limit';
 
 // Sessions, CSRF and read-your-writes bookkeeping for every route.
 //
@@ -108,10 +108,8 @@ export async function registerSessionPlugin(app: FastifyInstance, deps: AppDeps)
   const absoluteTtlSeconds = 30 * 24 * 3600;
   if (!app.hasReplyDecorator('setCookie')) await app.register(fastifyCookie);
 
-  // The limiter shares the sessions Redis (so all apps count together) on its own fail-fast client.
-  const limiterRedis = connectSessionsRedis({ url: config.redisSessionsUrl, auth: config.redisSessionsAuth }, deps.logger.child({ component: 'login-rate-limit' }));
-  app.addHook('onClose', async () => { limiterRedis.disconnect(); });
-  const rateLimiter = createLoginRateLimiter(limiterRedis, config.login);
+  // The limiter counts in the sessions Redis (all apps together) on the store's own connection.
+  const rateLimiter = deps.loginLimiter;
 
   // fastify's request.protocol believes X-Forwarded-Proto only from the trusted edge (server.ts).
   const isHttps = (request: FastifyRequest) => request.protocol === 'https';

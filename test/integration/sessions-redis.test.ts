@@ -123,8 +123,7 @@ describe('Redis down', () => {
     await waitFor(() => t0.deps.sessions.isAvailable() && t1.deps.sessions.isAvailable(), 10_000);
     // The session survived (AOF), and new logins work again on both apps.
     expect((await t1.app.inject({ method: 'GET', url: '/api/auth/me', headers: { cookie: who.cookie } })).statusCode).toBe(200);
-    // The login limiter has its own connection to the same Redis (retry delay capped at 1 s): logins
-    // may answer 503 a moment longer than the session store, never more than about a second.
+    // The login limiter shares the store's connection: logins work as soon as sessions do.
     const storeBackAt = Date.now();
     let loginAgain = await t1.app.inject({ method: 'POST', url: '/api/auth/login', payload: { username: 'alice', password: 'alice-pass-1' } });
     while (loginAgain.statusCode === 503 && Date.now() - storeBackAt < 3000) {
