@@ -8,6 +8,7 @@ export const faults = { errorRatio: 0 };
 /** Paths never failed on purpose: nginx's and the runner's health checks, and the scrape itself. */
 export const faultExemptPaths = new Set(['/health', '/metrics']);
 
-export function shouldInjectError(path: string): boolean {
-  return faults.errorRatio > 0 && !faultExemptPaths.has(path) && Math.random() < faults.errorRatio;
+/** `url` as requested (query included); it is split only while a ratio is set, off the hot path. */
+export function shouldInjectError(url: string): boolean {
+  return faults.errorRatio > 0 && !faultExemptPaths.has(url.split('?')[0]) && Math.random() < faults.errorRatio;
 }

@@ -112,7 +112,7 @@ export async function buildServer(deps: AppDeps): Promise<FastifyInstance> {
     reply.header('X-Request-Id', request.id);
     reply.headers(securityHeaders);
     // Set only through the loopback control port (app/fault-injection.ts), for the alert tests.
-    if (shouldInjectError(request.url.split('?')[0])) {
+    if (shouldInjectError(request.url)) {
       return reply.code(500).send({ error: { code: 'injected_fault', message: 'error injected through the control port' } });
     }
   });
