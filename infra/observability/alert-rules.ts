@@ -7,6 +7,8 @@
 // exporter serves them; locally and on staging prometheus-postgres-exporter runs the same queries
 // (postgres-queries.ts), so one expression works on every target.
 
+import { defaultTopology } from '../topology';
+
 export interface AlertProfile {
   /** rate()/ratio window of the request alerts */
   requestWindow: string;
@@ -47,11 +49,11 @@ export const alertThresholds = {
   p99LatencySeconds: 0.1,
   /** the seed plan's error-rate objective */
   errorRatio: 0.01,
-  /** the apps' read-routing bound (AIDIARY_DB_MAX_LAG_BYTES default, app/config.ts): past it reads leave the replica */
-  replicaLagBytes: 16 * 1024 * 1024,
+  /** the apps' read-routing bound (the topology's maxReplicaLagBytes): past it reads leave the replica */
+  replicaLagBytes: defaultTopology.database.maxReplicaLagBytes,
   cacheHitRatio: 0.95,
-  /** WAL kept on a node: the topology's default max_slot_wal_keep_size (2048 MB); past it a slot is about to be invalidated */
-  walBytes: 2048 * 1024 * 1024,
+  /** WAL kept on a node: the topology's default max_slot_wal_keep_size; past it a slot is about to be invalidated */
+  walBytes: defaultTopology.database.maxSlotWalKeepSizeMb * 1024 * 1024,
   /** database size predicted 24 h ahead */
   databaseBytes24h: 50 * 1024 * 1024 * 1024,
   /** the prod ScheduledBackup runs daily; two missed runs' worth of slack */
