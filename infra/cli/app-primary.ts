@@ -1,5 +1,6 @@
 import pg from 'pg';
 import type { AppConfig } from '../../app/config';
+import { isConnectionError } from '../../app/db/pg-errors';
 
 // The PostgreSQL primary as the app is configured to find it, for the one-shot commands that write
 // (`migrate`, `admin …`): with AIDIARY_DB_NODES the node that is not in recovery, with
@@ -24,8 +25,6 @@ export class DbConnectError extends Error {
   }
 }
 
-const unreachableCodes = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE']);
-
 const addressVariable = (config: AppConfig) => (config.dbPrimaryService ? 'AIDIARY_DB_PRIMARY_SERVICE' : 'AIDIARY_DB_NODES');
 const passwordVariable = (env: Env) => (env.AIDIARY_DB_PASSWORD_FILE ? 'AIDIARY_DB_PASSWORD_FILE' : 'AIDIARY_DB_PASSWORD');
 
@@ -38,8 +37,8 @@ export function describeDbError(err: unknown, where: string, config: AppConfig, 
   }
   if (e?.code === '3D000') return new DbConnectError(`database "${config.dbName}" does not exist on ${where}; check AIDIARY_DB_NAME`, false);
   if (e?.code === '57P03') return new DbConnectError(`PostgreSQL at ${where} is not accepting connections yet (${message}); retry, or pass --wait SECONDS`, true);
-  // pg's own connect timeout has no code, only this message.
-  if ((e?.code && unreachableCodes.has(e.code)) || /timeout|terminated/i.test(message)) {
+  // The app's own test of "node or connection gone" (pg's connect timeout has no code, only a message).
+  if (isConnectionError(err)) {
     return new DbConnectError(`cannot reach PostgreSQL at ${where} (${message}); check ${addressVariable(config)} and that the database is running`, true);
   }
   return new DbConnectError(`PostgreSQL at ${where}: ${message}`, false);
