@@ -12,7 +12,7 @@ import { hashPassword, verifyPassword } from '../../app/auth/passwords';
 import { createRedisSessionStore } from '../../app/session/redis-session-store';
 import { localTopology } from '../../infra/local/cluster-layout';
 import { StateDir } from '../../infra/local/state';
-import { appSql, errorLines, runBuiltCli, secretFiles, stackEnv, type SecretFiles } from './built-cli-helpers';
+import { appSql, expectOneErrorLine, runBuiltCli, secretFiles, stackEnv, type SecretFiles } from './built-cli-helpers';
 import { startTestApp } from '../helpers/app';
 
 // `node dist/cli.mjs admin reset-password`, the operator's way back in on every target, run as the
@@ -33,13 +33,6 @@ const idOf = async (username: string) => Number((await sql<{ id: string }>('SELE
 async function loggedIn(username: string): Promise<string> {
   const { id } = await sessions.create({ userId: await idOf(username), username, role: 'admin', csrfToken: 't', lastWriteLsn: null, lastReadLsn: null });
   return id;
-}
-
-function expectOneErrorLine(stderr: string): string {
-  const lines = errorLines(stderr);
-  expect(lines).toHaveLength(1);
-  expect(stderr).not.toMatch(/^\s+at /m);
-  return lines[0];
 }
 
 beforeAll(async () => {

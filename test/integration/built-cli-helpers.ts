@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import { expect } from 'vitest';
 import { projectRoot } from '../../app/project-root';
 import type { TestPostgres } from '../helpers/services';
 
@@ -31,6 +32,14 @@ export function runBuiltCli(args: string[], env: Record<string, string>, opts: {
 
 /** The error lines a failed command printed (progress lines start with `aidiary: `). */
 export const errorLines = (stderr: string) => stderr.split('\n').filter((l) => l.startsWith('aidiary ') && !l.startsWith('aidiary: '));
+
+/** The one error line a failed command printed, with no stack trace (none without AIDIARY_DEBUG). */
+export function expectOneErrorLine(stderr: string): string {
+  const lines = errorLines(stderr);
+  expect(lines).toHaveLength(1);
+  expect(stderr).not.toMatch(/^\s+at /m);
+  return lines[0];
+}
 
 export interface SecretFiles {
   dir: string;

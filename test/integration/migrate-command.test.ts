@@ -3,7 +3,7 @@ import pg from 'pg';
 import { startTestPostgres, type TestPostgres } from '../helpers/services';
 import { freePort } from '../../infra/local/process';
 import { hashPassword, verifyPassword } from '../../app/auth/passwords';
-import { appSql, errorLines, runBuiltCli, secretFiles, stackEnv, type SecretFiles } from './built-cli-helpers';
+import { appSql, expectOneErrorLine, runBuiltCli, secretFiles, stackEnv, type SecretFiles } from './built-cli-helpers';
 
 // `node dist/cli.mjs migrate`, the release step both stacks declare, run as the image runs it
 // against a real PostgreSQL (a primary and a streaming replica): it creates the schema and the
@@ -19,13 +19,6 @@ const sql = <R extends pg.QueryResultRow>(text: string, values: unknown[] = []) 
 const adminRow = async () => (await sql<{ id: string; password_hash: string; role: string; updated_at: Date }>(
   "SELECT id, password_hash, role::text AS role, updated_at FROM users WHERE username = 'admin'"))[0];
 const migrations = () => sql<{ name: string; run_on: Date }>('SELECT name, run_on FROM pgmigrations ORDER BY id');
-
-function expectOneErrorLine(stderr: string): string {
-  const lines = errorLines(stderr);
-  expect(lines).toHaveLength(1);
-  expect(stderr).not.toMatch(/^\s+at /m); // no stack trace without AIDIARY_DEBUG
-  return lines[0];
-}
 
 beforeAll(async () => {
   db = await startTestPostgres({ replicas: 1 });
