@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import pg from 'pg';
 import { startTestPostgres, type TestPostgres } from '../helpers/services';
 import { migrateAppDatabase, provisionLocalAdmin, type AppDbConnection } from '../../infra/local/app-database';
 import { hashPassword, verifyPassword } from '../../app/auth/passwords';
+import { appSql } from './built-cli-helpers';
 
 // The local `up`'s admin account on a real PostgreSQL: created once from the state dir's password
 // file, then left alone (a password changed in the admin UI survives restarts), unless `up` runs
@@ -11,25 +11,8 @@ import { hashPassword, verifyPassword } from '../../app/auth/passwords';
 let db: TestPostgres;
 let conn: AppDbConnection;
 
-async function adminHash(): Promise<string | undefined> {
-  const client = new pg.Client(conn);
-  await client.connect();
-  try {
-    return (await client.query<{ password_hash: string }>("SELECT password_hash FROM users WHERE username = 'admin'")).rows[0]?.password_hash;
-  } finally {
-    await client.end();
-  }
-}
-
-async function setAdminHash(hash: string): Promise<void> {
-  const client = new pg.Client(conn);
-  await client.connect();
-  try {
-    await client.query("UPDATE users SET password_hash = $1 WHERE username = 'admin'", [hash]);
-  } finally {
-    await client.end();
-  }
-}
+const adminHash = async () => (await appSql<{ password_hash: string }>(db, "SELECT password_hash FROM users WHERE username = 'admin'"))[0]?.password_hash;
+const setAdminHash = (hash: string) => appSql(db, "UPDATE users SET password_hash = $1 WHERE username = 'admin'", [hash]);
 
 beforeAll(async () => {
   db = await startTestPostgres();
