@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
 
 // A one-shot HTTP GET for health checks. node:http with `agent: false` (Connection: close), so a
@@ -33,12 +34,24 @@ export async function isHealthy(url: string, timeoutMs = 2000): Promise<boolean>
 }
 
 /** Polls until GET url answers 200; `alive()` false aborts early (the process died). */
+/** Where to look, with the log's last lines: a test's temp state dir is gone by the time anyone reads the error. */
+function logHint(logFile: string | undefined): string {
+  if (!logFile) return '';
+  let tail = '';
+  try {
+    tail = readFileSync(logFile, 'utf8').trimEnd().split('\n').slice(-5).join('\n');
+  } catch {
+    /* no log yet */
+  }
+  return `; see ${logFile}${tail ? `; it ends:\n${tail}` : ''}`;
+}
+
 export async function waitForHealthy(url: string, opts: { timeoutMs: number; alive?: () => boolean; what: string; logFile?: string }): Promise<void> {
   const deadline = Date.now() + opts.timeoutMs;
   for (;;) {
     if (await isHealthy(url, 1000)) return;
-    if (opts.alive && !opts.alive()) throw new Error(`${opts.what} exited before it became healthy${opts.logFile ? `; see ${opts.logFile}` : ''}`);
-    if (Date.now() > deadline) throw new Error(`${opts.what} not healthy at ${url} after ${opts.timeoutMs} ms${opts.logFile ? `; see ${opts.logFile}` : ''}`);
+    if (opts.alive && !opts.alive()) throw new Error(`${opts.what} exited before it became healthy${logHint(opts.logFile)}`);
+    if (Date.now() > deadline) throw new Error(`${opts.what} not healthy at ${url} after ${opts.timeoutMs} ms${logHint(opts.logFile)}`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }
