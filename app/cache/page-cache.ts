@@ -234,7 +234,17 @@ class RedisPageCache implements ClusterPageCache {
       }
       if (lock) {
         try {
-          return await this.renderAndStore(req, meta);
+          // The lock may be free only because another replica just finished this render: look
+          // again now that no one can store under us, or a replica that missed before that store
+          // and locked after its release renders the page a second time.
+          let again;
+          try {
+            again = await this.l2.lookup(req.key, req.tags, true);
+          } catch (err) {
+            this.redisFailed('lookup', err);
+            return await this.renderDuringOutage(req);
+          }
+          return this.serveFromL2(req, again.entry, again.meta) ?? await this.renderAndStore(req, again.meta);
         } finally {
           lock.release().catch((err) => this.redisFailed('unlock', err));
         }

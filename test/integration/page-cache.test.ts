@@ -185,6 +185,38 @@ describe('page cache across three replicas', () => {
     expect(results.filter((r) => r.cacheStatus === 'HIT-L2').length).toBeGreaterThanOrEqual(1);
   });
 
+  it('a replica that missed before another stored the page and locks after its release takes the stored page, not a second render', async () => {
+    const state = { version: 1, renders: 0 };
+    let releaseRender!: () => void;
+    const renderGate = new Promise<void>((r) => { releaseRender = r; });
+    const req: PageRequest = { ...page('/late-locker', ['list:home'], state), render: async () => { state.renders++; await renderGate; return { status: 200, body: 'late v1', contentType: 'text/html', dbNode: 'pg-0', renderedBy: 'test' }; } };
+    // Hold b's lock attempt (a real SET NX on the real Redis) until a has stored and released:
+    // the interleaving that let each replica of a stampede render once more.
+    const realSet = Redis.prototype.set;
+    let releaseLockAttempt!: () => void;
+    const lockAttemptGate = new Promise<void>((r) => { releaseLockAttempt = r; });
+    let held = 0;
+    const first = a.get(req);
+    await waitFor(async () => state.renders === 1, 2000);
+    (Redis.prototype as unknown as { set: (...args: unknown[]) => unknown }).set = async function (this: Redis, ...args: unknown[]) {
+      if (String(args[0]).endsWith('/late-locker') && args.includes('NX')) { held++; await lockAttemptGate; }
+      return (realSet as (...a: unknown[]) => unknown).apply(this, args);
+    };
+    try {
+      const second = b.get(req);
+      await waitFor(async () => held === 1, 2000);
+      releaseRender();
+      expect((await first).cacheStatus).toBe('MISS');
+      releaseLockAttempt();
+      const late = await second;
+      expect(late.page.body).toBe('late v1');
+      expect(late.cacheStatus).toBe('HIT-L2');
+      expect(state.renders).toBe(1);
+    } finally {
+      Redis.prototype.set = realSet;
+    }
+  });
+
   it('a render overlapping an invalidation of its tags is served but stored nowhere', async () => {
     let release!: () => void;
     const gate = new Promise<void>((r) => { release = r; });
