@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { openSync, closeSync } from 'node:fs';
+import { openSync, closeSync, readFileSync } from 'node:fs';
 import { createServer, createConnection } from 'node:net';
 
 // Process primitives for the local runner: start detached children that outlive the CLI, check
@@ -104,29 +104,38 @@ export function isPortFree(port: number, host = '127.0.0.1'): Promise<boolean> {
   });
 }
 
-/**
- * A free port from the kernel. Tests run concurrently, so callers that need several ports take
- * them one by one (a block of consecutive ports may be taken by someone else).
- */
-export function freePort(host = '127.0.0.1'): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, host, () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
+// Ports are picked below the kernel's ephemeral range (net.ipv4.ip_local_port_range): a port in
+// that range that is free now may become the local end of an outgoing connection (an app to
+// PostgreSQL, wrk to nginx) before the server that was given it binds, and then nginx or
+// postgres fails with EADDRINUSE even though nothing listens there.
+const lowestPickablePort = 10000;
+
+function ephemeralRangeStart(): number {
+  try {
+    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    if (Number.isInteger(low) && low > lowestPickablePort + 1000) return low;
+  } catch { /* not Linux: use the IANA default below */ }
+  return 49152;
 }
 
-/** `count` consecutive free ports starting at a random base (for topologies with port bases). */
-export async function freePortBlock(count: number, host = '127.0.0.1'): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20000 + Math.floor(Math.random() * 30000);
+/** `count` consecutive ports that are free now, outside the ephemeral range (tests run concurrently: re-checked by each binder). */
+async function pickFreePorts(count: number, host: string): Promise<number> {
+  const span = ephemeralRangeStart() - lowestPickablePort - count;
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const base = lowestPickablePort + Math.floor(Math.random() * span);
     let ok = true;
     for (let i = 0; i < count && ok; i++) ok = await isPortFree(base + i, host);
     if (ok) return base;
   }
-  throw new Error(`no block of ${count} free ports found`);
+  throw new Error(`no block of ${count} free ports found below the ephemeral range`);
+}
+
+/** A free port (one by one for callers that need several: a block may be taken by someone else). */
+export function freePort(host = '127.0.0.1'): Promise<number> {
+  return pickFreePorts(1, host);
+}
+
+/** `count` consecutive free ports starting at a random base (for topologies with port bases). */
+export function freePortBlock(count: number, host = '127.0.0.1'): Promise<number> {
+  return pickFreePorts(count, host);
 }
