@@ -1,24 +1,25 @@
-import { rmSync } from 'node:fs';
 import pg from 'pg';
-import { synchronousStandbyNames, type Topology } from '../topology';
-import { main as aidiary } from '../cli/main';
+import type { Topology } from '../topology';
 import { startApp, stopApp } from '../local/app-processes';
-import { appNodes, isPrimaryDataDir, pgNodes, redisNodes } from '../local/cluster-layout';
-import {
-  createReplica, ensureSlot, isInRecovery, postmasterPid, startPostgres, stopPostgres, superuserQuery, waitForPostgres, type PgNode,
-} from '../local/postgres';
+import { appNodes, pgNodes, redisNodes } from '../local/cluster-layout';
+import { failoverLocalCluster } from '../local/failover';
+import { postmasterPid, stopPostgres, superuserQuery, type PgNode } from '../local/postgres';
 import { isAlive, sleep } from '../local/process';
 import { startRedis, stopRedis } from '../local/redis';
-import { scale as scaleCluster } from '../local/runner';
+import { restartPgNode, type StandbyNode } from '../local/rejoin';
+import { livePrimary, scale as scaleCluster } from '../local/runner';
 import { projectRoot, StateDir } from '../local/state';
 import { clusterStatus } from '../local/status';
 import type { ClusterDriver, DriverNode, PromotionResult } from './cluster-driver';
+import { signalTree } from './process-tree';
 
-// The drill driver for the local cluster: acts on the processes recorded in the state dir with the
-// local runner's primitives (infra/local/*). PostgreSQL is killed and frozen as a process group
-// (pg_ctl starts the postmaster with setsid, so -pid reaches it and every backend: a crash or a
-// frozen host, not just one process). Failover goes through `aidiary failover --yes`, the
-// operator's command (infra/cli/commands/failover.ts → infra/local/failover.ts).
+// The drill driver for the local cluster: acts on the processes recorded in the state dir through
+// the same functions the operator's commands use: failover and switchover are
+// infra/local/failover.ts's failoverLocalCluster (what `aidiary failover [--planned]` runs once
+// confirmed: a drill is the deliberate fault, so it is the `--yes` case), scaling is the runner's
+// scale (`aidiary scale`), a PostgreSQL node comes back through infra/local/rejoin.ts (what `up`
+// uses). A PostgreSQL node is killed and frozen as a whole process tree (process-tree.ts): the
+// postmaster and every backend, as a crash or a frozen host would.
 
 export interface LocalDriverOptions {
   stateDir: string;
@@ -67,30 +68,42 @@ export class LocalDriver implements ClusterDriver {
     ];
   }
 
-  /** The pid to signal: a PostgreSQL node's process group, else the node's recorded pid. */
-  private target(name: string): number {
-    if (name.startsWith('pg-')) {
-      const pid = postmasterPid(this.pgNode(name));
-      if (!pid) throw new Error(`${name} is not running`);
-      return -pid;
-    }
-    const pid = this.state.readPid(name);
+  /** The pid of a running node: a PostgreSQL node's postmaster, else the node's recorded pid. */
+  private runningPid(name: string): number {
+    const pid = name.startsWith('pg-') ? postmasterPid(this.pgNode(name)) : this.state.readPid(name);
     if (!pid || !isAlive(pid)) throw new Error(`${name} is not running`);
     return pid;
   }
 
+  /** Signals a node: a PostgreSQL node's whole process tree (postmaster and every backend), else its one process. */
+  private signalNode(name: string, sig: NodeJS.Signals): number[] {
+    const pid = this.runningPid(name);
+    if (name.startsWith('pg-')) return signalTree(pid, sig);
+    process.kill(pid, sig);
+    return [pid];
+  }
+
   async killNode(name: string, signal: NodeJS.Signals = 'SIGKILL') {
-    const target = this.target(name);
-    process.kill(target, signal);
+    const pids = this.signalNode(name, signal);
     if (signal === 'SIGKILL') {
-      const pid = Math.abs(target);
       const deadline = Date.now() + 5000;
-      while (isAlive(pid) && Date.now() < deadline) await sleep(10);
+      while (pids.some(isAlive) && Date.now() < deadline) await sleep(10);
     }
   }
 
-  async pause(name: string) { process.kill(this.target(name), 'SIGSTOP'); }
-  async resume(name: string) { process.kill(this.target(name), 'SIGCONT'); }
+  /** Freezes every process of the node: connections stay open and nothing answers (a partition as clients see it). */
+  async pause(name: string) {
+    const pids = this.signalNode(name, 'SIGSTOP');
+    this.log(`${name}: froze ${pids.length} process(es)`);
+  }
+
+  /** Resumes every process of the node; a no-op for running ones, so it is safe to repeat (the interrupt undo). */
+  async resume(name: string) {
+    const pid = name.startsWith('pg-') ? postmasterPid(this.pgNode(name)) : this.state.readPid(name);
+    if (!pid || !isAlive(pid)) return; // gone: nothing left frozen
+    if (name.startsWith('pg-')) signalTree(pid, 'SIGCONT');
+    else process.kill(pid, 'SIGCONT');
+  }
 
   async stopNode(name: string) {
     const t = this.topology();
@@ -109,21 +122,9 @@ export class LocalDriver implements ClusterDriver {
     throw new Error(`stopNode ${name}: not supported locally (stop the whole cluster with \`aidiary down\`)`);
   }
 
-  private settingsFor(t: Topology, name: string) {
-    return { maxConnections: t.database.maxConnections, synchronousStandbyNames: synchronousStandbyNames(t, name) };
-  }
-
-  /** The running primary, if any (by role, not by name). */
+  /** The running primary, if any (by role, not by name): the runner's lookup. */
   async currentPrimary(): Promise<PgNode | null> {
-    for (const { node } of pgNodes(this.state, this.topology())) {
-      if (!postmasterPid(node)) continue;
-      try {
-        if (!(await isInRecovery(node))) return node;
-      } catch {
-        /* not answering */
-      }
-    }
-    return null;
+    return livePrimary(this.state, this.topology()).catch(() => null);
   }
 
   async startNode(name: string) {
@@ -138,29 +139,12 @@ export class LocalDriver implements ClusterDriver {
       return;
     }
     if (name.startsWith('pg-')) {
-      const node = this.pgNode(name);
-      const primary = await this.currentPrimary();
-      if (primary && primary.name !== name && isPrimaryDataDir(node)) {
-        await this.rejoinAsReplica(name, primary);
-        return;
-      }
-      if (!postmasterPid(node)) {
-        try {
-          await startPostgres(node);
-        } catch (err) {
-          if (!primary || primary.name === name) throw err;
-          this.log(`${name} does not start (${(err as Error).message.split('\n')[0]}); re-cloning it`);
-          await this.rejoinAsReplica(name, primary);
-          return;
-        }
-      }
+      const nodes = this.standbyNodes();
+      const node = nodes.find((n) => n.name === name);
+      if (!node) throw new Error(`no PostgreSQL node ${name} in the topology`);
+      const how = await restartPgNode(node, nodes, await this.currentPrimary(), this.log);
+      if (how !== 'running' && how !== 'started') this.log(`${name}: back as ${how === 'primary' ? 'the primary' : `a standby (${how})`}`);
       this.state.writePid(name, postmasterPid(node)!);
-      await waitForPostgres(node);
-      // A standby that cannot follow the primary (e.g. a timeline it is not a child of) is re-cloned.
-      if (primary && primary.name !== name && !(await this.streamsWithin(node, 15_000))) {
-        this.log(`${name} does not stream from ${primary.name}; re-cloning it`);
-        await this.rejoinAsReplica(name, primary);
-      }
       return;
     }
     if (name.startsWith('redis-')) {
@@ -194,65 +178,21 @@ export class LocalDriver implements ClusterDriver {
     }
   }
 
-  /** True once the standby's WAL receiver streams (checked on the standby itself). */
-  private async streamsWithin(node: PgNode, timeoutMs: number): Promise<boolean> {
-    const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline) {
-      if (!postmasterPid(node)) return false;
-      try {
-        const rows = await superuserQuery<{ s: string }>(node, 'SELECT status AS s FROM pg_stat_wal_receiver');
-        if (rows[0]?.s === 'streaming') return true;
-      } catch {
-        /* starting up or gone */
-      }
-      await sleep(200);
-    }
-    return false;
+  /** The nodes as infra/local/failover.ts and rejoin.ts take them (with their slot names). */
+  private standbyNodes(): StandbyNode[] {
+    return pgNodes(this.state, this.topology()).map(({ db, node }) => ({ ...node, slotName: db.slotName }));
   }
 
-  /**
-   * An old primary comes back as a replica of the new one. It may hold WAL the new primary never
-   * saw (it crashed), so it is re-cloned with pg_basebackup (about a second on a small database)
-   * rather than rewound: simpler and always correct.
-   */
-  async rejoinAsReplica(name: string, primary: PgNode): Promise<void> {
-    const t = this.topology();
-    const node = this.pgNode(name);
-    const db = pgNodes(this.state, t).find((n) => n.node.name === name)!.db;
-    if (postmasterPid(node)) await stopPostgres(node, 'immediate');
-    rmSync(node.dataDir, { recursive: true, force: true });
-    this.log(`re-clone ${name} from ${primary.name}`);
-    await createReplica(primary, node, { slotName: db.slotName, settings: this.settingsFor(t, name) });
-    await startPostgres(node);
-    this.state.writePid(name, postmasterPid(node)!);
-    await waitForPostgres(node);
-    // Promotion candidates keep a slot for every peer (as `aidiary up` does).
-    for (const peer of pgNodes(this.state, t)) if (peer.node.name !== name) await ensureSlot(node, peer.db.slotName);
-  }
-
+  /** Unplanned: `aidiary failover --yes` (fence, promote the most advanced replica, the old primary rejoins). */
   async failover(to?: string): Promise<PromotionResult> {
-    const started = Date.now();
-    // The operator's command, confirmed up front (the drill is the deliberate fault); any non-zero
-    // exit is a failed failover (2 is a usage error, no longer a signal to promote some other way).
-    const args = ['failover', '--yes', '--state-dir', this.state.root, ...(to ? ['--to', to] : [])];
-    const code = await aidiary(args);
-    if (code !== 0) throw new Error(`aidiary ${args.join(' ')} exited ${code}; its message is above`);
-    const primary = await this.currentPrimary();
-    if (!primary) throw new Error('aidiary failover returned 0 but no primary answers');
-    return { promoted: primary.name, elapsedMs: Date.now() - started };
+    const r = await failoverLocalCluster(this.state, this.topology(), { to, log: this.log });
+    return { promoted: r.newPrimary, elapsedMs: r.durationMs };
   }
 
-  /** Planned: fast shutdown of the primary (its WAL reaches the standbys), promote, old primary rejoins. */
+  /** Planned: `aidiary failover --planned` (clean stop once the target has every WAL record, promote, rejoin). */
   async switchover(to?: string): Promise<PromotionResult> {
-    const started = Date.now();
-    const old = await this.currentPrimary();
-    if (!old) throw new Error('no running primary to switch over from');
-    await superuserQuery(old, 'CHECKPOINT');
-    await stopPostgres(old, 'fast');
-    const result = await this.failover(to);
-    const primary = this.pgNode(result.promoted);
-    await this.rejoinAsReplica(old.name, primary);
-    return { promoted: result.promoted, elapsedMs: Date.now() - started };
+    const r = await failoverLocalCluster(this.state, this.topology(), { to, planned: true, log: this.log });
+    return { promoted: r.newPrimary, elapsedMs: r.durationMs };
   }
 
   async scale(counts: { apps?: number; dbReplicas?: number }) {

@@ -34,6 +34,14 @@ async function startIfDown(driver: ClusterDriver, name: string): Promise<void> {
   await driver.startNode(name);
 }
 
+/**
+ * Registers "<name> running again" on the restore stack, just before a kill or stop: the undo
+ * Ctrl-C runs. Returns the function to call once the drill has started the node itself.
+ */
+function restartOnInterrupt(ctx: ScenarioContext, name: string): () => void {
+  return ctx.restore.push(`${name} running again`, () => startIfDown(ctx.driver, name));
+}
+
 async function pick(driver: ClusterDriver, pred: (n: DriverNode) => boolean, what: string): Promise<DriverNode> {
   const nodes = (await driver.listNodes()).filter(pred);
   // Not the first one: app-0/pg-1 would make every drill hit the same node.
@@ -67,7 +75,7 @@ export const scenarioPlans: Record<Exclude<Scenario, 'restore'>, ScenarioPlan> =
     async inject(ctx) {
       const app = await pick(ctx.driver, isApp, 'healthy app');
       ctx.log(`kill -9 ${app.name}`);
-      const undo = ctx.restore.push(`${app.name} running again`, () => startIfDown(ctx.driver, app.name));
+      const undo = restartOnInterrupt(ctx, app.name);
       ctx.markFault();
       await ctx.driver.killNode(app.name, 'SIGKILL');
       await ctx.restore.sleep(ctx.holdMs);
@@ -83,7 +91,7 @@ export const scenarioPlans: Record<Exclude<Scenario, 'restore'>, ScenarioPlan> =
       for (const app of apps) {
         ctx.restore.check();
         ctx.log(`restart ${app.name}`);
-        const undo = ctx.restore.push(`${app.name} running again`, () => startIfDown(ctx.driver, app.name));
+        const undo = restartOnInterrupt(ctx, app.name);
         await ctx.driver.stopNode(app.name);
         await ctx.driver.startNode(app.name);
         undo();
@@ -95,7 +103,7 @@ export const scenarioPlans: Record<Exclude<Scenario, 'restore'>, ScenarioPlan> =
     async inject(ctx) {
       const replica = await pick(ctx.driver, isReplica, 'healthy replica');
       ctx.log(`kill -9 ${replica.name}`);
-      const undo = ctx.restore.push(`${replica.name} running again`, () => startIfDown(ctx.driver, replica.name));
+      const undo = restartOnInterrupt(ctx, replica.name);
       ctx.markFault();
       await ctx.driver.killNode(replica.name, 'SIGKILL');
       await ctx.restore.sleep(ctx.holdMs);
@@ -109,7 +117,7 @@ export const scenarioPlans: Record<Exclude<Scenario, 'restore'>, ScenarioPlan> =
       const primary = await pick(ctx.driver, isPrimary, 'primary');
       ctx.log(`kill -9 ${primary.name}`);
       // Before the failover it comes back as the primary; after it, it rejoins as a replica.
-      const undo = ctx.restore.push(`${primary.name} running again`, () => startIfDown(ctx.driver, primary.name));
+      const undo = restartOnInterrupt(ctx, primary.name);
       ctx.markFault();
       const killedAt = Date.now();
       await ctx.driver.killNode(primary.name, 'SIGKILL');
@@ -127,7 +135,7 @@ export const scenarioPlans: Record<Exclude<Scenario, 'restore'>, ScenarioPlan> =
     description: 'planned switchover: the primary shuts down cleanly, a replica is promoted, the old primary rejoins',
     async inject(ctx) {
       const old = await pick(ctx.driver, isPrimary, 'primary');
-      const undo = ctx.restore.push(`${old.name} running again`, () => startIfDown(ctx.driver, old.name));
+      const undo = restartOnInterrupt(ctx, old.name);
       ctx.markFault();
       const result = await ctx.driver.switchover();
       undo();
@@ -142,7 +150,7 @@ export const scenarioPlans: Record<Exclude<Scenario, 'restore'>, ScenarioPlan> =
       for (const r of redis) {
         ctx.restore.check();
         ctx.log(`restart ${r.name}`);
-        const undo = ctx.restore.push(`${r.name} running again`, () => startIfDown(ctx.driver, r.name));
+        const undo = restartOnInterrupt(ctx, r.name);
         await ctx.driver.stopNode(r.name);
         await ctx.driver.startNode(r.name);
         undo();
@@ -154,7 +162,7 @@ export const scenarioPlans: Record<Exclude<Scenario, 'restore'>, ScenarioPlan> =
     async inject(ctx) {
       const redis = (await ctx.driver.listNodes()).filter((n) => n.kind === 'redis');
       ctx.markFault();
-      const undos = redis.map((r) => ctx.restore.push(`${r.name} running again`, () => startIfDown(ctx.driver, r.name)));
+      const undos = redis.map((r) => restartOnInterrupt(ctx, r.name));
       for (const r of redis) await ctx.driver.stopNode(r.name);
       ctx.log(`Redis stopped for ${ctx.holdMs} ms`);
       await ctx.restore.sleep(ctx.holdMs);

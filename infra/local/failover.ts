@@ -4,7 +4,7 @@ import { synchronousStandbyNames, type Topology } from '../topology';
 import { pgNodes } from './cluster-layout';
 import { ensureSlot, postmasterPid, runPgBinary, stopPostgres, superuserQuery, type PgNode } from './postgres';
 import { repointStandby, setSynchronousStandbyNames, walPosition, waitForStreaming } from './postgres-replication';
-import { rejoinAsReplica, type StandbyNode } from './rejoin';
+import { recordPrimary, rejoinAsReplica, type StandbyNode } from './rejoin';
 import { compareLsn } from '../../app/db/db';
 import type { StateDir } from './state';
 
@@ -236,3 +236,32 @@ export function switchover(input: FailoverInput, opts: FailoverOptions = {}): Pr
   return run(input, opts, true);
 }
 
+
+export interface LocalFailoverOptions extends FailoverOptions {
+  /** The switchover (clean stop of the primary first) instead of the unplanned failover. */
+  planned?: boolean;
+  log?: (line: string) => void;
+}
+
+/**
+ * The local cluster's failover as `aidiary failover` runs it once confirmed, and as the drills run
+ * it: under the state dir's lock, then the chosen primary is recorded (the next `up` starts it as
+ * the primary even if a data dir that missed the failover still claims the role) and the pid files
+ * follow the restarted nodes (fenced primary, rejoined standbys).
+ */
+export async function failoverLocalCluster(state: StateDir, t: Topology, opts: LocalFailoverOptions = {}): Promise<FailoverResult> {
+  const release = state.acquireLock(opts.planned ? 'switchover' : 'failover');
+  try {
+    const input = localFailoverInput(state, t, opts.log);
+    const result = await (opts.planned ? switchover : failover)(input, opts);
+    recordPrimary(state.root, result.newPrimary);
+    for (const { node } of pgNodes(state, t)) {
+      const pid = postmasterPid(node);
+      if (pid) state.writePid(node.name, pid);
+      else state.removePid(node.name);
+    }
+    return result;
+  } finally {
+    release();
+  }
+}

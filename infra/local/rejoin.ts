@@ -139,6 +139,27 @@ async function divergedFrom(node: PgNode, primary: PgNode): Promise<boolean> {
   return checkpointOffHistory(await controlData(node), tli, history ?? '');
 }
 
+/**
+ * Starts a node that crashed or was stopped, in the role the cluster needs now (a supervisor's
+ * job; the drills after a kill): with no other primary running, it starts as the primary; else
+ * as a standby of `primary` through startStandby (rewound when it diverged, e.g. a primary that
+ * missed a failover). A node still running is left alone when it follows `primary`, else it
+ * rejoins. Every node keeps a slot for each peer (physical slots are not replicated), as after `up`.
+ */
+export async function restartPgNode(node: StandbyNode, peers: StandbyNode[], primary: PgNode | null, log: (line: string) => void = () => {}): Promise<'primary' | 'running' | 'started' | RejoinHow> {
+  let how: 'primary' | 'running' | 'started' | RejoinHow;
+  if (!primary || primary.name === node.name) {
+    if (!postmasterPid(node)) await startPostgres(node);
+    how = 'primary';
+  } else if (postmasterPid(node)) {
+    how = (await followsWithin(node, primary, 15_000)) ? 'running' : await rejoinAsReplica(node, primary, log);
+  } else {
+    how = await startStandby(node, primary, log);
+  }
+  for (const peer of peers) if (peer.name !== node.name) await ensureSlot(node, peer.slotName);
+  return how;
+}
+
 // ---- which node is the primary --------------------------------------------------------------
 
 /** The primary's name as the last failover or `up` left it (state dir file `db-primary`). */

@@ -1,8 +1,6 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { pgNodes } from '../../local/cluster-layout';
-import { failover, localFailoverInput, switchover } from '../../local/failover';
-import { postmasterPid } from '../../local/postgres';
-import { recordPrimary } from '../../local/rejoin';
+import { failoverLocalCluster } from '../../local/failover';
 import { livePrimary } from '../../local/runner';
 import {
   action, requireCluster, withConfirmation, withOutput, withStateDir, type ConfirmOptions, type ExitSink, type OutputOptions, type StateDirOptions,
@@ -59,23 +57,9 @@ export function registerFailover(program: Command, exit: ExitSink): void {
     if (decision === 'dry-run') return exitCodes.ok;
     if (decision === 'declined') { progress('failover: not confirmed; nothing changed'); return exitCodes.failure; }
 
-    const release = state.acquireLock('failover');
-    try {
-      const input = localFailoverInput(state, recorded.topology, progress);
-      const result = await (opts.planned ? switchover : failover)(input, { to: opts.to });
-      // `up` starts this node as the primary next time (the data dirs alone can disagree when a node missed the failover).
-      recordPrimary(state.root, result.newPrimary);
-      // Postmaster pids change when nodes restart (fenced primary, rejoined standby).
-      for (const { node } of pgNodes(state, recorded.topology)) {
-        const pid = postmasterPid(node);
-        if (pid) state.writePid(node.name, pid);
-        else state.removePid(node.name);
-      }
-      progress(`${result.newPrimary} is the primary (was ${result.oldPrimary ?? 'none'}); streaming: ${result.streaming.join(', ') || 'none'}; in ${result.durationMs} ms`);
-      emitResult(opts, result);
-      return exitCodes.ok;
-    } finally {
-      release();
-    }
+    const result = await failoverLocalCluster(state, recorded.topology, { to: opts.to, planned: opts.planned, log: progress });
+    progress(`${result.newPrimary} is the primary (was ${result.oldPrimary ?? 'none'}); streaming: ${result.streaming.join(', ') || 'none'}; in ${result.durationMs} ms`);
+    emitResult(opts, result);
+    return exitCodes.ok;
   }));
 }
