@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import type { CdnCachePolicy } from './cdn/cdn-headers';
 
 // Environment → typed config, validated once at start. An error names the variable and the fix.
 // Secrets come from `<NAME>_FILE` (a 0600 file; local cluster) or `<NAME>` (injected by the
@@ -63,6 +64,8 @@ export interface AppConfig {
   controlPort: number;
   /** Largest image (width × height, from its header) an upload may declare; thumbnails decode no more. */
   maxUploadPixels: number;
+  /** The CDN-only TTL and the stale-if-error window of anonymous pages (app/cdn/cdn-headers.ts). */
+  cdn: CdnCachePolicy;
 }
 
 export class ConfigError extends Error {
@@ -166,6 +169,32 @@ function redisEndpoint(env: Env, role: 'SESSIONS' | 'CACHE', fallback: string): 
   return { url: url.toString().replace(/\/$/, ''), auth };
 }
 
+// ---- CDN cache headers (app/cdn/cdn-headers.ts) ---------------------------------------------
+// AIDIARY_CDN_TTL_SECONDS: how long a CDN keeps an anonymous page (Surrogate-Control,
+// CDN-Cache-Control, Cloudflare-CDN-Cache-Control). Long is safe: every write purges the page's
+// tags. AIDIARY_CDN_STALE_IF_ERROR_SECONDS: how long past that a copy may be served while the
+// origin fails (stale-if-error, in Cache-Control too).
+const day = 86_400;
+const cdnSeconds = (max: number) => z.string().regex(/^\d+$/, 'expected whole seconds').transform(Number).pipe(z.number().int().min(1).max(max));
+const cdnEnvSchema = z.object({
+  AIDIARY_CDN_TTL_SECONDS: cdnSeconds(365 * day).default(String(day)),
+  AIDIARY_CDN_STALE_IF_ERROR_SECONDS: cdnSeconds(365 * day).default(String(day)),
+});
+
+function cdnPolicy(env: Env): CdnCachePolicy {
+  const given = (name: keyof z.input<typeof cdnEnvSchema>) => (env[name] === '' ? undefined : env[name]);
+  const parsed = cdnEnvSchema.safeParse({
+    AIDIARY_CDN_TTL_SECONDS: given('AIDIARY_CDN_TTL_SECONDS'),
+    AIDIARY_CDN_STALE_IF_ERROR_SECONDS: given('AIDIARY_CDN_STALE_IF_ERROR_SECONDS'),
+  });
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const name = String(issue.path[0]);
+    throw new ConfigError(`${name}: ${issue.message}, got "${env[name]}"; set whole seconds from 1 to ${365 * day}, e.g. ${day}`);
+  }
+  return { ttlSeconds: parsed.data.AIDIARY_CDN_TTL_SECONDS, staleIfErrorSeconds: parsed.data.AIDIARY_CDN_STALE_IF_ERROR_SECONDS };
+}
+
 const nameSchema = z.string().regex(/^[a-z][a-z0-9-]*$/);
 
 export function loadConfig(env: Env = process.env): AppConfig {
@@ -230,5 +259,6 @@ export function loadConfig(env: Env = process.env): AppConfig {
     logLevel: env.AIDIARY_LOG_LEVEL ?? 'info',
     controlPort: int(env, 'AIDIARY_CONTROL_PORT', 0),
     maxUploadPixels: int(env, 'AIDIARY_MAX_UPLOAD_PIXELS', 40_000_000, 1),
+    cdn: cdnPolicy(env),
   };
 }

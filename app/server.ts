@@ -158,7 +158,7 @@ export async function buildServer(deps: AppDeps): Promise<FastifyInstance> {
     reply.code(status);
     if (status === 503) reply.header('Retry-After', '2');
     if (!request.session) {
-      if (status === 404) setAnonymousCaching(reply);
+      if (status === 404) setAnonymousCaching(reply, config.cdn);
       else reply.header('Cache-Control', 'no-store');
     }
     if (wantsJson(request)) return reply.type('application/json; charset=utf-8').send({ error: { code, message } });

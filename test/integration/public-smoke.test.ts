@@ -38,7 +38,11 @@ describe('app skeleton', () => {
     expect(res.headers['x-cache']).toBe('BYPASS');
     expect(res.headers['x-db-node']).toBe('pg-0');
     expect(res.headers['set-cookie']).toBeUndefined();
-    expect(res.headers['cache-control']).toBe('public, max-age=0, s-maxage=1');
+    // Browsers revalidate, shared caches keep it 1 s; the long TTL is for CDNs only (purged by tag).
+    expect(res.headers['cache-control']).toBe('public, max-age=0, s-maxage=1, stale-if-error=86400');
+    expect(res.headers['surrogate-control']).toBe('max-age=86400, stale-if-error=86400');
+    expect(res.headers['surrogate-key']).toBe('site list:home');
+    expect(res.headers['cache-tag']).toBe('site,list:home');
     // nginx's micro-cache keeps it to the end of the current second at most (not 1-2 s).
     const until = Number(/^@(\d+)$/.exec(String(res.headers['x-accel-expires']))?.[1]);
     expect(Math.abs(until - Math.floor(Date.now() / 1000))).toBeLessThanOrEqual(1);

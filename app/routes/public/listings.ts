@@ -43,7 +43,7 @@ export function registerListingRoutes(app: FastifyInstance, deps: AppDeps): void
 
   async function serveListing<S>(request: FastifyRequest, reply: FastifyReply, spec: ListingSpec<S>) {
     const paged = pagedParam(request.query);
-    if (paged !== null) return redirectPermanent(reply, pageUrl(spec.base, paged, spec.query ?? ''));
+    if (paged !== null) return redirectPermanent(reply, deps.config.cdn, pageUrl(spec.base, paged, spec.query ?? ''));
     const key = pageUrl(spec.base, spec.page, spec.query ?? '');
     return servePage(request, reply, deps, {
       key,
@@ -81,7 +81,7 @@ export function registerListingRoutes(app: FastifyInstance, deps: AppDeps): void
   const pageOf = (params: Params) => parsePage(params.n);
   // `/…/page/1` is the base page under another name.
   const canonicalPage = (reply: FastifyReply, base: string, params: Params, query = '') =>
-    params.n !== undefined && pageOf(params) === 1 ? redirectPermanent(reply, pageUrl(base, 1, query)) : null;
+    params.n !== undefined && pageOf(params) === 1 ? redirectPermanent(reply, deps.config.cdn, pageUrl(base, 1, query)) : null;
 
   // Home.
   const home = async (request: FastifyRequest<{ Params: Params }>, reply: FastifyReply) =>
@@ -147,7 +147,7 @@ export function registerListingRoutes(app: FastifyInstance, deps: AppDeps): void
     const base = range.day ? urls.day(range.year, range.month!, range.day) : range.month ? urls.month(range.year, range.month) : urls.year(range.year);
     // `/2025/3/` → `/2025/03/`: one URL per archive.
     const asRequested = `/${year}/${month !== undefined ? `${month}/` : ''}${day !== undefined ? `${day}/` : ''}`;
-    if (asRequested !== base) return redirectPermanent(reply, pageUrl(base, request.params.n ? pageOf(request.params) : 1));
+    if (asRequested !== base) return redirectPermanent(reply, deps.config.cdn, pageUrl(base, request.params.n ? pageOf(request.params) : 1));
     const label = [String(range.year), range.month && String(range.month).padStart(2, '0'), range.day && String(range.day).padStart(2, '0')].filter(Boolean).join('-');
     return canonicalPage(reply, base, request.params) ?? serveListing(request, reply, {
       kind: 'date', base, page: pageOf(request.params), tags: [dateTag(range.year, range.month, range.day)],
@@ -165,11 +165,11 @@ export function registerListingRoutes(app: FastifyInstance, deps: AppDeps): void
   // LuaAIDiary's slash-less forms. (`/:year` alone is handled with `/:slug`, see single.ts.)
   app.get('/:year/:month', async (request: FastifyRequest<{ Params: Params }>, reply) => {
     const r = parseDate(request.params.year!, request.params.month);
-    return redirectPermanent(reply, urls.month(r.year, r.month!));
+    return redirectPermanent(reply, deps.config.cdn, urls.month(r.year, r.month!));
   });
   app.get('/:year/:month/:day', async (request: FastifyRequest<{ Params: Params }>, reply) => {
     const r = parseDate(request.params.year!, request.params.month, request.params.day);
-    return redirectPermanent(reply, urls.day(r.year, r.month!, r.day!));
+    return redirectPermanent(reply, deps.config.cdn, urls.day(r.year, r.month!, r.day!));
   });
 
   // Search: partial match over title, excerpt and body (trigram index for 3+ characters; shorter
@@ -179,10 +179,10 @@ export function registerListingRoutes(app: FastifyInstance, deps: AppDeps): void
     const query = term ? `?s=${encodeURIComponent(term)}` : '';
     if (!term) {
       // The empty form: no query to run, and no pages beyond the first.
-      if (request.params.n !== undefined || pagedParam(request.query) !== null) return redirectPermanent(reply, '/search');
+      if (request.params.n !== undefined || pagedParam(request.query) !== null) return redirectPermanent(reply, deps.config.cdn, '/search');
       const site = settings.get();
       const data = viewData(site, { kind: 'search', canonical: '/search', heading: '検索 / Search' }, { search: { query: '', total: 0 } });
-      setAnonymousCaching(reply);
+      setAnonymousCaching(reply, deps.config.cdn);
       return sendPage(reply, staticPage(deps, { status: 200, body: theme.render(templateCandidates.search(), data) }), 'BYPASS');
     }
     return canonicalPage(reply, '/search', request.params, query) ?? serveListing(request, reply, {

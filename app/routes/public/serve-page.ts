@@ -2,6 +2,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AppDeps, CacheStatus, RenderedPage } from '../../deps';
 import type { Queryable, ReadContext } from '../../db/db';
 import { siteTag } from '../../cache/tags';
+import { anonymousCacheControl, cdnPageHeaders, privateCacheControl, type CdnCachePolicy } from '../../cdn/cdn-headers';
 import { readContextFor } from '../../session/plugin';
 import { publicContext } from './public-context';
 
@@ -10,19 +11,24 @@ import { publicContext } from './public-context';
 // context (X-Cache: BYPASS). All of a page's queries run inside ONE db.read() callback, so they
 // hit one node and the page costs at most the round trips its loader makes (≤ 2 by design).
 
-/** Shared caches keep anonymous pages for 1 s; browsers revalidate. */
-export const anonymousCacheControl = 'public, max-age=0, s-maxage=1';
-export const privateCacheControl = 'private, no-store';
+export { privateCacheControl };
 
 /**
- * Marks an anonymous answer cacheable by nginx's micro-cache until the end of the current second.
+ * Marks an anonymous answer cacheable: `Cache-Control: public, max-age=0, s-maxage=1,
+ * stale-if-error=N` (browsers revalidate, shared caches keep it 1 s). With `tags` (a page from
+ * the page cache, purged by those tags) it also carries the CDN headers: the long purge-backed TTL
+ * and the tags (app/cdn/cdn-headers.ts). Without (redirects, error pages: nothing purges them)
+ * a CDN keeps it no longer than any other shared cache.
+ *
  * nginx keeps whole seconds (valid until `now + 1` with `now` truncated), so s-maxage=1 alone kept
  * a copy for 1-2 s and a publish could take 2 s to show through nginx; `X-Accel-Expires: @<this
- * second>` (nginx-only, never passed on to clients) bounds it to 1 s whatever the phase.
+ * second>` (nginx-only, read before Cache-Control and never passed on to clients) bounds it to 1 s
+ * whatever the phase. nginx reads no CDN header as its own TTL.
  */
-export function setAnonymousCaching(reply: FastifyReply): void {
-  reply.header('Cache-Control', anonymousCacheControl);
+export function setAnonymousCaching(reply: FastifyReply, policy: CdnCachePolicy, tags?: readonly string[]): void {
+  reply.header('Cache-Control', anonymousCacheControl(policy));
   reply.header('X-Accel-Expires', `@${Math.floor(Date.now() / 1000)}`);
+  if (tags) reply.headers(cdnPageHeaders(tags, policy));
 }
 
 export interface PageOutput {
@@ -77,9 +83,11 @@ export async function servePage<T>(request: FastifyRequest, reply: FastifyReply,
     cacheStatus = 'BYPASS';
     reply.header('Cache-Control', privateCacheControl);
   } else {
+    // The same tags on a render and on an L1/L2 hit: they come with the request, not the entry.
+    const tags = [siteTag, ...spec.tags];
     ({ page, cacheStatus } = await deps.pageCache.get({
       key: spec.key,
-      tags: [siteTag, ...spec.tags],
+      tags,
       render: async (ctx) => {
         // Settings live in memory; a fill after a settings purge must not render the old ones.
         await publicContext(request.server, deps).settings.atLeast(ctx.minLsn);
@@ -87,7 +95,8 @@ export async function servePage<T>(request: FastifyRequest, reply: FastifyReply,
         return rendered;
       },
     }));
-    setAnonymousCaching(reply);
+    // A 5xx is not a page that a purge keeps right: no CDN TTL for it.
+    setAnonymousCaching(reply, deps.config.cdn, page.status < 500 ? tags : undefined);
   }
   return sendPage(reply, page, cacheStatus);
 }
@@ -103,7 +112,7 @@ export function sendPage(reply: FastifyReply, page: RenderedPage, cacheStatus: C
 }
 
 /** 301 to a canonical URL (same origin: `location` is always a path we built). */
-export function redirectPermanent(reply: FastifyReply, location: string): FastifyReply {
-  setAnonymousCaching(reply);
+export function redirectPermanent(reply: FastifyReply, policy: CdnCachePolicy, location: string): FastifyReply {
+  setAnonymousCaching(reply, policy);
   return reply.redirect(location, 301);
 }

@@ -48,10 +48,10 @@ export function registerSingleRoutes(app: FastifyInstance, deps: AppDeps): void 
 
   app.get('/:slug', async (request: FastifyRequest<{ Params: Params }>, reply: FastifyReply) => {
     const raw = request.params.slug ?? '';
-    if (/^\d{4}$/.test(raw) && Number(raw) >= 1970) return redirectPermanent(reply, urls.year(Number(raw)));
+    if (/^\d{4}$/.test(raw) && Number(raw) >= 1970) return redirectPermanent(reply, deps.config.cdn, urls.year(Number(raw)));
     const slug = parseSlug(raw, 'page');
     const { value: exists } = await deps.db.read({}, (q) => visiblePostExists(q, slug));
     if (!exists) throw httpError('not_found', 'No such page.');
-    return redirectPermanent(reply, urls.post(slug));
+    return redirectPermanent(reply, deps.config.cdn, urls.post(slug));
   });
 }
