@@ -1,7 +1,15 @@
-import type { LoadResult, RequestEvent, RequestKind } from './load-generator';
+import type { ClusterHealth } from './cluster-health';
+import { targetsFor, UNAVAILABLE_AFTER_MS } from './drill-targets';
+import { unionLengthMs, type Interval } from './interval-union';
+import { REQUEST_KINDS, type LoadResult, type Operation, type RequestKind, type SessionWait } from './load-generator';
+import type { RestreamResult } from './replication-watch';
 
-// The measured report of one drill, computed from the load's request log and the verification
-// on the final primary, with pass/fail lines against the targets of issue 7. Pure functions.
+// The measured report of one drill, computed from the load's request log, the verification on the
+// final primary, the replication watch and the health check after, with pass/fail lines against
+// the targets (drill-targets.ts). Pure functions. Nothing is left out: every retry is counted,
+// and a request counts as unavailable when it failed as its user saw it OR took longer than
+// UNAVAILABLE_AFTER_MS; unavailability is the total length of the union of such requests'
+// [sent, finished] intervals, so a blocked-but-eventually-answered writer is not reported as 0 s.
 
 export const SCENARIOS = [
   'kill-app', 'rolling-restart', 'kill-replica', 'kill-primary', 'switchover', 'restart-redis', 'stop-redis', 'scale',
@@ -19,9 +27,22 @@ export interface Verification {
   restoreExtra?: number[];
 }
 
-export interface Window { fromMs: number; toMs: number | null }
-
 export interface Check { name: string; pass: boolean; detail: string }
+
+export interface KindFigures {
+  /** Requests as their users made them (a resend or retry belongs to its request). */
+  requests: number;
+  /** HTTP attempts: requests + retries. */
+  attempts: number;
+  /** Resends (GET on a reset keep-alive socket) and write retries made. */
+  retries: number;
+  /** Requests whose first attempt failed: what users would have seen without any retry. */
+  failedWithoutRetry: number;
+  /** Requests that failed after their resend/retry: what users saw. */
+  failedAfterRetry: number;
+  /** Requests slower than the unavailability threshold (answered or not). */
+  slow: number;
+}
 
 export interface DrillReport {
   scenario: Scenario;
@@ -30,67 +51,83 @@ export interface DrillReport {
   startedAt: string;
   durationSeconds: number;
   fault: { description: string; injectedAtSeconds: number | null; recoveredAtSeconds: number | null };
-  requests: {
-    sent: number;
-    failed: number;
-    byKind: Record<RequestKind, { sent: number; failed: number }>;
+  requests: KindFigures & {
+    byKind: Record<RequestKind, KindFigures>;
+    /** Failed attempts by kind and status (or error code). */
     failedByStatus: Record<string, number>;
-    failedReads: number;
-    failedWrites: number;
-    /** Writes not acknowledged even after the one retry. */
-    writesFailedAfterRetry: number;
-    /** Failed reads + writes failed after the retry: what a user would see. */
-    failedAfterRetry: number;
+    /** Logged-in loops that had to wait for a login; how many of those logins failed. */
+    sessionWaits: number;
+    failedLogins: number;
   };
-  writes: { attempted: number; acknowledged: number; retried: number; lost: number; duplicated: number };
-  writeUnavailabilitySeconds: number;
-  /** The slowest acknowledged write, first attempt sent → acknowledged: a wait the client saw even without a failure. */
-  writeMaxLatencySeconds: number;
-  readUnavailabilitySeconds: number;
-  loggedInUnavailabilitySeconds: number;
+  writes: { attempted: number; acknowledged: number; retried: number; failedAfterRetry: number; lost: number; duplicated: number };
+  /** Seconds (union of [sent, finished]) during which a request failed after retry or took > 1 s. */
+  unavailability: {
+    thresholdSeconds: number;
+    /** Writes, and writers waiting for a login that failed or was slow. */
+    writesSeconds: number;
+    /** Every read kind together. */
+    readsSeconds: number;
+    anonymousReadsSeconds: number;
+    /** user-read and verify-read, and the logged-in reader waiting for a login that failed or was slow. */
+    loggedInReadsSeconds: number;
+  };
+  writeLatency: {
+    /** The slowest write, first attempt sent → acknowledged or given up. */
+    slowestSeconds: number;
+    slowestAcknowledged: boolean;
+    /** p99 (nearest rank) of the writes in flight during the fault window; null when none were. */
+    p99FaultWindowSeconds: number | null;
+    faultWindowWrites: number;
+  };
   staleReads: number;
+  /** Slowest replica; null when one did not stream again in time. */
   replicasStreamingAgainSeconds: number | null;
+  restream: RestreamResult & { targetSeconds: number };
+  health: ClusterHealth;
   restore?: { targetTime: string; expectedBack: number; missing: number; extra: number };
   notes: string[];
   checks: Check[];
   pass: boolean;
 }
 
-/** Failure windows: from a failed request's start to the end of the first success that started after it. */
-export function unavailabilityWindows(events: RequestEvent[]): Window[] {
-  const sorted = [...events].sort((a, b) => a.startMs - b.startMs);
-  const windows: Window[] = [];
-  let open: Window | null = null;
-  for (const e of sorted) {
-    if (!e.ok && !open) {
-      open = { fromMs: e.startMs, toMs: null };
-      windows.push(open);
-    } else if (e.ok && open && e.startMs >= open.fromMs) {
-      open.toMs = e.endMs;
-      open = null;
-    }
-  }
-  return windows;
-}
-
-/** The longest window in seconds; an unclosed window runs to `endMs`. */
-export function longestWindowSeconds(events: RequestEvent[], endMs: number): number {
-  let longest = 0;
-  for (const w of unavailabilityWindows(events)) longest = Math.max(longest, (w.toMs ?? endMs) - w.fromMs);
-  return round(longest / 1000);
-}
-
 const round = (n: number, digits = 2) => Math.round(n * 10 ** digits) / 10 ** digits;
 
-/** Which targets of issue 7 apply to a scenario. */
-export function targetsFor(scenario: Scenario) {
+/** A request its user could not use: failed after its retry, or slower than the threshold. */
+export function isUnavailable(op: Pick<Operation, 'ok' | 'sentMs' | 'finishedMs'>): boolean {
+  return !op.ok || op.finishedMs - op.sentMs > UNAVAILABLE_AFTER_MS;
+}
+
+function isUnavailableWait(w: SessionWait): boolean {
+  return w.failedLogins > 0 || w.toMs - w.fromMs > UNAVAILABLE_AFTER_MS;
+}
+
+/** Seconds covered by the union of the unavailable operations (and session waits) given. */
+export function unavailabilitySeconds(ops: readonly Operation[], waits: readonly SessionWait[] = []): number {
+  const intervals: Interval[] = [
+    ...ops.filter(isUnavailable).map((o) => ({ fromMs: o.sentMs, toMs: o.finishedMs })),
+    ...waits.filter(isUnavailableWait).map((w) => ({ fromMs: w.fromMs, toMs: w.toMs })),
+  ];
+  return round(unionLengthMs(intervals) / 1000);
+}
+
+/**
+ * Nearest-rank percentile (the smallest value with at least p % of the values at or below it).
+ * Hand-written: exact over a few hundred samples, where a digest library would approximate.
+ */
+export function percentile(values: readonly number[], p: number): number | null {
+  if (!values.length) return null;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)];
+}
+
+function figuresOf(ops: readonly Operation[]): KindFigures {
   return {
-    zeroFailedAnonymousReads: scenario !== 'partition-primary',
-    zeroFailedAfterRetry: ['kill-app', 'rolling-restart', 'kill-replica', 'scale'].includes(scenario),
-    maxWriteUnavailabilitySeconds: scenario === 'kill-primary' ? 5 : null,
-    // Redis down is answered by the app itself: session routes say 503 "session store down"
-    // (issue 4); a 502/500 or a dropped connection means nginx or the app got it wrong.
-    failuresOnly503: scenario === 'restart-redis' || scenario === 'stop-redis',
+    requests: ops.length,
+    attempts: ops.reduce((n, o) => n + o.attempts, 0),
+    retries: ops.reduce((n, o) => n + Math.max(0, o.attempts - 1), 0),
+    failedWithoutRetry: 0, // filled from the attempt log below
+    failedAfterRetry: ops.filter((o) => !o.ok).length,
+    slow: ops.filter((o) => o.finishedMs - o.sentMs > UNAVAILABLE_AFTER_MS).length,
   };
 }
 
@@ -100,7 +137,8 @@ export interface ReportInput {
   load: LoadResult;
   verification: Verification;
   fault: { description: string; injectedAtMs: number | null; recoveredAtMs: number | null };
-  replicasStreamingAgainSeconds: number | null;
+  restream: RestreamResult;
+  health: ClusterHealth;
   restoreTargetTime?: string;
   restoreExpectedBack?: number;
   notes?: string[];
@@ -108,20 +146,30 @@ export interface ReportInput {
 
 export function buildReport(input: ReportInput): DrillReport {
   const { load, verification: v, scenario } = input;
-  const ev = load.events;
-  const kinds: RequestKind[] = ['anon-read', 'user-read', 'write', 'verify-read'];
-  const byKind = Object.fromEntries(kinds.map((k) => {
-    const of = ev.filter((e) => e.kind === k);
-    return [k, { sent: of.length, failed: of.filter((e) => !e.ok).length }];
-  })) as DrillReport['requests']['byKind'];
+  const ops = load.operations;
+  const ofKind = (...kinds: RequestKind[]) => ops.filter((o) => kinds.includes(o.kind));
+  const byKind = Object.fromEntries(REQUEST_KINDS.map((k) => {
+    const f = figuresOf(ofKind(k));
+    // A request failed "without retry" when its first attempt failed.
+    f.failedWithoutRetry = load.events.filter((e) => e.kind === k && (e.attempt ?? 1) === 1 && !e.ok).length;
+    return [k, f];
+  })) as Record<RequestKind, KindFigures>;
+  const total = figuresOf(ops);
+  total.failedWithoutRetry = REQUEST_KINDS.reduce((n, k) => n + byKind[k].failedWithoutRetry, 0);
   const failedByStatus: Record<string, number> = {};
-  for (const e of ev.filter((x) => !x.ok)) {
+  for (const e of load.events.filter((x) => !x.ok)) {
     const key = `${e.kind} ${e.status ?? e.error ?? 'error'}`;
     failedByStatus[key] = (failedByStatus[key] ?? 0) + 1;
   }
-  const failedReads = byKind['anon-read'].failed + byKind['user-read'].failed + byKind['verify-read'].failed;
-  const writesFailedAfterRetry = load.writes.filter((w) => !w.acknowledged).length;
   const rel = (ms: number | null) => (ms === null ? null : round((ms - load.startedMs) / 1000));
+  const writerWaits = load.sessionWaits.filter((w) => w.loop === 'writer');
+  const userWaits = load.sessionWaits.filter((w) => w.loop === 'user');
+
+  const finished = load.writes.filter((w) => w.finishedMs !== null);
+  const slowest = finished.reduce<(typeof finished)[number] | null>((a, w) => (!a || w.finishedMs! - w.firstSentMs > a.finishedMs! - a.firstSentMs ? w : a), null);
+  const { injectedAtMs, recoveredAtMs } = input.fault;
+  const inWindow = injectedAtMs === null ? [] : finished.filter((w) => w.firstSentMs <= (recoveredAtMs ?? load.endedMs) && w.finishedMs! >= injectedAtMs);
+  const p99 = percentile(inWindow.map((w) => w.finishedMs! - w.firstSentMs), 99);
 
   const report: DrillReport = {
     scenario,
@@ -129,30 +177,39 @@ export function buildReport(input: ReportInput): DrillReport {
     runId: load.runId,
     startedAt: new Date(load.startedMs).toISOString(),
     durationSeconds: round((load.endedMs - load.startedMs) / 1000),
-    fault: { description: input.fault.description, injectedAtSeconds: rel(input.fault.injectedAtMs), recoveredAtSeconds: rel(input.fault.recoveredAtMs) },
+    fault: { description: input.fault.description, injectedAtSeconds: rel(injectedAtMs), recoveredAtSeconds: rel(recoveredAtMs) },
     requests: {
-      sent: ev.length,
-      failed: ev.filter((e) => !e.ok).length,
+      ...total,
       byKind,
       failedByStatus,
-      failedReads,
-      failedWrites: byKind.write.failed,
-      writesFailedAfterRetry,
-      failedAfterRetry: failedReads + writesFailedAfterRetry,
+      sessionWaits: load.sessionWaits.length,
+      failedLogins: byKind.login.failedAfterRetry,
     },
     writes: {
       attempted: load.writes.length,
       acknowledged: load.writes.filter((w) => w.acknowledged).length,
       retried: load.writes.filter((w) => w.attempts > 1).length,
+      failedAfterRetry: load.writes.filter((w) => !w.acknowledged).length,
       lost: v.lostIds.length,
       duplicated: v.duplicated.length,
     },
-    writeUnavailabilitySeconds: longestWindowSeconds(ev.filter((e) => e.kind === 'write'), load.endedMs),
-    writeMaxLatencySeconds: round(Math.max(0, ...load.writes.filter((w) => w.acknowledged).map((w) => w.ackMs! - w.firstSentMs)) / 1000),
-    readUnavailabilitySeconds: longestWindowSeconds(ev.filter((e) => e.kind === 'anon-read'), load.endedMs),
-    loggedInUnavailabilitySeconds: longestWindowSeconds(ev.filter((e) => e.kind === 'user-read' || e.kind === 'verify-read'), load.endedMs),
+    unavailability: {
+      thresholdSeconds: UNAVAILABLE_AFTER_MS / 1000,
+      writesSeconds: unavailabilitySeconds(ofKind('write'), writerWaits),
+      readsSeconds: unavailabilitySeconds(ofKind('anon-read', 'user-read', 'verify-read'), userWaits),
+      anonymousReadsSeconds: unavailabilitySeconds(ofKind('anon-read')),
+      loggedInReadsSeconds: unavailabilitySeconds(ofKind('user-read', 'verify-read'), userWaits),
+    },
+    writeLatency: {
+      slowestSeconds: slowest ? round((slowest.finishedMs! - slowest.firstSentMs) / 1000) : 0,
+      slowestAcknowledged: slowest?.acknowledged ?? true,
+      p99FaultWindowSeconds: p99 === null ? null : round(p99 / 1000),
+      faultWindowWrites: inWindow.length,
+    },
     staleReads: load.staleReads.length,
-    replicasStreamingAgainSeconds: input.replicasStreamingAgainSeconds,
+    replicasStreamingAgainSeconds: input.restream.seconds,
+    restream: { ...input.restream, targetSeconds: targetsFor(scenario).restreamSeconds },
+    health: input.health,
     notes: [...(input.notes ?? [])],
     checks: [],
     pass: false,
@@ -172,25 +229,39 @@ export function buildReport(input: ReportInput): DrillReport {
 
 function checksFor(r: DrillReport): Check[] {
   const t = targetsFor(r.scenario);
+  const q = r.requests;
   const checks: Check[] = [];
-  if (r.requests.sent === 0) checks.push({ name: 'load ran', pass: false, detail: 'no request was sent' });
+  if (q.requests === 0) checks.push({ name: 'load ran', pass: false, detail: 'no request was sent' });
   if (r.writes.acknowledged === 0) checks.push({ name: 'writes acknowledged', pass: false, detail: 'no write was acknowledged: nothing was verified' });
   if (t.zeroFailedAnonymousReads) {
-    const n = r.requests.byKind['anon-read'].failed;
-    checks.push({ name: '0 failed anonymous reads', pass: n === 0, detail: `${n} of ${r.requests.byKind['anon-read'].sent} failed` });
+    const k = q.byKind['anon-read'];
+    checks.push({ name: '0 failed anonymous reads', pass: k.failedAfterRetry === 0, detail: `${k.failedAfterRetry} of ${k.requests} failed (${k.failedWithoutRetry} without the resend)` });
   }
   if (t.zeroFailedAfterRetry) {
-    checks.push({ name: '0 failed requests after ≤ 1 write retry', pass: r.requests.failedAfterRetry === 0, detail: `${r.requests.failedReads} failed reads, ${r.requests.writesFailedAfterRetry} writes failed after the retry` });
+    checks.push({
+      name: '0 failed requests after ≤ 1 retry',
+      pass: q.failedAfterRetry === 0,
+      detail: `${q.failedAfterRetry} failed (${Object.entries(q.byKind).filter(([, f]) => f.failedAfterRetry).map(([k, f]) => `${k} ${f.failedAfterRetry}`).join(', ') || 'none'})`,
+    });
   }
   if (t.failuresOnly503) {
-    const other = Object.entries(r.requests.failedByStatus).filter(([key]) => !key.endsWith(' 503'));
-    checks.push({ name: 'every failed request answered 503 (session store down)', pass: other.length === 0, detail: other.length ? other.map(([k, n]) => `${k} ×${n}`).join(', ') : `${r.requests.failed} failed, all 503` });
+    const other = Object.entries(q.failedByStatus).filter(([key]) => !key.endsWith(' 503'));
+    const failedAttempts = Object.values(q.failedByStatus).reduce((a, b) => a + b, 0);
+    checks.push({ name: 'every failed request answered 503 (session store down)', pass: other.length === 0, detail: other.length ? other.map(([k, n]) => `${k} ×${n}`).join(', ') : `${failedAttempts} failed, all 503` });
   }
   if (t.maxWriteUnavailabilitySeconds !== null) {
-    checks.push({ name: `write unavailability ≤ ${t.maxWriteUnavailabilitySeconds} s`, pass: r.writeUnavailabilitySeconds <= t.maxWriteUnavailabilitySeconds, detail: `${r.writeUnavailabilitySeconds} s` });
+    checks.push({ name: `write unavailability ≤ ${t.maxWriteUnavailabilitySeconds} s`, pass: r.unavailability.writesSeconds <= t.maxWriteUnavailabilitySeconds, detail: `${r.unavailability.writesSeconds} s (slowest write ${r.writeLatency.slowestSeconds} s)` });
   }
   checks.push({ name: '0 acknowledged writes lost', pass: r.writes.lost === 0, detail: `${r.writes.lost} of ${r.writes.acknowledged} acknowledged` });
   checks.push({ name: '0 duplicated writes', pass: r.writes.duplicated === 0, detail: `${r.writes.duplicated} keys with > 1 row` });
+  checks.push({ name: '0 stale reads', pass: r.staleReads === 0, detail: `${r.staleReads} of ${q.byKind['verify-read'].requests} read-your-writes checks answered 404` });
+  const late = r.restream.perReplica.filter((p) => p.seconds === null || p.seconds > t.restreamSeconds);
+  checks.push({
+    name: `every replica streaming again within ${t.restreamSeconds} s`,
+    pass: late.length === 0,
+    detail: r.restream.perReplica.length ? r.restream.perReplica.map((p) => `${p.name} ${p.seconds === null ? 'not streaming' : `${p.seconds} s`}`).join(', ') : 'no replica in the topology',
+  });
+  checks.push({ name: 'cluster healthy after the drill', pass: r.health.healthy, detail: r.health.healthy ? `healthy (checked ${r.health.waitedSeconds} s after)` : r.health.problems.join('; ') });
   if (r.restore) {
     checks.push({ name: 'every write acknowledged before T restored', pass: r.restore.missing === 0, detail: `${r.restore.missing} of ${r.restore.expectedBack} missing` });
     checks.push({ name: 'no write acknowledged after T restored', pass: r.restore.extra === 0, detail: `${r.restore.extra} present` });
@@ -203,17 +274,26 @@ const fmt = (n: number | null, unit = ' s') => (n === null ? 'n/a' : `${n}${unit
 /** The human report printed by `aidiary drill`. */
 export function formatReport(r: DrillReport): string {
   const q = r.requests;
+  const u = r.unavailability;
+  const kind = (k: RequestKind) => {
+    const f = q.byKind[k];
+    return `${k} ${f.requests} (retries ${f.retries}, failed ${f.failedWithoutRetry} without retry / ${f.failedAfterRetry} after, slow ${f.slow})`;
+  };
   const lines = [
     `drill ${r.scenario} (${r.driver}, run ${r.runId}): ${r.pass ? 'PASS' : 'FAIL'}`,
     `  fault: ${r.fault.description} at ${fmt(r.fault.injectedAtSeconds)}; recovered at ${fmt(r.fault.recoveredAtSeconds)}; load ${r.durationSeconds} s`,
-    `  requests: ${q.sent} sent, ${q.failed} failed (reads ${q.failedReads}, write attempts ${q.failedWrites}); after ≤ 1 write retry: ${q.failedAfterRetry}`,
-    `  by kind: ${Object.entries(q.byKind).map(([k, v]) => `${k} ${v.failed}/${v.sent}`).join(', ')}`,
+    `  requests: ${q.requests} (${q.attempts} attempts, ${q.retries} retries); failed ${q.failedWithoutRetry} without retry, ${q.failedAfterRetry} after ≤ 1 retry; ${q.slow} slower than ${u.thresholdSeconds} s`,
+    `  by kind: ${REQUEST_KINDS.map(kind).join('; ')}`,
+    `  logins: ${q.byKind.login.requests} sent, ${q.failedLogins} failed; ${q.sessionWaits} waits for a session`,
   ];
-  if (Object.keys(q.failedByStatus).length) lines.push(`  failed by status: ${Object.entries(q.failedByStatus).map(([k, v]) => `${k} ×${v}`).join(', ')}`);
+  if (Object.keys(q.failedByStatus).length) lines.push(`  failed attempts by status: ${Object.entries(q.failedByStatus).map(([k, v]) => `${k} ×${v}`).join(', ')}`);
   lines.push(
-    `  writes: ${r.writes.attempted} attempted, ${r.writes.acknowledged} acknowledged, ${r.writes.retried} retried, ${r.writes.lost} lost, ${r.writes.duplicated} duplicated`,
-    `  unavailability: writes ${r.writeUnavailabilitySeconds} s (slowest acknowledged write ${r.writeMaxLatencySeconds} s), anonymous reads ${r.readUnavailabilitySeconds} s, logged-in reads ${r.loggedInUnavailabilitySeconds} s`,
-    `  stale reads seen by the writer: ${r.staleReads}; replicas streaming again after: ${fmt(r.replicasStreamingAgainSeconds)}`,
+    `  writes: ${r.writes.attempted} attempted, ${r.writes.acknowledged} acknowledged, ${r.writes.retried} retried, ${r.writes.failedAfterRetry} failed after the retry, ${r.writes.lost} lost, ${r.writes.duplicated} duplicated`,
+    `  write latency: slowest ${r.writeLatency.slowestSeconds} s${r.writeLatency.slowestAcknowledged ? '' : ' (not acknowledged)'}; p99 during the fault ${fmt(r.writeLatency.p99FaultWindowSeconds)} over ${r.writeLatency.faultWindowWrites} writes`,
+    `  unavailability (failed after retry or > ${u.thresholdSeconds} s, union of [sent, finished]): writes ${u.writesSeconds} s, reads ${u.readsSeconds} s (anonymous ${u.anonymousReadsSeconds} s, logged-in ${u.loggedInReadsSeconds} s)`,
+    `  stale reads seen by the writer: ${r.staleReads}`,
+    `  re-stream (target ${r.restream.targetSeconds} s): ${r.restream.perReplica.map((p) => `${p.name} ${fmt(p.seconds)}`).join(', ') || 'no replica seen'}`,
+    `  cluster after: ${r.health.healthy ? 'healthy' : `UNHEALTHY: ${r.health.problems.join('; ')}`} (waited ${r.health.waitedSeconds} s)`,
   );
   if (r.restore) lines.push(`  restore to ${r.restore.targetTime}: ${r.restore.expectedBack} expected back, ${r.restore.missing} missing, ${r.restore.extra} extra`);
   for (const n of r.notes) lines.push(`  note: ${n}`);
@@ -221,10 +301,13 @@ export function formatReport(r: DrillReport): string {
   return lines.join('\n');
 }
 
-/** The README table: one row per drill. */
+/** The README table: one row per drill, every figure the tool measures. */
 export function formatTable(reports: DrillReport[]): string {
-  const head = '| scenario | requests | failed (after retry) | write unavail. | slowest write | read unavail. | acked writes | lost | dup | stale | re-stream | result |';
-  const sep = '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |';
-  const rows = reports.map((r) => `| ${r.scenario} | ${r.requests.sent} | ${r.requests.failed} (${r.requests.failedAfterRetry}) | ${r.writeUnavailabilitySeconds} s | ${r.writeMaxLatencySeconds} s | ${r.readUnavailabilitySeconds} s | ${r.writes.acknowledged} | ${r.writes.lost} | ${r.writes.duplicated} | ${r.staleReads} | ${fmt(r.replicasStreamingAgainSeconds)} | ${r.pass ? 'pass' : 'FAIL'} |`);
+  const head = '| scenario | requests | retries | failed w/o retry | failed after retry | failed logins | write unavail. | read unavail. | slowest write | p99 write (fault) | acked writes | lost | dup | stale | re-stream | healthy after | result |';
+  const sep = `| --- |${' ---: |'.repeat(14)} --- | --- |`;
+  const rows = reports.map((r) => {
+    const q = r.requests;
+    return `| ${r.scenario} | ${q.requests} | ${q.retries} | ${q.failedWithoutRetry} | ${q.failedAfterRetry} | ${q.failedLogins} | ${r.unavailability.writesSeconds} s | ${r.unavailability.readsSeconds} s | ${r.writeLatency.slowestSeconds} s | ${fmt(r.writeLatency.p99FaultWindowSeconds)} | ${r.writes.acknowledged} | ${r.writes.lost} | ${r.writes.duplicated} | ${r.staleReads} | ${fmt(r.replicasStreamingAgainSeconds)} | ${r.health.healthy ? 'yes' : 'NO'} | ${r.pass ? 'pass' : 'FAIL'} |`;
+  });
   return [head, sep, ...rows].join('\n');
 }

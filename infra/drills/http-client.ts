@@ -3,7 +3,7 @@ import { Agent, request } from 'node:http';
 // A minimal HTTP/1.1 client over node:http for the drill load. Not fetch: the drill must destroy
 // its keep-alive pool when it ends (so the CLI exits) and must know whether a failed request went
 // out on a reused keep-alive socket (`req.reusedSocket`), the one case where HTTP lets a client
-// resend an idempotent request, as browsers do.
+// resend an idempotent request, as browsers do (isResendable; the load generator counts each resend).
 
 export interface HttpResult {
   status: number;
@@ -41,14 +41,11 @@ export function httpRequest(url: string, agent: Agent | false, req: HttpRequest 
   });
 }
 
-/** GET with one resend when a reused keep-alive socket was reset by the server (see above). */
-export async function httpGet(url: string, agent: Agent, headers: Record<string, string> = {}, timeoutMs = 5000): Promise<HttpResult> {
-  try {
-    return await httpRequest(url, agent, { headers, timeoutMs });
-  } catch (err) {
-    if (!(err instanceof HttpError) || !err.reusedSocket || err.code !== 'ECONNRESET') throw err;
-    // On a new connection: the pool's other idle sockets were likely closed at the same moment
-    // (nginx closes idle client connections on reload).
-    return httpRequest(url, false, { headers, timeoutMs });
-  }
+/**
+ * True when HTTP lets a client resend the request unchanged: an idempotent request whose reused
+ * keep-alive socket was reset by the server before any answer (nginx closes idle client
+ * connections on reload). The caller resends and counts the resend: nothing is retried here.
+ */
+export function isResendable(err: unknown): boolean {
+  return err instanceof HttpError && err.reusedSocket && err.code === 'ECONNRESET';
 }

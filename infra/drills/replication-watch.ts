@@ -1,33 +1,66 @@
 import type { ClusterDriver } from './cluster-driver';
 
-// Polls the primary's view of its standbys during a drill, to measure how long after the fault
-// every replica streams again. A poll that fails (no primary answering) counts as "not streaming".
+// Polls the primary's view of its standbys during a drill, to measure per replica how long after
+// the fault it streams again. A poll that fails (no primary answering) counts as "not streaming"
+// for every replica known so far. A replica promoted during the drill is no longer expected to
+// stream and drops out of the figures; the old primary rejoining as a replica enters them.
+
+export interface ReplicaRestream {
+  name: string;
+  /** Seconds from the fault to its first streaming poll after the last broken one; 0 when it never broke; null when it did not stream again in time. */
+  seconds: number | null;
+}
+
+export interface RestreamResult {
+  perReplica: ReplicaRestream[];
+  /** The slowest replica (null when one did not stream again in time, or no fault was marked). */
+  seconds: number | null;
+}
+
+interface ReplicaTrack { lastBrokenMs: number | null; firstStreamingAfterBrokenMs: number | null }
+
+type Poll = { expected: string[]; streaming: string[] } | null;
 
 export class ReplicationWatch {
   private faultAtMs: number | null = null;
-  private lastBrokenMs: number | null = null;
-  private firstHealthyAfterBrokenMs: number | null = null;
+  private readonly tracks = new Map<string, ReplicaTrack>();
+  /** Replicas the primary expected at the last successful poll. */
+  private expected: string[] = [];
   private running = false;
   private loop: Promise<void> | null = null;
 
   constructor(private readonly driver: ClusterDriver, private readonly intervalMs = 250) {}
 
-  private async poll(): Promise<boolean> {
+  private async poll(): Promise<Poll> {
     try {
-      const { expected, streaming } = await this.driver.replicationState();
-      return expected.every((n) => streaming.includes(n));
+      return await this.driver.replicationState();
     } catch {
-      return false;
+      return null;
     }
   }
 
-  private observe(ok: boolean, atMs: number) {
-    if (this.faultAtMs === null) return;
-    if (!ok) {
-      this.lastBrokenMs = atMs;
-      this.firstHealthyAfterBrokenMs = null;
-    } else if (this.lastBrokenMs !== null && this.firstHealthyAfterBrokenMs === null) {
-      this.firstHealthyAfterBrokenMs = atMs;
+  private track(name: string): ReplicaTrack {
+    let t = this.tracks.get(name);
+    if (!t) this.tracks.set(name, (t = { lastBrokenMs: null, firstStreamingAfterBrokenMs: null }));
+    return t;
+  }
+
+  /** Records one poll (public for the unit test: the timing logic without a cluster). */
+  observe(poll: Poll, atMs: number): void {
+    if (poll) this.expected = poll.expected;
+    if (this.faultAtMs === null || atMs < this.faultAtMs) {
+      for (const name of this.expected) this.track(name);
+      return;
+    }
+    const broken = (t: ReplicaTrack) => { t.lastBrokenMs = atMs; t.firstStreamingAfterBrokenMs = null; };
+    if (!poll) {
+      for (const name of new Set([...this.tracks.keys(), ...this.expected])) broken(this.track(name));
+      return;
+    }
+    for (const name of poll.expected) {
+      const t = this.track(name);
+      if (!poll.streaming.includes(name)) broken(t);
+      else if (t.lastBrokenMs !== null && t.firstStreamingAfterBrokenMs === null) t.firstStreamingAfterBrokenMs = atMs;
     }
   }
 
@@ -35,8 +68,7 @@ export class ReplicationWatch {
     this.running = true;
     this.loop = (async () => {
       while (this.running) {
-        const ok = await this.poll();
-        this.observe(ok, Date.now());
+        this.observe(await this.poll(), Date.now());
         await new Promise((r) => setTimeout(r, this.intervalMs));
       }
     })();
@@ -46,22 +78,36 @@ export class ReplicationWatch {
     this.faultAtMs = atMs;
   }
 
-  /**
-   * Stops the background loop, then keeps polling until every replica streams (or timeoutMs).
-   * Seconds from the fault to the first all-streaming poll after the last broken one; 0 when the
-   * fault never broke replication; null when it did not recover in time or no fault was marked.
-   */
-  async finish(timeoutMs = 60_000): Promise<number | null> {
+  private recovered(): boolean {
+    return this.expected.every((name) => {
+      const t = this.tracks.get(name);
+      return !t || t.lastBrokenMs === null || t.firstStreamingAfterBrokenMs !== null;
+    });
+  }
+
+  /** The figures as they stand (public for the unit test). */
+  result(): RestreamResult {
+    if (this.faultAtMs === null) return { perReplica: [], seconds: null };
+    const perReplica = [...this.expected].sort().map((name): ReplicaRestream => {
+      const t = this.tracks.get(name);
+      if (!t || t.lastBrokenMs === null) return { name, seconds: 0 };
+      if (t.firstStreamingAfterBrokenMs === null) return { name, seconds: null };
+      return { name, seconds: Math.round((t.firstStreamingAfterBrokenMs - this.faultAtMs!) / 10) / 100 };
+    });
+    const seconds = perReplica.some((r) => r.seconds === null) ? null : Math.max(0, ...perReplica.map((r) => r.seconds!));
+    return { perReplica, seconds };
+  }
+
+  /** Stops the background loop, then keeps polling until every expected replica streams again (or timeoutMs). */
+  async finish(timeoutMs = 60_000): Promise<RestreamResult> {
     this.running = false;
     await this.loop;
-    if (this.faultAtMs === null) return null;
+    if (this.faultAtMs === null) return this.result();
     const deadline = Date.now() + timeoutMs;
-    while (this.lastBrokenMs !== null && this.firstHealthyAfterBrokenMs === null) {
-      if (Date.now() > deadline) return null;
+    for (;;) {
       this.observe(await this.poll(), Date.now());
-      if (this.firstHealthyAfterBrokenMs === null) await new Promise((r) => setTimeout(r, this.intervalMs));
+      if (this.recovered() || Date.now() > deadline) return this.result();
+      await new Promise((r) => setTimeout(r, this.intervalMs));
     }
-    if (this.lastBrokenMs === null) return 0;
-    return Math.round((this.firstHealthyAfterBrokenMs! - this.faultAtMs) / 10) / 100;
   }
 }
