@@ -1,5 +1,5 @@
 import { renderNginxConfig, RESOLVER_TIMEOUT_SECONDS, RESOLVER_VALID_SECONDS, type NginxRenderInput } from '../nginx/render';
-import type { Topology } from './topology';
+import { edgeTrustedProxies, type Topology } from './topology';
 
 /**
  * Where nginx keeps its files inside the edge image (see the Dockerfile's `edge` stage). Every
@@ -37,7 +37,7 @@ export interface EdgeUpstream {
  */
 export function renderEdgeConfig(t: Topology, upstream: EdgeUpstream, tls?: NginxRenderInput['tls'], paths = edgePaths, workerProcesses?: number): string {
   return renderNginxConfig({
-    topology: t,
+    topology: { ...t, trustedProxies: edgeTrustedProxies(t) },
     upstream: { kind: 'resolve', ...upstream },
     listenPort: t.ports.lb,
     stubStatusPort: t.ports.stubStatus,

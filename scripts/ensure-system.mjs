@@ -10,6 +10,9 @@
 // Prometheus, its PostgreSQL/Redis/nginx exporters and mtail. Where systemd runs, these packages
 // start system services on their default ports: the project never uses those services or ports
 // (infra/local/monitoring.ts gives each process its own port and flags).
+// `--with-cdn` (and --with-test-tools: the Varnish tests) adds Debian's varnish and
+// varnish-modules (vmod xkey) for `aidiary up --cdn varnish`; its system service is never used
+// either (infra/local/varnish.ts runs varnishd in the foreground on the topology's port).
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 
@@ -46,7 +49,19 @@ export const monitoringPackages = {
   mtail: '/usr/bin/mtail',
 };
 
-export function missingPackages({ withTestTools = false, withMonitoring = false } = {}) {
+/** Debian packages for `aidiary up --cdn varnish`, with a file each one provides. */
+export const cdnPackages = {
+  varnish: '/usr/sbin/varnishd',
+  'varnish-modules': 'vmods/libvmod_xkey.so',
+};
+
+function hasVarnishModule(relative) {
+  const lib = '/usr/lib';
+  if (!existsSync(lib)) return false;
+  return readdirSync(lib).some((arch) => existsSync(`${lib}/${arch}/varnish/${relative}`));
+}
+
+export function missingPackages({ withTestTools = false, withMonitoring = false, withCdn = false } = {}) {
   const missing = [];
   if (!which('nginx') && !existsSync('/usr/sbin/nginx')) missing.push('nginx');
   if (!postgresBinDir()) missing.push('postgresql');
@@ -58,11 +73,14 @@ export function missingPackages({ withTestTools = false, withMonitoring = false 
   if (withTestTools || withMonitoring) {
     for (const [pkg, bin] of Object.entries(monitoringPackages)) if (!existsSync(bin)) missing.push(pkg);
   }
+  if (withTestTools || withCdn) {
+    for (const [pkg, file] of Object.entries(cdnPackages)) if (!(file.startsWith('/') ? existsSync(file) : hasVarnishModule(file))) missing.push(pkg);
+  }
   return missing;
 }
 
-export function ensureSystem({ quiet = false, withTestTools = false, withMonitoring = false } = {}) {
-  const missing = missingPackages({ withTestTools, withMonitoring });
+export function ensureSystem({ quiet = false, withTestTools = false, withMonitoring = false, withCdn = false } = {}) {
+  const missing = missingPackages({ withTestTools, withMonitoring, withCdn });
   if (missing.length === 0) return;
   const cmd = `apt-get update && apt-get install -y ${missing.join(' ')}`;
   const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
@@ -74,11 +92,13 @@ export function ensureSystem({ quiet = false, withTestTools = false, withMonitor
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   execFileSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
   execFileSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], { stdio: 'inherit', env });
-  const still = missingPackages({ withTestTools, withMonitoring });
+  const still = missingPackages({ withTestTools, withMonitoring, withCdn });
   if (still.length) {
     console.error(`aidiary: apt did not provide: ${still.join(', ')}`);
     process.exit(1);
   }
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) ensureSystem({ withTestTools: process.argv.includes('--with-test-tools'), withMonitoring: process.argv.includes('--with-monitoring') });
+if (import.meta.url === `file://${process.argv[1]}`) ensureSystem({
+  withTestTools: process.argv.includes('--with-test-tools'), withMonitoring: process.argv.includes('--with-monitoring'), withCdn: process.argv.includes('--with-cdn'),
+});

@@ -15,21 +15,25 @@ export interface LocalPortChoice {
   port?: number;
   /**
    * First of a block of ports for everything else (--base-port): stub_status B+1, redis B+2/B+3,
-   * pg-K B+10+K, app-K B+20+K. Without it the topology defaults apply (DESIGN.md §3).
+   * Varnish (--cdn varnish) B+4, pg-K B+10+K, app-K B+20+K. Without it the topology defaults apply (DESIGN.md §3).
    */
   basePort?: number;
 }
 
+/** The CDN tiers the local cluster can run itself (`up --cdn`). */
+export type LocalCdn = 'none' | 'varnish';
+
 /** Ports needed by a --base-port block: 20 fixed slots plus up to 64 apps. */
 export const BASE_PORT_SPAN = 20 + 64;
 
-export function localTopology(opts: { apps?: number; dbReplicas?: number } & LocalPortChoice, base?: Topology): Topology {
+export function localTopology(opts: { apps?: number; dbReplicas?: number; cdn?: LocalCdn } & LocalPortChoice, base?: Topology): Topology {
   const overrides: TopologyOverrides = { target: 'local' };
+  if (opts.cdn !== undefined) overrides.cdn = opts.cdn;
   if (opts.apps !== undefined) overrides.appReplicas = opts.apps;
   if (opts.dbReplicas !== undefined) overrides.dbReplicas = opts.dbReplicas;
   if (opts.basePort !== undefined) {
     const b = opts.basePort;
-    overrides.ports = { lb: opts.port ?? b, stubStatus: b + 1, redisSessions: b + 2, redisCache: b + 3, pgBase: b + 10, appBase: b + 20 };
+    overrides.ports = { lb: opts.port ?? b, stubStatus: b + 1, redisSessions: b + 2, redisCache: b + 3, cdn: b + 4, pgBase: b + 10, appBase: b + 20 };
   } else if (opts.port !== undefined) {
     overrides.ports = { lb: opts.port };
   }
@@ -76,6 +80,7 @@ export function topologyPorts(t: Topology): { port: number; what: string }[] {
   return [
     { port: t.ports.lb, what: 'nginx load balancer' },
     { port: t.ports.stubStatus, what: 'nginx stub_status' },
+    ...(t.cdn === 'varnish' ? [{ port: t.ports.cdn, what: 'varnish (--cdn varnish)' }] : []),
     ...redisInstances(t).map((r) => ({ port: r.port, what: r.name })),
     ...dbInstances(t).map((d) => ({ port: d.port, what: d.name })),
     ...appInstances(t).map((a) => ({ port: a.port, what: a.name })),

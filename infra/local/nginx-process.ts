@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { renderNginxConfig, type NginxRenderInput } from '../../nginx/render';
-import type { Topology } from '../topology';
+import { edgeTrustedProxies, type Topology } from '../topology';
 import { nginxBinary } from './preflight';
 import { isAlive, isRoot, sleep, spawnDetached, stopPid, userCanEnter } from './process';
 import type { StateDir } from './state';
@@ -45,7 +45,8 @@ export function writeNginxConfig(state: StateDir, root: string, t: Topology, app
   mkdirSync(paths.tempDir, { recursive: true });
   mkdirSync(paths.staticRoot, { recursive: true });
   const conf = renderNginxConfig({
-    topology: t,
+    // nginx believes X-Forwarded-For from the tier in front of it (Varnish with `--cdn varnish`).
+    topology: { ...t, trustedProxies: edgeTrustedProxies(t) },
     upstream: { kind: 'static', servers: appPorts.map((port) => ({ host: t.host, port })) },
     listenPort: t.ports.lb,
     stubStatusPort: t.ports.stubStatus,

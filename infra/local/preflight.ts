@@ -47,6 +47,7 @@ export function processMarker(node: string): string {
   if (node.startsWith('app-')) return 'app.mjs';
   if (node.startsWith('redis-')) return 'redis-server';
   if (node.startsWith('pg-')) return 'postgres';
+  if (node === 'cdn') return 'varnishd';
   return '';
 }
 

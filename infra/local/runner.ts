@@ -1,9 +1,9 @@
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { durabilityMode, synchronousStandbyNames, type AppInstance, type Topology } from '../topology';
+import { durabilityMode, localCdnUrl, synchronousStandbyNames, type AppInstance, type Topology } from '../topology';
 import { appEntry, startApp, stopApp } from './app-processes';
 import { migrateAppDatabase, provisionLocalAdmin, seedAppDatabase, type AppDbConnection } from './app-database';
-import { appNodes, hasData, isPrimaryDataDir, localTopology, pgNodes, redisNodes, topologyPorts, type LocalPortChoice } from './cluster-layout';
+import { appNodes, hasData, isPrimaryDataDir, localTopology, pgNodes, redisNodes, topologyPorts, type LocalCdn, type LocalPortChoice } from './cluster-layout';
 import { waitForHealthy } from './http-probe';
 import { reloadNginx, startNginx, stopNginx, writeNginxConfig } from './nginx-process';
 import {
@@ -16,9 +16,10 @@ import { isAlive, sleep, stopPid } from './process';
 import { startRedis, stopRedis } from './redis';
 import { choosePrimary, readRecordedPrimary, recordPrimary, startStandby } from './rejoin';
 import { projectRoot, StateDir, type ClusterState } from './state';
+import { CDN_NODE, checkVarnishInstalled, startVarnish, stopVarnish } from './varnish';
 
 // Orchestrates the local cluster: up (PostgreSQL primary + streaming replicas, both Redis roles,
-// migrations and first-start seed, N apps, nginx), down (by pid, keeping data) and scale (no
+// migrations and first-start seed, N apps, nginx, and Varnish in front with `cdn: varnish`), down (by pid, keeping data) and scale (no
 // failed request: add → reload → drain).
 
 export type Log = (message: string) => void;
@@ -27,6 +28,8 @@ export interface UpOptions extends LocalPortChoice {
   stateDir: string;
   apps?: number;
   dbReplicas?: number;
+  /** The CDN tier in front of nginx (`--cdn`); stored in the topology like the counts. */
+  cdn?: LocalCdn;
   log?: Log;
   env?: NodeJS.ProcessEnv;
   /** Recorded as the supervising process (foreground `up`). */
@@ -173,8 +176,9 @@ export async function up(opts: UpOptions): Promise<UpResult> {
     const previous = state.read();
     if (previous && opts.basePort !== undefined) log(`note: ${state.root} keeps the ports it was created with; --base-port ignored`);
     const t = previous
-      ? localTopology({ apps: opts.apps, dbReplicas: opts.dbReplicas, port: opts.port }, previous.topology)
-      : localTopology({ apps: opts.apps, dbReplicas: opts.dbReplicas, port: opts.port, basePort: opts.basePort });
+      ? localTopology({ apps: opts.apps, dbReplicas: opts.dbReplicas, cdn: opts.cdn, port: opts.port }, previous.topology)
+      : localTopology({ apps: opts.apps, dbReplicas: opts.dbReplicas, cdn: opts.cdn, port: opts.port, basePort: opts.basePort });
+    if (t.cdn === 'varnish') checkVarnishInstalled();
     await checkPortsFree(topologyPorts(t), t.host);
     const secrets = state.ensureSecrets(opts.env ?? process.env);
     const pgHome = previous?.pgHome ?? resolvePgHome(state);
@@ -204,12 +208,13 @@ export async function up(opts: UpOptions): Promise<UpResult> {
         const pid = startNginx(state, root);
         await waitForHealthy(`http://${t.host}:${t.ports.lb}/health`, { timeoutMs: 15_000, alive: () => isAlive(pid), what: 'nginx', logFile: state.logFile('lb') });
       });
+      if (t.cdn === 'varnish') await step(log, `start varnish on ${t.host}:${t.ports.cdn} (in front of nginx)`, () => startVarnish(state, t));
     } catch (err) {
       log('start failed; stopping what was started');
       await stopEverything(state, noop).catch(() => {});
       throw err;
     }
-    return { url: `http://${t.host}:${t.ports.lb}/`, stateDir: state.root, adminPasswordFile: secrets.adminPasswordFile, topology: t, elapsedMs: Date.now() - started };
+    return { url: `${localCdnUrl(t) ?? `http://${t.host}:${t.ports.lb}`}/`, stateDir: state.root, adminPasswordFile: secrets.adminPasswordFile, topology: t, elapsedMs: Date.now() - started };
   } finally {
     release();
   }
@@ -245,7 +250,12 @@ async function stopPostgresAndWait(node: PgNode): Promise<void> {
 async function stopEverything(state: StateDir, log: Log): Promise<string[]> {
   const t = state.read()?.topology;
   const stopped: string[] = [];
-  // Monitoring first: it would only record the rest going down (none without `up --monitoring`).
+  // The outermost tier first: no client reaches a cluster that is going down through it.
+  if (state.readPid(CDN_NODE)) {
+    await step(log, 'stop varnish', () => stopVarnish(state));
+    stopped.push(CDN_NODE);
+  }
+  // Monitoring next: it would only record the rest going down (none without `up --monitoring`).
   if (state.pidFiles().some((p) => p.node.startsWith('mon-'))) stopped.push(...await step(log, 'stop monitoring', () => stopMonitoring(state.root)));
   if (state.readPid('lb')) {
     await step(log, 'stop nginx', () => stopNginx(state));

@@ -22,6 +22,7 @@ import { isAlive } from './process';
 //   wal-archive/, backups/ WAL archive and base backups (infra/local/backup.ts)
 //   redis/<node>/         Redis working directory (AOF of the sessions role)
 //   nginx/                rendered nginx.conf, pid, cache and temp directories
+//   varnish/              `--cdn varnish`: the rendered default.vcl and varnishd's working dir run/ (-n)
 //   ports/<app>.control   each app's loopback control port (picked free at its first start, reused)
 //
 // PostgreSQL's part (pg/, wal-archive/, backups/ and the pg-K logs) lives under the "PostgreSQL

@@ -5,18 +5,21 @@ import { monitoringStatus } from './monitoring';
 import { isNodeProcess } from './preflight';
 import { pingRedis, probeAuth } from './redis';
 import { StateDir } from './state';
+import { varnishStatus, type CdnStatus } from './varnish';
 
 // `aidiary status [--json]` (shape in ARCHITECTURE.md, CLI contract), with each app's loopback control port
 // (additive: the bench and drills switch cache layers there; null when the app has none):
 // { url, stateDir, lb: {name, pid, port, healthy}, apps: [{name, pid, port, controlPort, healthy}],
 //   postgres: [{name, role, pid, port, socketDir, dataDir, healthy, lagBytes, streaming, timeline, replayLagBytes}],
-//   redis: [{name, role, pid, port, healthy}], monitoring: [{name, pid, port, url, healthy}], cdn: null }
+//   redis: [{name, role, pid, port, healthy}], monitoring: [{name, pid, port, url, healthy}],
+//   cdn: {kind, url, pid, port, healthy} | null }
 // The shape only grows (ARCHITECTURE.md, CLI contract): fields are added, never renamed or removed.
 // streaming: a replica's WAL receiver is streaming (null on the primary or when unreachable);
 // timeline: the timeline the node writes (primary) or receives/replays (replica);
 // replayLagBytes: WAL a replica has received but not replayed yet (null on the primary).
 // monitoring: Prometheus and the exporters of `up --monitoring` (always a list, empty while none
-// runs); cdn (null while there is none) is reserved for the CDN work.
+// runs); cdn: the CDN tier in front of nginx (`up --cdn varnish`; url is the public origin then),
+// null when the topology has none.
 
 export interface NodeStatus { name: string; pid: number | null; port: number; healthy: boolean }
 export interface PgStatus extends NodeStatus {
@@ -41,8 +44,8 @@ export interface ClusterStatus {
   postgres: PgStatus[];
   redis: RedisStatus[];
   monitoring: MonitoringStatus[];
-  /** Reserved for the CDN work; null when no CDN is configured. */
-  cdn: null;
+  /** The local CDN tier (`up --cdn varnish`); null when the topology has none. */
+  cdn: CdnStatus | null;
 }
 
 function livePid(state: StateDir, name: string): number | null {
@@ -112,7 +115,7 @@ export async function clusterStatus(stateDir: string): Promise<ClusterStatus> {
     postgres: postgres.map(({ slot: _slot, ...p }) => p),
     redis,
     monitoring: await monitoringStatus(state.root),
-    cdn: null,
+    cdn: await varnishStatus(state, t),
   };
 }
 
@@ -137,6 +140,7 @@ async function replicationOf(node: PgNode, role: 'primary' | 'replica'): Promise
 export function formatStatus(s: ClusterStatus): string {
   const mark = (ok: boolean) => (ok ? 'up' : 'DOWN');
   const rows: string[][] = [['node', 'role', 'pid', 'port', 'health', 'lag']];
+  if (s.cdn) rows.push(['cdn', s.cdn.kind, String(s.cdn.pid ?? '-'), String(s.cdn.port), mark(s.cdn.healthy), '']);
   rows.push([s.lb.name, 'nginx', String(s.lb.pid ?? '-'), String(s.lb.port), mark(s.lb.healthy), '']);
   for (const a of s.apps) rows.push([a.name, 'app', String(a.pid ?? '-'), String(a.port), mark(a.healthy), '']);
   for (const p of s.postgres) rows.push([p.name, p.role, String(p.pid ?? '-'), String(p.port), mark(p.healthy), p.lagBytes === null ? '?' : `${p.lagBytes} B`]);
@@ -144,5 +148,6 @@ export function formatStatus(s: ClusterStatus): string {
   for (const m of s.monitoring) rows.push([m.name, 'monitoring', String(m.pid ?? '-'), String(m.port), mark(m.healthy), '']);
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   const lines = rows.map((r) => r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd());
-  return [`${s.url}  (state: ${s.stateDir})`, ...lines].join('\n');
+  const head = s.cdn ? `${s.cdn.url}  (${s.cdn.kind} in front of ${s.url})` : s.url;
+  return [`${head}  (state: ${s.stateDir})`, ...lines].join('\n');
 }

@@ -19,6 +19,7 @@ export const defaultTopology: Topology = {
   host: '127.0.0.1',
   siteUrl: '',
   trustedProxies: [],
+  cdn: 'none',
   login: {
     maxAttemptsPerAddress: 50,
     addressWindowSeconds: 300,
@@ -36,6 +37,7 @@ export const defaultTopology: Topology = {
     redisSessions: 6380,
     redisCache: 6381,
     stubStatus: 8089,
+    cdn: 8088,
   },
   // parseTopology derives max_connections again for the target it parses.
   database: { ...database, maxConnections: connectionBudget('local', database).total },

@@ -65,7 +65,30 @@ export function appKeepAliveTimeoutMs(t: Topology): number {
  */
 export function siteOrigin(t: Topology): string {
   if (t.siteUrl) return t.siteUrl;
-  return t.target === 'local' ? `http://${t.host}:${t.ports.lb}` : `http://localhost:${t.ports.lb}`;
+  if (t.target !== 'local') return `http://localhost:${t.ports.lb}`;
+  return localCdnUrl(t) ?? `http://${t.host}:${t.ports.lb}`;
+}
+
+/** The local Varnish tier's origin (`cdn: 'varnish'`), else null. */
+export function localCdnUrl(t: Topology): string | null {
+  return t.target === 'local' && t.cdn === 'varnish' ? `http://${t.host}:${t.ports.cdn}` : null;
+}
+
+/** A CDN tier (local Varnish or a provider) is in front of nginx: nginx passes the CDN headers through. */
+export function hasCdnTier(t: Topology): boolean {
+  return t.cdn !== 'none';
+}
+
+/**
+ * Peers in front of nginx whose X-Forwarded-For nginx believes (real_ip): the operator's
+ * trustedProxies, plus the local Varnish tier, which connects from the topology's host and
+ * overwrites X-Forwarded-For with its client's address. So the login limits and the loopback-only
+ * bench header see the client, not Varnish. Locally every peer is on loopback anyway: nginx is
+ * bound to it.
+ */
+export function edgeTrustedProxies(t: Topology): string[] {
+  const cdnPeer = localCdnUrl(t) ? [t.host] : [];
+  return [...new Set([...t.trustedProxies, ...cdnPeer])];
 }
 
 /**
@@ -144,6 +167,13 @@ export function appEnvironment(t: Topology, app: AppInstance, addr: ServiceAddre
     AIDIARY_CACHE_L2_TTL_SECONDS: String(t.cache.l2TtlSeconds),
     AIDIARY_CACHE_SWR_SECONDS: String(t.cache.staleWhileRevalidateSeconds),
   };
+  // The local Varnish tier is purged by the apps (app/cdn/adapter-config.ts); providers in front
+  // of a stack get their adapter and credentials from the stack's config instead.
+  const varnishUrl = localCdnUrl(t);
+  if (varnishUrl) {
+    env.AIDIARY_CDN_PROVIDER = 'varnish';
+    env.AIDIARY_CDN_VARNISH_URL = varnishUrl;
+  }
   if (addr.dbNodes && (addr.dbPrimaryService || addr.dbReadService)) {
     throw new TopologyError('service addresses: give either dbNodes or dbPrimaryService/dbReadService, not both');
   }

@@ -9,6 +9,13 @@ export type DurabilityMode = 'sync-quorum' | 'async';
 
 export type RedisRole = 'sessions' | 'cache';
 
+/**
+ * The CDN-style tier in front of nginx: none, Varnish run by the local cluster (`up --cdn
+ * varnish`, local target only), or a provider the operator puts in front of a stack. Any of them
+ * makes nginx pass the CDN headers (Surrogate-Key, Surrogate-Control, …) instead of stripping them.
+ */
+export type CdnKind = 'none' | 'varnish' | 'cloudflare' | 'fastly' | 'cloudfront';
+
 export interface PortsConfig {
   /** nginx load balancer (public). */
   lb: number;
@@ -20,6 +27,8 @@ export interface PortsConfig {
   redisCache: number;
   /** nginx stub_status, bound to loopback only. */
   stubStatus: number;
+  /** The local Varnish tier (`cdn: 'varnish'`): the public port in front of nginx. */
+  cdn: number;
 }
 
 export interface DatabaseConfig {
@@ -111,6 +120,8 @@ export interface Topology {
    * X-Forwarded-For nginx believes. Empty (the default): the TCP peer is the client.
    */
   trustedProxies: string[];
+  /** The CDN tier in front of nginx (see CdnKind); 'none' by default. */
+  cdn: CdnKind;
   login: LoginLimits;
   appReplicas: number;
   dbReplicas: number;

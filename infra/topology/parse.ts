@@ -26,6 +26,7 @@ const topologySchema = z.object({
   host: z.string().min(1),
   siteUrl: z.string().refine((v) => v === '' || /^https?:\/\/[a-z0-9.-]+(:\d{1,5})?$/.test(v), 'must be scheme://host[:port] in lower case, no path (e.g. https://blog.example.com)'),
   trustedProxies: z.array(z.string().refine(isCidr, 'must be an IP address or CIDR (e.g. 10.0.0.0/8)')).max(64),
+  cdn: z.enum(['none', 'varnish', 'cloudflare', 'fastly', 'cloudfront']),
   login: z.object({
     maxAttemptsPerAddress: positiveInt,
     addressWindowSeconds: positiveInt,
@@ -37,7 +38,7 @@ const topologySchema = z.object({
   dbReplicas: z.number().int().min(0, 'must be 0 or more').max(MAX_DB_REPLICAS, `must be at most ${MAX_DB_REPLICAS}`),
   durability: z.enum(['auto', 'sync-quorum', 'async']),
   ports: z.object({
-    lb: port, appBase: port, pgBase: port, redisSessions: port, redisCache: port, stubStatus: port,
+    lb: port, appBase: port, pgBase: port, redisSessions: port, redisCache: port, stubStatus: port, cdn: port,
   }),
   database: z.object({
     name: z.string().regex(/^[a-z_][a-z0-9_]*$/, 'must be a plain SQL identifier'),
@@ -157,6 +158,9 @@ function checkCrossFieldRules(t: Topology): void {
       + (t.target === 'local' ? '' : ', or raise maxAppReplicas (`pulumi config set maxAppReplicas <n>`; max_connections grows with it and every PostgreSQL node restarts once)'),
     );
   }
+  if (t.cdn === 'varnish' && t.target !== 'local') {
+    throw new TopologyError(`topology.cdn: varnish is the local cluster's tier (\`aidiary up --cdn varnish\`); on ${t.target} set cdn to none, cloudflare, fastly or cloudfront`);
+  }
   if (t.target === 'local') {
     const used = new Map<number, string>();
     const claim = (p: number, what: string) => {
@@ -168,6 +172,7 @@ function checkCrossFieldRules(t: Topology): void {
     claim(t.ports.stubStatus, 'ports.stubStatus');
     claim(t.ports.redisSessions, 'ports.redisSessions');
     claim(t.ports.redisCache, 'ports.redisCache');
+    if (t.cdn === 'varnish') claim(t.ports.cdn, 'ports.cdn');
     for (let k = 0; k < t.appReplicas; k++) claim(t.ports.appBase + k, `app-${k} (ports.appBase+${k})`);
     for (let k = 0; k <= t.dbReplicas; k++) claim(t.ports.pgBase + k, `pg-${k} (ports.pgBase+${k})`);
   }

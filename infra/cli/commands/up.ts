@@ -1,15 +1,17 @@
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
 import { freePortBlock } from '../../local/process';
-import { BASE_PORT_SPAN } from '../../local/cluster-layout';
+import { BASE_PORT_SPAN, type LocalCdn } from '../../local/cluster-layout';
 import { checkBinaries, isNodeProcess } from '../../local/preflight';
 import { isRoot } from '../../local/process';
 import { startMonitoring, type MonitoringProfile } from '../../local/monitoring';
 import { down, up } from '../../local/runner';
+import { checkVarnishInstalled } from '../../local/varnish';
 import { resolveStateDir, StateDir } from '../../local/state';
 import {
   action, appCount, dbReplicaCount, integer, port, withOutput, withStateDir, type ExitSink, type OutputOptions, type StateDirOptions,
 } from '../args';
+import { UsageError } from '../exit-codes';
 import { emitResult, progress } from '../output';
 import { seedTo } from './seed';
 
@@ -20,6 +22,9 @@ import { seedTo } from './seed';
 // returns (the bench's Zipf mix is over 10,000): a fresh cluster's demo seed is N posts, then
 // `aidiary seed --posts N` tops up the published ones (also on a cluster seeded before) and
 // flushes the page caches.
+// --cdn varnish (or AIDIARY_CDN=varnish): Varnish in front of nginx on the topology's cdn port
+// (8088; B+4 of a --base-port block), the public origin then; stored like --apps, `--cdn none`
+// removes it.
 
 interface UpOptions extends StateDirOptions, OutputOptions {
   detach?: boolean;
@@ -30,6 +35,26 @@ interface UpOptions extends StateDirOptions, OutputOptions {
   seedPosts?: number;
   monitoring?: boolean;
   monitoringProfile?: MonitoringProfile;
+  cdn?: LocalCdn;
+}
+
+const cdnKinds: LocalCdn[] = ['none', 'varnish'];
+
+function cdnKind(value: string): LocalCdn {
+  if ((cdnKinds as string[]).includes(value)) return value as LocalCdn;
+  throw new InvalidArgumentError(`Give ${cdnKinds.join(' or ')} (varnish: Debian's Varnish with xkey in front of nginx).`);
+}
+
+/** --cdn, else AIDIARY_CDN (for `npm start`), else what the state dir records. */
+function cdnChoice(flag: LocalCdn | undefined, env: NodeJS.ProcessEnv): LocalCdn | undefined {
+  if (flag !== undefined) return flag;
+  const fromEnv = env.AIDIARY_CDN;
+  if (fromEnv === undefined || fromEnv === '') return undefined;
+  try {
+    return cdnKind(fromEnv);
+  } catch {
+    throw new UsageError(`AIDIARY_CDN: "${fromEnv}" is not a CDN tier; give ${cdnKinds.join(' or ')}`);
+  }
 }
 
 function monitoringProfile(value: string): MonitoringProfile {
@@ -56,15 +81,18 @@ export function registerUp(program: Command, exit: ExitSink): void {
     .option('--base-port <b|auto>', `first of ${BASE_PORT_SPAN} consecutive ports for every node (auto: a free block); a new state dir only`, basePortOrAuto)
     .option('--seed-posts <n>', 'the site holds at least N published posts once up returns', integer(0))
     .option('--monitoring', 'also start Prometheus and the PostgreSQL, Redis and nginx exporters (or set AIDIARY_MONITORING=1)')
-    .option('--monitoring-profile <p>', 'alert durations: production (default) or short', monitoringProfile);
+    .option('--monitoring-profile <p>', 'alert durations: production (default) or short', monitoringProfile)
+    .option('--cdn <kind>', 'CDN tier in front of nginx: varnish or none (default none, or what the state dir records; or set AIDIARY_CDN)', cdnKind);
   withOutput(withStateDir(cmd)).action(action(exit, async (opts: UpOptions) => {
     const stateDir = resolveStateDir(opts.stateDir);
-    await installMissingSystemPackages();
+    const cdn = cdnChoice(opts.cdn, process.env);
+    await installMissingSystemPackages(cdn === 'varnish' || (cdn === undefined && new StateDir(stateDir).read()?.topology.cdn === 'varnish'));
     const basePort = opts.basePort === 'auto' ? await freePortBlock(BASE_PORT_SPAN) : opts.basePort;
     const result = await up({
       stateDir,
       apps: opts.apps,
       dbReplicas: opts.dbReplicas,
+      cdn,
       port: opts.port,
       basePort,
       log: progress,
@@ -82,7 +110,7 @@ export function registerUp(program: Command, exit: ExitSink): void {
         throw err;
       }
     }
-    progress(`cluster up in ${(result.elapsedMs / 1000).toFixed(1)} s: ${result.topology.appReplicas} app(s), 1 primary + ${result.topology.dbReplicas} replica(s)`);
+    progress(`cluster up in ${(result.elapsedMs / 1000).toFixed(1)} s: ${result.topology.appReplicas} app(s), 1 primary + ${result.topology.dbReplicas} replica(s)${result.topology.cdn === 'varnish' ? ', Varnish in front of nginx' : ''}`);
     progress(`open ${result.url}`);
     progress(`admin login: admin, password in ${result.adminPasswordFile}`);
     emitResult(opts, { url: result.url, stateDir: result.stateDir, adminPasswordFile: result.adminPasswordFile, elapsedMs: result.elapsedMs });
@@ -91,17 +119,24 @@ export function registerUp(program: Command, exit: ExitSink): void {
   }));
 }
 
-/** A fresh machine: nginx/PostgreSQL/Redis through apt when we may (root), else checkBinaries' message. */
-async function installMissingSystemPackages(): Promise<void> {
-  try {
+/**
+ * A fresh machine: nginx/PostgreSQL/Redis (and Varnish with its xkey module for `--cdn varnish`)
+ * through apt when we may (root), else the checks' message naming the apt command.
+ */
+async function installMissingSystemPackages(withCdn: boolean): Promise<void> {
+  const check = () => {
     checkBinaries();
+    if (withCdn) checkVarnishInstalled();
+  };
+  try {
+    check();
   } catch (err) {
     if (!isRoot() || process.env.AIDIARY_NO_APT === '1') throw err;
     progress('installing missing system packages through apt…');
     // @ts-expect-error plain JS helper without types (it must run on a fresh clone before any build)
     const { ensureSystem } = await import('../../../scripts/ensure-system.mjs');
-    ensureSystem();
-    checkBinaries();
+    ensureSystem({ withCdn });
+    check();
   }
 }
 
