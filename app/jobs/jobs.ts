@@ -11,6 +11,7 @@ import type { MediaLibrary } from '../media/media-library';
 import { makeThumbnail } from '../media/thumbnail';
 import { publishDuePosts } from './publish-scheduled-posts';
 import { deleteExpiredIdempotencyKeys } from '../db/queries/admin-idempotency';
+import type { CdnPurgeQueue } from './cdn-purge-queue';
 
 // Background jobs on BullMQ, in the "sessions" Redis (AOF, noeviction: queued jobs must not be
 // evicted). Every app runs the producers and, once start() is called (main.ts, after the app is
@@ -27,6 +28,7 @@ import { deleteExpiredIdempotencyKeys } from '../db/queries/admin-idempotency';
 //                    publishes due posts every `scheduleEveryMs`
 //   maintenance      a job scheduler that deletes expired Idempotency-Key rows every
 //                    `maintenanceEveryMs` (one run per cluster)
+//   cdn-purge        when a CDN is configured: its purges after writes (app/jobs/cdn-purge-queue.ts)
 // Redis down: producers fail fast (no offline queue: an upload never waits on Redis), workers
 // reconnect by themselves; the app keeps serving; each failure is a counter and a rate-limited log
 // line. Jobs resume when Redis returns.
@@ -61,6 +63,8 @@ export interface JobsDeps {
   pageCache: PageCache;
   media: MediaLibrary;
   onContentChanged(change: ContentChange): Promise<void>;
+  /** The CDN purge queue (app/jobs/cdn-purge-queue.ts) when a CDN is configured: started, listed and closed with the others. */
+  cdnPurge?: CdnPurgeQueue | null;
 }
 
 export interface JobsTuning {
@@ -241,10 +245,11 @@ export function createJobs(deps: JobsDeps, tuning: Partial<JobsTuning> = {}): Jo
     },
 
     async summary() {
-      return Promise.all(queueNames.map(async (name) => {
+      const own = await Promise.all(queueNames.map(async (name) => {
         const c = await withTimeout(`summary:${name}`, queues[name].getJobCounts('waiting', 'active', 'delayed', 'completed', 'failed'));
         return { queue: name, waiting: c.waiting ?? 0, active: c.active ?? 0, delayed: c.delayed ?? 0, completed: c.completed ?? 0, failed: c.failed ?? 0 };
       }));
+      return deps.cdnPurge ? [...own, await deps.cdnPurge.summary()] : own;
     },
 
     start() {
@@ -283,12 +288,13 @@ export function createJobs(deps: JobsDeps, tuning: Partial<JobsTuning> = {}): Jo
         return worker;
       });
       void upsertScheduler();
+      deps.cdnPurge?.start();
     },
 
     async ready(timeoutMs = 5000) {
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<void>((resolve) => { timer = setTimeout(resolve, timeoutMs); });
-      await Promise.race([Promise.all(workers.map((w) => w.waitUntilReady())).then(() => {}), timeout]).catch(() => {});
+      await Promise.race([Promise.all([...workers.map((w) => w.waitUntilReady()), deps.cdnPurge?.ready(timeoutMs)]).then(() => {}), timeout]).catch(() => {});
       clearTimeout(timer);
     },
 
@@ -305,7 +311,7 @@ export function createJobs(deps: JobsDeps, tuning: Partial<JobsTuning> = {}): Jo
         }
       };
       // Workers let a running job finish (a thumbnail is short); waiting jobs stay for the other apps.
-      await Promise.all([...workers.map((w) => closeBounded(w, 5000)), ...Object.values(queues).map((q) => closeBounded(q, 2000))]);
+      await Promise.all([...workers.map((w) => closeBounded(w, 5000)), ...Object.values(queues).map((q) => closeBounded(q, 2000)), deps.cdnPurge?.close()]);
       for (const client of [workerConnection, producer]) {
         if (client) await withTimeout('quit', client.quit(), 1000).catch(() => client.disconnect());
       }
