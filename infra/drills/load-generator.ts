@@ -62,6 +62,10 @@ export interface LoadOptions {
   maxRequests?: number;
   anonLoops?: number;
   userLoops?: number;
+  /**
+   * Default 2: a writer spends part of its time reading its post back, so with one writer a fault
+   * could block only that read and no write would show the blocking.
+   */
   writerLoops?: number;
   /** Pause between two writes of one writer (keeps the load steady, not saturating 2 cores). */
   writePauseMs?: number;
@@ -272,7 +276,7 @@ export function startLoad(opts: LoadOptions): RunningLoad {
     await Promise.all([
       ...Array.from({ length: opts.anonLoops ?? 2 }, () => anonLoop(anonPaths)),
       ...Array.from({ length: opts.userLoops ?? 1 }, () => userLoop()),
-      ...Array.from({ length: opts.writerLoops ?? 1 }, (_, i) => writerLoop(i)),
+      ...Array.from({ length: opts.writerLoops ?? 2 }, (_, i) => writerLoop(i)),
     ]);
   })();
 

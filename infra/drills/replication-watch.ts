@@ -1,8 +1,9 @@
 import type { ClusterDriver } from './cluster-driver';
 
 // Polls the primary's view of its standbys during a drill, to measure per replica how long after
-// the fault it streams again. A poll that fails (no primary answering) counts as "not streaming"
-// for every replica known so far. A replica promoted during the drill is no longer expected to
+// the fault it streams again. A poll that fails or is not answered within pollTimeoutMs (no
+// primary answering, or a frozen one: its standbys still show "streaming" once it thaws, but no
+// WAL reached them meanwhile) counts as "not streaming" for every replica known so far. A replica promoted during the drill is no longer expected to
 // stream and drops out of the figures; the old primary rejoining as a replica enters them.
 
 export interface ReplicaRestream {
@@ -29,14 +30,25 @@ export class ReplicationWatch {
   private running = false;
   private loop: Promise<void> | null = null;
 
-  constructor(private readonly driver: ClusterDriver, private readonly intervalMs = 250) {}
+  constructor(private readonly driver: ClusterDriver, private readonly intervalMs = 250, private readonly pollTimeoutMs = 1000) {}
 
-  private async poll(): Promise<Poll> {
-    try {
-      return await this.driver.replicationState();
-    } catch {
-      return null;
+  /**
+   * One poll, observed. An unanswered poll is observed as broken when it times out, and its late
+   * answer when it comes; the next poll waits for it, so a frozen primary does not pile up
+   * connections.
+   */
+  private async pollAndObserve(): Promise<void> {
+    const answer = this.driver.replicationState().catch(() => null);
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<'timeout'>((r) => { timer = setTimeout(() => r('timeout'), this.pollTimeoutMs); });
+    const first = await Promise.race([answer, timedOut]);
+    clearTimeout(timer);
+    if (first !== 'timeout') {
+      this.observe(first, Date.now());
+      return;
     }
+    this.observe(null, Date.now());
+    this.observe(await answer, Date.now());
   }
 
   private track(name: string): ReplicaTrack {
@@ -68,7 +80,7 @@ export class ReplicationWatch {
     this.running = true;
     this.loop = (async () => {
       while (this.running) {
-        this.observe(await this.poll(), Date.now());
+        await this.pollAndObserve();
         await new Promise((r) => setTimeout(r, this.intervalMs));
       }
     })();
@@ -105,7 +117,7 @@ export class ReplicationWatch {
     if (this.faultAtMs === null) return this.result();
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      this.observe(await this.poll(), Date.now());
+      await this.pollAndObserve();
       if (this.recovered() || Date.now() > deadline) return this.result();
       await new Promise((r) => setTimeout(r, this.intervalMs));
     }
