@@ -122,7 +122,7 @@ export function renderVarnishVcl(input: VarnishVclInput): string {
     '    if (req.http.Cookie) {',
     '        cookie.parse(req.http.Cookie);',
     `        cookie.keep("${SESSION_COOKIE}");`,
-    '        set req.http.Cookie = cookie.get_string();',
+    '        set req.http.Cookie = regsub(cookie.get_string(), ";\s*$", "");',
     '        if (req.http.Cookie == "") {',
     '            unset req.http.Cookie;',
     '        }',

@@ -52,7 +52,8 @@ export function writeVarnishVcl(state: StateDir, t: Topology): string {
 /** `varnishd -C`: compiles a VCL file without starting anything; throws with the compiler's message. */
 export function compileVcl(vclFile: string, workDir: string): void {
   mkdirSync(workDir, { recursive: true });
-  const r = spawnSync(VARNISHD, ['-C', '-f', vclFile, '-n', workDir], { encoding: 'utf8' });
+  // -j none, as when it runs: under root the jail would read the file as the varnish user.
+  const r = spawnSync(VARNISHD, ['-C', '-j', 'none', '-f', vclFile, '-n', workDir], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`varnishd rejected ${vclFile}: ${(r.stderr || r.stdout).trim().split('\n').slice(0, 12).join('\n')}`);
 }
 

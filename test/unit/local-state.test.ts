@@ -126,10 +126,19 @@ describe('preflight', () => {
 describe('localTopology', () => {
   it('lays every port out from --base-port, and --port moves only the LB', () => {
     const t = localTopology({ apps: 3, dbReplicas: 2, basePort: 40000, port: 41000 });
-    expect(t.ports).toEqual({ lb: 41000, stubStatus: 40001, redisSessions: 40002, redisCache: 40003, pgBase: 40010, appBase: 40020 });
+    expect(t.ports).toEqual({ lb: 41000, stubStatus: 40001, redisSessions: 40002, redisCache: 40003, cdn: 40004, pgBase: 40010, appBase: 40020 });
     expect(topologyPorts(t).map((p) => p.port).sort()).toEqual([40001, 40002, 40003, 40010, 40011, 40012, 40020, 40021, 40022, 41000]);
     expect(localTopology({ port: 9090 }).ports.lb).toBe(9090);
     expect(localTopology({}).ports.lb).toBe(8080);
     expect(() => localTopology({ apps: 0 })).toThrow(/appReplicas/);
+  });
+
+  it('binds the Varnish port only with --cdn varnish, and keeps the choice in the topology', () => {
+    const t = localTopology({ apps: 1, dbReplicas: 0, basePort: 40000, cdn: 'varnish' });
+    expect(t.cdn).toBe('varnish');
+    expect(topologyPorts(t)).toContainEqual({ port: 40004, what: 'varnish (--cdn varnish)' });
+    expect(localTopology({ apps: 2 }, t).cdn).toBe('varnish');
+    expect(topologyPorts(localTopology({ cdn: 'none' }, t)).map((p) => p.port)).not.toContain(40004);
+    expect(() => localTopology({ cdn: 'varnish', port: 8088 })).toThrow(/ports.cdn and ports.lb both use port 8088/);
   });
 });
