@@ -1,5 +1,6 @@
 import { chunk, CdnPurgeError, type CdnPurger, type PurgeOutcome } from './purger';
 import { sendProviderRequest } from './provider-http';
+import { cdnTags } from './cdn-headers';
 import type { TagUrlExpander } from './tag-urls';
 
 // Cloudflare: `POST /zones/{zone_id}/purge_cache` with an API token (Bearer; a token limited to
@@ -62,7 +63,7 @@ export function createCloudflarePurger(opts: CloudflarePurgerOptions): CdnPurger
         }
       };
       if (opts.mode === 'tags') {
-        await run('tags', [...new Set(tags)]);
+        await run('tags', cdnTags(tags));
         return out;
       }
       const expanded = await opts.expander!.expand(tags);

@@ -1,5 +1,6 @@
 import { chunk, type CdnPurger, type PurgeOutcome } from './purger';
 import { sendProviderRequest } from './provider-http';
+import { cdnTags } from './cdn-headers';
 
 // Fastly: bulk purge by surrogate key, `POST /service/{service_id}/purge` with
 // `{"surrogate_keys": [...]}` (at most 256 keys per request) and the API token in `Fastly-Key`
@@ -24,7 +25,7 @@ export function createFastlyPurger(opts: FastlyPurgerOptions): CdnPurger {
     provider: 'fastly',
     async purge(tags): Promise<PurgeOutcome> {
       const out: PurgeOutcome = { requests: 0, items: 0 };
-      for (const keys of chunk([...new Set(tags)], max)) {
+      for (const keys of chunk(cdnTags(tags), max)) {
         await sendProviderRequest('fastly', {
           method: 'POST',
           url: `${base}/service/${encodeURIComponent(opts.serviceId)}/purge`,

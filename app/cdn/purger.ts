@@ -1,7 +1,8 @@
 // One interface for every CDN purge adapter. The job queue (app/jobs/cdn-purge-queue.ts) calls
 // purge() with a batch of the app's purge tags (app/cache/tags.ts, the sets of
 // app/cache/purge-set.ts); pages carry the same tags in `Surrogate-Key` and `Cache-Tag`.
-// Tag-capable adapters (Cloudflare by tag, Fastly, Varnish xkey) send the tags; URL adapters
+// Tag-capable adapters (Cloudflare by tag, Fastly, Varnish xkey) send the tags under the names the
+// pages' headers use (cdnTags() of app/cdn/cdn-headers.ts: percent-encoded, long ones hashed); URL adapters
 // (CloudFront, Cloudflare by URL) turn them into paths with the database-backed expander
 // (app/cdn/tag-urls.ts). Every purge is hard: the next request goes to the origin (no soft purge
 // while `stale-while-revalidate` is on: a soft-purged copy would still be served once).

@@ -1,5 +1,6 @@
 import { type CdnPurger, type PurgeOutcome } from './purger';
 import { sendProviderRequest } from './provider-http';
+import { cdnTags } from './cdn-headers';
 
 // Varnish with vmod xkey (Debian's varnish-modules): `PURGE /` to Varnish with the header
 // `xkey-purge: <space-separated tags>`; the VCL answers 200 after `xkey.purge()` (a hard purge,
@@ -40,7 +41,7 @@ export function createVarnishPurger(opts: VarnishPurgerOptions): CdnPurger {
     provider: 'varnish',
     async purge(tags): Promise<PurgeOutcome> {
       const out: PurgeOutcome = { requests: 0, items: 0 };
-      for (const group of batchByBytes([...new Set(tags)], max)) {
+      for (const group of batchByBytes(cdnTags(tags), max)) {
         await sendProviderRequest('varnish', { method: 'PURGE', url, headers: { 'xkey-purge': group.join(' ') } });
         out.requests += 1;
         out.items += group.length;
