@@ -7,6 +7,13 @@ import { systemExecutor } from './command-executor';
 // `docker kill`, `docker stop`, `docker start`, `docker pause`/`unpause` (a frozen container keeps
 // its sockets but answers nothing: what clients see in a partition). PostgreSQL is reached with
 // `docker exec -u postgres <id> psql`.
+//
+// A failover follows infra/local/failover.ts's order: fence every PostgreSQL container that is not
+// a streaming standby (restart policy off, then killed: neither Docker's restart policy nor a
+// daemon restart brings it back as a second primary), promote, re-point the other standbys, then
+// record the new primary in the Pulumi stack (`pulumi config set primaryIndex K`), so the next
+// `pulumi up` re-creates the fenced node as a replica of the new primary instead of starting it as
+// a primary again. Bringing the fenced node back is that `pulumi up`.
 
 export interface DockerDriverOptions {
   /** Value of the aidiary.stack label (the topology name of the staging stack). */
@@ -19,52 +26,77 @@ export interface DockerDriverOptions {
   exec?: CommandExecutor;
   /** How long `docker stop` lets an app drain before SIGKILL. */
   stopTimeoutSeconds?: number;
+  log?: (message: string) => void;
 }
 
-const kindOf = (role: string): NodeKind | null =>
-  role === 'app' ? 'app' : role === 'postgres' ? 'postgres' : role === 'redis' ? 'redis' : role === 'nginx' || role === 'lb' ? 'lb' : null;
+/**
+ * Node kinds by the aidiary.role label infra/docker/* gives the long-running containers. One-shots
+ * and exporters (postgres-sync-config, postgres-exporter, …) carry a node's instance name too
+ * (pg-0), so a node's container is chosen by role as well as by instance.
+ */
+const nodeRoles: Record<string, NodeKind> = {
+  app: 'app', lb: 'lb', 'postgres-primary': 'postgres', 'postgres-replica': 'postgres', 'redis-sessions': 'redis', 'redis-cache': 'redis',
+};
 
 interface PsLine { ID: string; Labels: string; State: string; Status: string }
+
+interface Container { id: string; name: string; kind: NodeKind; running: boolean; healthy: boolean }
+
+function parseLabels(text: string): Record<string, string> {
+  return Object.fromEntries(text.split(',').map((kv) => {
+    const i = kv.indexOf('=');
+    return [kv.slice(0, i), kv.slice(i + 1)];
+  }));
+}
 
 export class DockerDriver implements ClusterDriver {
   readonly kind = 'docker' as const;
   private readonly exec: CommandExecutor;
+  private readonly log: (message: string) => void;
 
   constructor(private readonly opts: DockerDriverOptions) {
     this.exec = opts.exec ?? systemExecutor();
+    this.log = opts.log ?? (() => {});
   }
 
   async baseUrl() { return this.opts.lbUrl.replace(/\/$/, ''); }
   async adminCredentials() { return this.opts.admin; }
   async close() {}
 
-  /** The container id of a node (docker ps -a, filtered by labels). */
+  /** Every node container of the stack (docker ps -a, filtered by the stack label), one per node: the running one when a replacement left two. */
+  private async containers(): Promise<Container[]> {
+    const { stdout } = await this.exec('docker', ['ps', '-a', '--filter', `label=aidiary.stack=${this.opts.stack}`, '--format', '{{json .}}']);
+    const byName = new Map<string, Container>();
+    for (const line of stdout.split('\n').filter((l) => l.trim())) {
+      const ps = JSON.parse(line) as PsLine;
+      const labels = parseLabels(ps.Labels);
+      const kind = nodeRoles[labels['aidiary.role'] ?? ''];
+      const name = labels['aidiary.instance'];
+      if (!kind || !name) continue;
+      const running = ps.State === 'running';
+      // "Up 3 minutes (healthy)"; containers without a healthcheck count as healthy while running.
+      const c: Container = { id: ps.ID, name, kind, running, healthy: running && !/\((unhealthy|health: starting)\)/.test(ps.Status) };
+      if (!byName.get(name)?.running) byName.set(name, c);
+    }
+    return [...byName.values()].sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  /** The container id of a node. */
   async containerId(name: string): Promise<string> {
-    const { stdout } = await this.exec('docker', [
-      'ps', '-a', '--filter', `label=aidiary.stack=${this.opts.stack}`, '--filter', `label=aidiary.instance=${name}`, '--format', '{{.ID}}',
-    ]);
-    const id = stdout.trim().split('\n').filter(Boolean)[0];
-    if (!id) throw new Error(`no container labelled aidiary.instance=${name} in stack ${this.opts.stack}`);
-    return id;
+    const c = (await this.containers()).find((x) => x.name === name);
+    if (!c) throw new Error(`no container labelled aidiary.instance=${name} (a node role) in stack ${this.opts.stack}`);
+    return c.id;
   }
 
   async listNodes(): Promise<DriverNode[]> {
-    const { stdout } = await this.exec('docker', ['ps', '-a', '--filter', `label=aidiary.stack=${this.opts.stack}`, '--format', '{{json .}}']);
     const nodes: DriverNode[] = [];
-    for (const line of stdout.split('\n').filter((l) => l.trim())) {
-      const ps = JSON.parse(line) as PsLine;
-      const labels = Object.fromEntries(ps.Labels.split(',').map((kv) => kv.split('=') as [string, string]));
-      const kind = kindOf(labels['aidiary.role'] ?? '');
-      const name = labels['aidiary.instance'];
-      if (!kind || !name) continue;
-      // "Up 3 minutes (healthy)"; containers without a healthcheck count as healthy while running.
-      const healthy = ps.State === 'running' && !/\((unhealthy|health: starting)\)/.test(ps.Status);
-      const node: DriverNode = { name, kind, healthy };
-      if (kind === 'redis') node.role = name.endsWith('cache') ? 'cache' : 'sessions';
-      if (kind === 'postgres' && healthy) node.role = (await this.inRecovery(name).catch(() => null)) ? 'replica' : 'primary';
+    for (const c of await this.containers()) {
+      const node: DriverNode = { name: c.name, kind: c.kind, healthy: c.healthy };
+      if (c.kind === 'redis') node.role = c.name.endsWith('cache') ? 'cache' : 'sessions';
+      if (c.kind === 'postgres' && c.healthy) node.role = (await this.inRecovery(c.id).catch(() => null)) ? 'replica' : 'primary';
       nodes.push(node);
     }
-    return nodes.sort((a, b) => a.name.localeCompare(b.name));
+    return nodes;
   }
 
   async killNode(name: string, signal: NodeJS.Signals = 'SIGKILL') {
@@ -75,29 +107,39 @@ export class DockerDriver implements ClusterDriver {
     await this.exec('docker', ['stop', '--time', String(this.opts.stopTimeoutSeconds ?? 30), await this.containerId(name)]);
   }
 
-  async startNode(name: string) {
-    await this.exec('docker', ['start', await this.containerId(name)]);
-  }
-
   async pause(name: string) {
     await this.exec('docker', ['pause', await this.containerId(name)]);
   }
 
+  /** Safe to repeat (the interrupt undo runs it after a normal resume too): "not paused" is success. */
   async resume(name: string) {
-    await this.exec('docker', ['unpause', await this.containerId(name)]);
+    try {
+      await this.exec('docker', ['unpause', await this.containerId(name)]);
+    } catch (err) {
+      if (!/is not paused/.test((err as Error).message)) throw err;
+    }
   }
 
-  private async psql(name: string, sql: string, database = 'postgres'): Promise<string> {
-    const { stdout } = await this.exec('docker', ['exec', '-u', 'postgres', await this.containerId(name), 'psql', '-d', database, '-At', '-v', 'ON_ERROR_STOP=1', '-c', sql]);
+  /** psql in a container, by container id. */
+  private async psqlIn(id: string, sql: string, database = 'postgres'): Promise<string> {
+    const { stdout } = await this.exec('docker', ['exec', '-u', 'postgres', id, 'psql', '-d', database, '-At', '-v', 'ON_ERROR_STOP=1', '-c', sql]);
     return stdout.trim();
   }
 
-  private async inRecovery(name: string): Promise<boolean> {
-    return (await this.psql(name, 'SELECT pg_is_in_recovery()')) === 't';
+  private async psql(name: string, sql: string, database = 'postgres'): Promise<string> {
+    return this.psqlIn(await this.containerId(name), sql, database);
+  }
+
+  private async inRecovery(id: string): Promise<boolean> {
+    return (await this.psqlIn(id, 'SELECT pg_is_in_recovery()')) === 't';
+  }
+
+  private async pgContainers(): Promise<Container[]> {
+    return (await this.containers()).filter((c) => c.kind === 'postgres');
   }
 
   private async pgNames(): Promise<string[]> {
-    return (await this.listNodes()).filter((n) => n.kind === 'postgres').map((n) => n.name);
+    return (await this.pgContainers()).map((c) => c.name);
   }
 
   async checkDbNode(name: string, timeoutMs: number): Promise<boolean> {
@@ -110,7 +152,7 @@ export class DockerDriver implements ClusterDriver {
   }
 
   private async primaryName(): Promise<string> {
-    for (const name of await this.pgNames()) if (!(await this.inRecovery(name).catch(() => true))) return name;
+    for (const c of await this.pgContainers()) if (c.running && !(await this.inRecovery(c.id).catch(() => true))) return c.name;
     throw new Error('no PostgreSQL container answers as primary');
   }
 
@@ -125,45 +167,97 @@ export class DockerDriver implements ClusterDriver {
     return { expected, streaming: rows.map((r) => r.name) };
   }
 
-  /** Most advanced replica by replay LSN (when no target is named). */
-  private async mostAdvancedReplica(exclude: string[]): Promise<string> {
-    let best: { name: string; lsn: bigint } | null = null;
-    for (const name of (await this.pgNames()).filter((n) => !exclude.includes(n))) {
-      const out = await this.psql(name, "SELECT pg_wal_lsn_diff(pg_last_wal_replay_lsn(), '0/0')::bigint").catch(() => '');
-      if (!/^\d+$/.test(out)) continue;
-      if (!best || BigInt(out) > best.lsn) best = { name, lsn: BigInt(out) };
+  /** The running standbys (answering pg_is_in_recovery() = true) with their received WAL position in bytes. */
+  private async standbys(): Promise<{ c: Container; lsn: bigint }[]> {
+    const found: { c: Container; lsn: bigint }[] = [];
+    for (const c of (await this.pgContainers()).filter((x) => x.running)) {
+      const out = await this.psqlIn(c.id, "SELECT pg_is_in_recovery(), pg_wal_lsn_diff(coalesce(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn()), '0/0')::bigint").catch(() => '');
+      const [rec, lsn] = out.split('|');
+      if (rec === 't' && /^\d+$/.test(lsn ?? '')) found.push({ c, lsn: BigInt(lsn) });
     }
-    if (!best) throw new Error('no replica answers; nothing to promote');
-    return best.name;
+    return found;
   }
 
-  /** pg_promote() on the target, then every other standby re-points at it (host = its network alias). */
-  private async promote(to: string | undefined, exclude: string[]): Promise<PromotionResult> {
-    const started = Date.now();
-    const target = to ?? (await this.mostAdvancedReplica(exclude));
-    await this.psql(target, 'SELECT pg_promote(true, 60)');
-    for (const other of (await this.pgNames()).filter((n) => n !== target && !exclude.includes(n))) {
-      const conninfo = await this.psql(other, 'SHOW primary_conninfo').catch(() => '');
+  /**
+   * Fences a node that may still take writes: restart policy off first (so neither Docker nor a
+   * daemon restart starts it again), then SIGKILL. Stopped containers get the policy change too.
+   */
+  private async fence(c: Container): Promise<void> {
+    this.log(`${c.name}: fencing (restart policy off${c.running ? ', docker kill' : ''})`);
+    await this.exec('docker', ['update', '--restart=no', c.id]);
+    if (c.running) await this.exec('docker', ['kill', '--signal', 'SIGKILL', c.id]);
+  }
+
+  /** Promotes `target` (or the most advanced standby), re-points the others, records it in the stack. */
+  private async promote(to: string | undefined, started: number): Promise<PromotionResult> {
+    const standbys = await this.standbys();
+    const best = [...standbys].sort((a, b) => (b.lsn > a.lsn ? 1 : b.lsn < a.lsn ? -1 : 0))[0];
+    const target = to ? standbys.find((s) => s.c.name === to) : best;
+    if (!target) throw new Error(to ? `${to} is not a running standby` : 'no standby answers; nothing to promote');
+    this.log(`promoting ${target.c.name}`);
+    await this.psqlIn(target.c.id, 'SELECT pg_promote(true, 60)');
+    for (const { c } of standbys.filter((s) => s !== target)) {
+      const conninfo = await this.psqlIn(c.id, 'SHOW primary_conninfo').catch(() => '');
       if (!conninfo) continue;
-      const repointed = conninfo.replace(/host=\S+/, `host=${target}`).replace(/'/g, "''");
-      await this.psql(other, `ALTER SYSTEM SET primary_conninfo = '${repointed}'`);
-      await this.psql(other, 'SELECT pg_reload_conf()');
+      const repointed = conninfo.replace(/host=\S+/, `host=${target.c.name}`).replace(/'/g, "''");
+      await this.psqlIn(c.id, `ALTER SYSTEM SET primary_conninfo = '${repointed}'`);
+      await this.psqlIn(c.id, 'SELECT pg_reload_conf()');
+      this.log(`${c.name}: now follows ${target.c.name}`);
     }
-    return { promoted: target, elapsedMs: Date.now() - started };
+    await this.recordPrimary(target.c.name);
+    return { promoted: target.c.name, elapsedMs: Date.now() - started };
   }
 
+  /**
+   * Tells the staging stack which node is the primary (infra/docker/database.ts reads
+   * `primaryIndex`): without it the next `pulumi up` would start pg-0 as a primary again.
+   */
+  private async recordPrimary(name: string): Promise<void> {
+    const index = /^pg-(\d+)$/.exec(name)?.[1];
+    if (index === undefined) throw new Error(`${name}: not a pg-K node; cannot record it as the stack's primary`);
+    await this.exec('pulumi', ['config', 'set', '--stack', this.opts.pulumiStack, 'primaryIndex', index]);
+  }
+
+  /** Unplanned: fence everything that is not a running standby (except the target), then promote. */
   async failover(to?: string) {
-    const nodes = await this.listNodes();
-    const down = nodes.filter((n) => n.kind === 'postgres' && !n.healthy).map((n) => n.name);
-    return this.promote(to, down);
+    const started = Date.now();
+    const standbys = new Set((await this.standbys()).map((s) => s.c.name));
+    for (const c of await this.pgContainers()) if (!standbys.has(c.name) && c.name !== to) await this.fence(c);
+    return this.promote(to, started);
   }
 
-  /** Planned: checkpoint and stop the primary, promote, then start the old one (it needs pg_rewind to rejoin; see README). */
+  /** Planned: checkpoint, a clean stop of the primary (its last WAL reaches the standbys), fenced, then the same promotion. */
   async switchover(to?: string) {
-    const old = await this.primaryName();
-    await this.psql(old, 'CHECKPOINT');
-    await this.stopNode(old);
-    return this.promote(to, [old]);
+    const started = Date.now();
+    const primary = await this.primaryName();
+    const id = await this.containerId(primary);
+    await this.psqlIn(id, 'CHECKPOINT');
+    this.log(`${primary}: clean stop (restart policy off)`);
+    await this.exec('docker', ['update', '--restart=no', id]);
+    await this.exec('docker', ['stop', '--time', '60', id]);
+    return this.promote(to, started);
+  }
+
+  /**
+   * A stopped node starts again with `docker start`, except a fenced former primary: it must come
+   * back as a replica of the new primary, which is the stack's `pulumi up` once primaryIndex names
+   * the new primary (its container is re-created as a replica and re-clones).
+   */
+  async startNode(name: string) {
+    const c = (await this.containers()).find((x) => x.name === name);
+    if (!c) throw new Error(`no container labelled aidiary.instance=${name} (a node role) in stack ${this.opts.stack}`);
+    if (c.kind === 'postgres' && !c.running && (await this.isFenced(c))) {
+      this.log(`${name} was fenced: \`pulumi up\` re-creates it as a replica of the recorded primary`);
+      await this.exec('pulumi', ['up', '--stack', this.opts.pulumiStack, '--yes', '--skip-preview']);
+      return;
+    }
+    await this.exec('docker', ['start', c.id]);
+  }
+
+  /** True when the container's restart policy was turned off (the fence); the stack declares unless-stopped. */
+  private async isFenced(c: Container): Promise<boolean> {
+    const { stdout } = await this.exec('docker', ['inspect', '--format', '{{.HostConfig.RestartPolicy.Name}}', c.id]);
+    return stdout.trim() === 'no';
   }
 
   async scale(counts: { apps?: number; dbReplicas?: number }) {

@@ -21,63 +21,82 @@ function recorder(respond: Responder = () => '') {
 const admin = { username: 'admin', password: 'x' };
 
 describe('DockerDriver', () => {
-  const ids: Record<string, string> = { 'app-1': 'c-app1', 'pg-0': 'c-pg0', 'pg-1': 'c-pg1', 'pg-2': 'c-pg2', 'redis-sessions': 'c-rs' };
-  const psLines = [
-    { ID: 'c-app1', Labels: 'aidiary.stack=aidiary,aidiary.role=app,aidiary.instance=app-1', State: 'running', Status: 'Up 2 minutes (healthy)' },
-    { ID: 'c-pg0', Labels: 'aidiary.stack=aidiary,aidiary.role=postgres,aidiary.instance=pg-0', State: 'running', Status: 'Up 2 minutes' },
-    { ID: 'c-pg1', Labels: 'aidiary.instance=pg-1,aidiary.role=postgres,aidiary.stack=aidiary', State: 'running', Status: 'Up 2 minutes' },
-    { ID: 'c-pg2', Labels: 'aidiary.instance=pg-2,aidiary.role=postgres,aidiary.stack=aidiary', State: 'exited', Status: 'Exited (137)' },
-    { ID: 'c-rs', Labels: 'aidiary.instance=redis-sessions,aidiary.role=redis,aidiary.stack=aidiary', State: 'running', Status: 'Up (unhealthy)' },
+  // Labels as infra/docker/* sets them (container-labels.ts). The sync-config one-shot carries
+  // instance pg-0 too: it must never be taken for the node.
+  const label = (role: string, instance: string) => `aidiary.stack=aidiary-staging,aidiary.role=${role},aidiary.instance=${instance}`;
+  const baseLines = () => [
+    { ID: 'c-app1', Labels: label('app', 'app-1'), State: 'running', Status: 'Up 2 minutes (healthy)' },
+    { ID: 'c-sync', Labels: label('postgres-sync-config', 'pg-0'), State: 'exited', Status: 'Exited (0)' },
+    { ID: 'c-pg0', Labels: label('postgres-primary', 'pg-0'), State: 'running', Status: 'Up 2 minutes (healthy)' },
+    { ID: 'c-pg1', Labels: label('postgres-replica', 'pg-1'), State: 'running', Status: 'Up 2 minutes (healthy)' },
+    { ID: 'c-pg2', Labels: label('postgres-replica', 'pg-2'), State: 'running', Status: 'Up 2 minutes (healthy)' },
+    { ID: 'c-rs', Labels: label('redis-sessions', 'redis-sessions'), State: 'running', Status: 'Up (unhealthy)' },
+    { ID: 'c-lb', Labels: label('lb', 'nginx'), State: 'running', Status: 'Up 2 minutes' },
   ];
-  const respond: Responder = (cmd, args) => {
-    if (cmd !== 'docker') return '';
-    if (args[0] === 'ps' && args.includes('{{.ID}}')) {
-      const inst = args.find((a) => a.startsWith('label=aidiary.instance='))!.split('=')[2];
-      return `${ids[inst] ?? ''}\n`;
-    }
-    if (args[0] === 'ps') return psLines.map((l) => JSON.stringify(l)).join('\n');
-    if (args[0] === 'exec') {
-      const sql = args.at(-1)!;
-      if (sql === 'SELECT pg_is_in_recovery()') return args[3] === 'c-pg0' ? 'f\n' : 't\n';
-      if (sql.includes('pg_last_wal_replay_lsn')) return args[3] === 'c-pg1' ? '5000\n' : '';
-      if (sql === 'SHOW primary_conninfo') return "host=pg-0 port=5432 user=replicator application_name=pg_2\n";
-      if (sql.includes('json_agg')) return '[{"id":1,"title":"a"}]\n';
-    }
-    return '';
-  };
-  const make = () => {
+  /** A fake Docker host: containers, which answer as primary, WAL positions, restart policies. */
+  const make = (o: { primary?: string | null; lsn?: Record<string, string>; exited?: string[]; restart?: Record<string, string> } = {}) => {
+    const primary = o.primary === undefined ? 'c-pg0' : o.primary;
+    const lsn = o.lsn ?? { 'c-pg1': '5000', 'c-pg2': '4000' };
+    const lines = baseLines().map((l) => (o.exited?.includes(l.ID) ? { ...l, State: 'exited', Status: 'Exited (137)' } : l));
+    const respond: Responder = (cmd, args) => {
+      if (cmd !== 'docker') return '';
+      if (args[0] === 'ps') return lines.map((l) => JSON.stringify(l)).join('\n');
+      if (args[0] === 'inspect') return `${o.restart?.[args.at(-1)!] ?? 'unless-stopped'}\n`;
+      if (args[0] === 'exec') {
+        const id = args[3];
+        if (o.exited?.includes(id)) throw new Error(`docker exec failed: container ${id} is not running`);
+        const sql = args.at(-1)!;
+        if (sql === 'SELECT pg_is_in_recovery()') return id === primary ? 'f\n' : 't\n';
+        if (sql.startsWith('SELECT pg_is_in_recovery(), pg_wal_lsn_diff')) return id === primary ? 'f|\n' : `t|${lsn[id]}\n`;
+        if (sql === 'SHOW primary_conninfo') return 'host=pg-0 port=5432 user=replicator application_name=pg_2\n';
+        if (sql.includes('json_agg')) return '[{"id":1,"title":"a"}]\n';
+      }
+      return '';
+    };
     const r = recorder(respond);
-    return { ...r, driver: new DockerDriver({ stack: 'aidiary', pulumiStack: 'staging', lbUrl: 'http://127.0.0.1:8080/', database: 'aidiary', admin, exec: r.exec }) };
+    return { ...r, driver: new DockerDriver({ stack: 'aidiary-staging', pulumiStack: 'staging', lbUrl: 'http://127.0.0.1:8080/', database: 'aidiary', admin, exec: r.exec }) };
   };
+  /** The calls that change something (no ps/inspect/read-only psql). */
+  const changes = (calls: string[][]) => calls.filter((c) => !['ps', 'inspect'].includes(c[1]) && !(c[1] === 'exec' && /^(SELECT pg_is_in_recovery|SHOW)/.test(c.at(-1)!)));
 
-  it('finds containers by label and kills them with docker kill', async () => {
+  it('finds a node\'s container by its role and instance labels, not a one-shot with the same instance', async () => {
     const { driver, calls } = make();
     await driver.killNode('app-1');
+    await driver.pause('pg-0');
     expect(calls).toEqual([
-      ['docker', 'ps', '-a', '--filter', 'label=aidiary.stack=aidiary', '--filter', 'label=aidiary.instance=app-1', '--format', '{{.ID}}'],
+      ['docker', 'ps', '-a', '--filter', 'label=aidiary.stack=aidiary-staging', '--format', '{{json .}}'],
       ['docker', 'kill', '--signal', 'SIGKILL', 'c-app1'],
+      ['docker', 'ps', '-a', '--filter', 'label=aidiary.stack=aidiary-staging', '--format', '{{json .}}'],
+      ['docker', 'pause', 'c-pg0'],
     ]);
   });
 
-  it('stops, starts, pauses and unpauses with the documented commands', async () => {
-    const { driver, calls } = make();
+  it('stops, starts, pauses and unpauses with the documented commands; unpausing twice is fine', async () => {
+    const r = recorder((_c, args) => {
+      if (args[0] === 'ps') return baseLines().map((l) => JSON.stringify(l)).join('\n');
+      if (args[0] === 'unpause' && r.calls.filter((c) => c[1] === 'unpause').length > 1) throw new Error('docker unpause failed: Container c-pg0 is not paused');
+      return '';
+    });
+    const driver = new DockerDriver({ stack: 'aidiary-staging', pulumiStack: 'staging', lbUrl: 'x', database: 'aidiary', admin, exec: r.exec });
     await driver.stopNode('app-1');
     await driver.startNode('app-1');
     await driver.pause('pg-0');
     await driver.resume('pg-0');
-    expect(calls.filter((c) => c[1] !== 'ps')).toEqual([
+    await driver.resume('pg-0');
+    expect(r.calls.filter((c) => c[1] !== 'ps')).toEqual([
       ['docker', 'stop', '--time', '30', 'c-app1'],
       ['docker', 'start', 'c-app1'],
       ['docker', 'pause', 'c-pg0'],
+      ['docker', 'unpause', 'c-pg0'],
       ['docker', 'unpause', 'c-pg0'],
     ]);
   });
 
   it('lists nodes with live PostgreSQL roles and container health', async () => {
-    const { driver } = make();
-    const nodes = await driver.listNodes();
-    expect(nodes).toEqual([
+    const { driver } = make({ exited: ['c-pg2'] });
+    expect(await driver.listNodes()).toEqual([
       { name: 'app-1', kind: 'app', healthy: true },
+      { name: 'nginx', kind: 'lb', healthy: true },
       { name: 'pg-0', kind: 'postgres', role: 'primary', healthy: true },
       { name: 'pg-1', kind: 'postgres', role: 'replica', healthy: true },
       { name: 'pg-2', kind: 'postgres', healthy: false },
@@ -85,16 +104,55 @@ describe('DockerDriver', () => {
     ]);
   });
 
-  it('promotes the most advanced replica with pg_promote() and re-points the others', async () => {
-    const { driver, calls } = make();
+  it('kill-primary: fences the crashed primary before promoting the most advanced standby, re-points the other, records the primary', async () => {
+    const { driver, calls } = make({ primary: null, exited: ['c-pg0'] });
     const r = await driver.failover();
     expect(r.promoted).toBe('pg-1');
-    const execs = calls.filter((c) => c[1] === 'exec').map((c) => [c[4], c.at(-1)]);
-    expect(execs).toContainEqual(['c-pg1', 'SELECT pg_promote(true, 60)']);
-    // pg-2 is down (exited): skipped; pg-0 is the old primary and also gets re-pointed only if it answers.
-    expect(execs.filter(([, sql]) => sql!.startsWith('ALTER SYSTEM SET primary_conninfo'))).toEqual([
-      ['c-pg0', "ALTER SYSTEM SET primary_conninfo = 'host=pg-1 port=5432 user=replicator application_name=pg_2'"],
+    expect(changes(calls)).toEqual([
+      // The fence: Docker's restart policy (unless-stopped) must not bring it back as a primary.
+      ['docker', 'update', '--restart=no', 'c-pg0'],
+      ['docker', 'exec', '-u', 'postgres', 'c-pg1', 'psql', '-d', 'postgres', '-At', '-v', 'ON_ERROR_STOP=1', '-c', 'SELECT pg_promote(true, 60)'],
+      ['docker', 'exec', '-u', 'postgres', 'c-pg2', 'psql', '-d', 'postgres', '-At', '-v', 'ON_ERROR_STOP=1', '-c',
+        "ALTER SYSTEM SET primary_conninfo = 'host=pg-1 port=5432 user=replicator application_name=pg_2'"],
+      ['docker', 'exec', '-u', 'postgres', 'c-pg2', 'psql', '-d', 'postgres', '-At', '-v', 'ON_ERROR_STOP=1', '-c', 'SELECT pg_reload_conf()'],
+      ['pulumi', 'config', 'set', '--stack', 'staging', 'primaryIndex', '1'],
     ]);
+  });
+
+  it('a primary that still runs (a partition, not a crash) is killed as well as fenced before the promotion', async () => {
+    const { driver, calls } = make({ lsn: { 'c-pg1': '5000', 'c-pg2': '7000' } });
+    expect((await driver.failover()).promoted).toBe('pg-2');
+    const order = changes(calls).map((c) => c.slice(0, 3).join(' ') + (c.at(-1)!.includes('pg_promote') ? ' promote' : ''));
+    expect(order.slice(0, 3)).toEqual(['docker update --restart=no', 'docker kill --signal', 'docker exec -u promote']);
+    expect(changes(calls)[1]).toEqual(['docker', 'kill', '--signal', 'SIGKILL', 'c-pg0']);
+    expect(calls.at(-1)).toEqual(['pulumi', 'config', 'set', '--stack', 'staging', 'primaryIndex', '2']);
+  });
+
+  it('failover --to a node that is not a running standby is refused after the fence, promoting nothing', async () => {
+    const { driver, calls } = make({ primary: null, exited: ['c-pg0', 'c-pg2'] });
+    await expect(driver.failover('pg-2')).rejects.toThrow(/pg-2 is not a running standby/);
+    expect(calls.some((c) => c.at(-1)!.includes('pg_promote'))).toBe(false);
+  });
+
+  it('switchover: checkpoint, fence and stop the primary cleanly, then promote and record', async () => {
+    const { driver, calls } = make();
+    expect((await driver.switchover()).promoted).toBe('pg-1');
+    expect(changes(calls).slice(0, 4)).toEqual([
+      ['docker', 'exec', '-u', 'postgres', 'c-pg0', 'psql', '-d', 'postgres', '-At', '-v', 'ON_ERROR_STOP=1', '-c', 'CHECKPOINT'],
+      ['docker', 'update', '--restart=no', 'c-pg0'],
+      ['docker', 'stop', '--time', '60', 'c-pg0'],
+      ['docker', 'exec', '-u', 'postgres', 'c-pg1', 'psql', '-d', 'postgres', '-At', '-v', 'ON_ERROR_STOP=1', '-c', 'SELECT pg_promote(true, 60)'],
+    ]);
+    expect(calls.at(-1)).toEqual(['pulumi', 'config', 'set', '--stack', 'staging', 'primaryIndex', '1']);
+  });
+
+  it('a fenced former primary comes back through pulumi up (re-created as a replica); a merely stopped node through docker start', async () => {
+    const fenced = make({ primary: 'c-pg1', exited: ['c-pg0'], restart: { 'c-pg0': 'no' } });
+    await fenced.driver.startNode('pg-0');
+    expect(changes(fenced.calls)).toEqual([['pulumi', 'up', '--stack', 'staging', '--yes', '--skip-preview']]);
+    const stopped = make({ primary: 'c-pg0', exited: ['c-pg2'] });
+    await stopped.driver.startNode('pg-2');
+    expect(changes(stopped.calls)).toEqual([['docker', 'start', 'c-pg2']]);
   });
 
   it('scales through pulumi config and pulumi up', async () => {
