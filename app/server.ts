@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Histogram } from 'prom-client';
 import type { AppDeps } from './deps';
 import { HttpError, errorCatalog, type ErrorCode } from './errors';
-import { httpDurationMetric } from './create-deps';
+import { accessLoggerOf, httpDurationMetric } from './create-deps';
 import { registerSessionPlugin } from './session/plugin';
 import { registerPublicRoutes } from './routes/public/index';
 import { publicContext } from './routes/public/public-context';
@@ -30,6 +30,24 @@ export function startDraining(app: FastifyInstance): void {
 
 export function isDraining(app: FastifyInstance): boolean {
   return drainingApps.has(app);
+}
+
+/**
+ * The trust check per peer address, remembered: it runs on every request (request id, client
+ * address) and BlockList.check builds native address objects each time. Peers are few (the edge's
+ * addresses); the memo is dropped if it ever grows past 1,024.
+ */
+function memoizedByAddress(check: (address: string | undefined) => boolean): (address: string | undefined) => boolean {
+  const memo = new Map<string, boolean>();
+  return (address) => {
+    if (!address) return false;
+    let trusted = memo.get(address);
+    if (trusted === undefined) {
+      if (memo.size >= 1024) memo.clear();
+      memo.set(address, (trusted = check(address)));
+    }
+    return trusted;
+  };
 }
 
 const requestIdPattern = /^[A-Za-z0-9._:-]{8,128}$/;
@@ -81,7 +99,7 @@ export async function buildServer(deps: AppDeps): Promise<FastifyInstance> {
   // Only the edge may speak for the client: request.ip / request.protocol come from
   // X-Forwarded-For / -Proto when the TCP peer is in AIDIARY_TRUSTED_EDGE (nginx overwrites both),
   // else from the socket. The login limits and logs key on that address.
-  const fromEdge = trustedEdgeCheck(config.trustedEdge);
+  const fromEdge = memoizedByAddress(trustedEdgeCheck(config.trustedEdge));
   const app = Fastify({
     loggerInstance: deps.logger,
     trustProxy: config.trustedEdge.length > 0 ? (address: string) => fromEdge(address) : false,
@@ -94,6 +112,8 @@ export async function buildServer(deps: AppDeps): Promise<FastifyInstance> {
     return503OnClosing: false,
     // Unicode slugs are percent-encoded: up to 9 bytes of URL per character.
     routerOptions: { maxParamLength: 1500, ignoreTrailingSlash: false },
+    // One log line per request (the onResponse hook below) instead of fastify's two.
+    logController: new LogController({ disableRequestLogging: true }),
     // The edge's id (nginx's $request_id, which overwrites a client's header), so the app's and
     // nginx's log lines join; a header from any other peer is ignored.
     genReqId: (req) => {
@@ -106,26 +126,49 @@ export async function buildServer(deps: AppDeps): Promise<FastifyInstance> {
   registerBoundedJsonParser(app);
 
   const duration = deps.metrics.getSingleMetric(httpDurationMetric) as Histogram<'route' | 'method' | 'status'> | undefined;
+  // The labelled child per (route, method, status class): prom-client hashes the label object on
+  // every observe() otherwise.
+  const durationByLabels = new Map<string, Histogram.Internal<'route' | 'method' | 'status'>>();
+  const access = accessLoggerOf(deps.logger);
+  const statusClasses = ['0xx', '1xx', '2xx', '3xx', '4xx', '5xx'];
 
-  app.addHook('onRequest', async (request, reply) => {
+  // The hooks on every request are callback-style (no promise and microtask per hook) and do no
+  // work an anonymous request does not need; the security headers are one pre-built object.
+  app.addHook('onRequest', (request, reply, done) => {
     reply.header('X-Served-By', config.appName);
     reply.header('X-Request-Id', request.id);
     reply.headers(securityHeaders);
     // Set only through the loopback control port (app/fault-injection.ts), for the alert tests.
     if (shouldInjectError(request.url)) {
-      return reply.code(500).send({ error: { code: 'injected_fault', message: 'error injected through the control port' } });
+      reply.code(500).send({ error: { code: 'injected_fault', message: 'error injected through the control port' } });
+      return;
     }
+    done();
   });
   // While draining, every response closes its connection: a keep-alive socket that finishes an
   // in-flight request after close() began would otherwise stay open until the client drops it.
-  app.addHook('onSend', async (_request, reply) => {
+  app.addHook('onSend', (_request, reply, payload, done) => {
     if (isDraining(app)) reply.header('Connection', 'close');
+    done(null, payload);
   });
-  app.addHook('onResponse', async (request, reply) => {
-    duration?.observe(
-      { route: request.routeOptions.url ?? 'unmatched', method: request.method, status: `${Math.floor(reply.statusCode / 100)}xx` },
-      reply.elapsedTime / 1000,
-    );
+  // The request's one log line (its reqId is the edge's X-Request-Id when nginx sent it, so the
+  // edge's access line and this one join) and the latency histogram.
+  app.addHook('onResponse', (request, reply, done) => {
+    const status = reply.statusCode;
+    const seconds = reply.elapsedTime / 1000;
+    access.info({
+      reqId: request.id, method: request.method, url: request.url, statusCode: status, responseTime: Math.round(reply.elapsedTime * 1000) / 1000,
+      cache: reply.getHeader('x-cache'), remoteAddress: request.socket?.remoteAddress,
+    }, 'request completed');
+    if (duration) {
+      const route = request.routeOptions.url ?? 'unmatched';
+      const statusClass = statusClasses[Math.floor(status / 100)] ?? `${Math.floor(status / 100)}xx`;
+      const key = `${route}\u0000${request.method}\u0000${statusClass}`;
+      let child = durationByLabels.get(key);
+      if (!child) durationByLabels.set(key, (child = duration.labels({ route, method: request.method, status: statusClass })));
+      child.observe(seconds);
+    }
+    done();
   });
 
   // Liveness: no I/O at all.

@@ -195,9 +195,7 @@ export async function registerSessionPlugin(app: FastifyInstance, deps: AppDeps)
   app.decorateRequest('sessionUser', null);
   app.decorateRequest('sessionUnavailable', false);
 
-  app.addHook('onRequest', async (request, reply) => {
-    const id = request.cookies?.[sessionCookieName];
-    if (!id) return;
+  const loadSession = async (request: FastifyRequest, reply: FastifyReply, id: string) => {
     if (!sessionIdPattern.test(id)) {
       reply.clearCookie(sessionCookieName, { path: '/' });
       return;
@@ -219,17 +217,29 @@ export async function registerSessionPlugin(app: FastifyInstance, deps: AppDeps)
       request.sessionUnavailable = true;
       request.log.warn({ err: { message: (err as Error).message } }, 'session lookup failed; treating the request as anonymous');
     }
+  };
+  // Callback-style hooks: a request without a session cookie (every anonymous page view) passes
+  // through without a promise or a Redis round trip.
+  app.addHook('onRequest', (request, reply, done) => {
+    const id = request.cookies?.[sessionCookieName];
+    if (!id) return done();
+    loadSession(request, reply, id).then(() => done(), done);
   });
 
   // preHandler: after body parsing, so the `_csrf` form field is available.
-  app.addHook('preHandler', async (request) => {
-    if (!stateChanging.has(request.method) || !request.session) return;
-    if (request.routeOptions.config?.csrf === false) return;
-    kit.checkCsrf(request);
+  app.addHook('preHandler', (request, _reply, done) => {
+    if (!stateChanging.has(request.method) || !request.session || request.routeOptions.config?.csrf === false) return done();
+    try {
+      kit.checkCsrf(request);
+    } catch (err) {
+      return done(err as Error);
+    }
+    done();
   });
 
   // A response made for a logged-in user must never be kept by a shared cache.
-  app.addHook('onSend', async (request, reply) => {
+  app.addHook('onSend', (request, reply, payload, done) => {
     if (request.session) reply.header('Cache-Control', 'private, no-store');
+    done(null, payload);
   });
 }
