@@ -1,4 +1,6 @@
 import { acceptedHostNames, type Topology } from '../infra/topology';
+import { cdnOnlyHeaders } from '../app/cdn/cdn-headers';
+import { plainNameMaxAgeSeconds } from '../app/cdn/static-assets';
 
 // The nginx config, rendered from the topology. Pure: same input, same text; no file or env reads.
 // Used by the local runner (static upstream: one server per app process) and by Pulumi (Docker
@@ -20,6 +22,13 @@ export interface NginxRenderInput {
    * `nobody`. The local cluster sets it to root when `nobody` cannot reach its files.
    */
   workerUser?: string;
+  /**
+   * A CDN (or the local Varnish tier) is in front of nginx: pass the apps' purge tags and CDN-only
+   * TTL headers (Surrogate-Key, Cache-Tag, Surrogate-Control, CDN-Cache-Control,
+   * Cloudflare-CDN-Cache-Control) on to it. Absent or false: nginx is the edge and strips them,
+   * so clients never see the tags nor a TTL meant for a purged cache.
+   */
+  passCdnHeaders?: boolean;
 }
 
 export class NginxRenderError extends Error {
@@ -164,6 +173,7 @@ function proxyLocation(input: NginxRenderInput, o: LocationOptions): string[] {
     '        proxy_buffer_size 16k;',
     '        proxy_buffers 32 16k;',
     '        proxy_busy_buffers_size 64k;',
+    ...cdnHeaderLines(input),
   ];
   if (o.loginLimit) {
     lines.push(
@@ -210,6 +220,20 @@ function proxyLocation(input: NginxRenderInput, o: LocationOptions): string[] {
 }
 
 /**
+ * The CDN-only headers: hidden from clients unless a CDN is in front. In every proxied location
+ * (proxy_hide_header is inherited only by a location that sets none of its own). Whatever it
+ * passes, nginx reads none of them as its own TTL: it knows X-Accel-Expires (the app's 1 s bound,
+ * read first), Cache-Control and Expires only, so the micro-cache stays at 1 s.
+ */
+function cdnHeaderLines(input: NginxRenderInput): string[] {
+  if (input.passCdnHeaders) return ['        # A CDN is in front: the purge tags and CDN-only TTL headers go on to it.'];
+  return [
+    '        # No CDN in front: purge tags and CDN-only TTL headers never reach clients.',
+    ...cdnOnlyHeaders.map((h) => `        proxy_hide_header ${h};`),
+  ];
+}
+
+/**
  * nginx's own 429 for the login endpoints, in the form the app answers its limits: the API's
  * `{error:{code:'rate_limited',…}}` and a short page for the admin form, both with Retry-After.
  */
@@ -252,6 +276,47 @@ function realIpLines(t: Topology): string[] {
     }),
     '    real_ip_header X-Forwarded-For;',
     '    real_ip_recursive on;',
+  ];
+}
+
+/**
+ * /static/ straight from disk, with the app's names and cache headers
+ * (app/routes/public/static-files.ts, app/cdn/static-assets.ts): the views link
+ * `<base>.<8 hex>.<ext>`, served from `<base>.<ext>` immutable for a year; the plain name is
+ * cached 5 minutes. nginx does not check that the hash is the file's: it serves what its
+ * staticRoot holds, which comes from the same checkout (local) or the same build (edge image) as
+ * the apps. The app, asked directly, redirects another release's hash to the current name.
+ */
+function staticLocations(input: NginxRenderInput, staticRoot: string): string[] {
+  const fileCache = [
+    '            # Per location: at http level (max=10000, 60 s) it also held micro-cache files, which',
+    '            # are replaced every second; under the bench one worker kept 8,103 descriptors of',
+    '            # deleted files and hit its limit (404s, "Too many open files").',
+    '            open_file_cache max=10000 inactive=60s;',
+    '            open_file_cache_valid 30s;',
+    '            open_file_cache_min_uses 2;',
+    '            open_file_cache_errors on;',
+  ];
+  const hsts = hstsLines(input).map((l) => `    ${l}`);
+  const root = quotePath('staticRoot', `${staticRoot}/`); // "…/" (checked: no quote, `$` or space)
+  return [
+    '        # Plain names: their content changes with a release, so browsers keep them 5 minutes.',
+    '        location /static/ {',
+    `            alias ${root};`,
+    '            try_files $uri =404;',
+    '            access_log off;',
+    ...fileCache,
+    `            add_header Cache-Control "public, max-age=${plainNameMaxAgeSeconds}";`,
+    ...hsts,
+    '        }',
+    '        # Content-hashed names (style.1a2b3c4d.css is style.css): a year, never revalidated.',
+    '        location ~ "^/static/(.+)\\.[0-9a-f]{8}(\\.[A-Za-z0-9]+)$" {',
+    `            alias ${root.slice(0, -1)}$1$2";`,
+    '            access_log off;',
+    ...fileCache,
+    '            add_header Cache-Control "public, max-age=31536000, immutable";',
+    ...hsts,
+    '        }',
   ];
 }
 
@@ -397,22 +462,7 @@ export function renderNginxConfig(input: NginxRenderInput): string {
     '        if ($aidiary_known_host = 0) { return 421; }',
     ...hstsLines(input),
     '',
-    '        # Static files straight from disk; names are content-hashed, so cache them for a year.',
-    '        location /static/ {',
-    `            alias ${quotePath('staticRoot', `${staticRoot}/`)};`,
-    '            try_files $uri =404;',
-    '            access_log off;',
-    '            # Per location: at http level (max=10000, 60 s) it also held micro-cache files, which',
-    '            # are replaced every second; under the bench one worker kept 8,103 descriptors of',
-    '            # deleted files and hit its limit (404s, "Too many open files").',
-    '            open_file_cache max=10000 inactive=60s;',
-    '            open_file_cache_valid 30s;',
-    '            open_file_cache_min_uses 2;',
-    '            open_file_cache_errors on;',
-    '            expires 1y;',
-    '            add_header Cache-Control "public, immutable";',
-    ...hstsLines(input).map((l) => `    ${l}`),
-    '        }',
+    ...staticLocations(input, staticRoot),
     '',
     '        # Prometheus metrics are scraped from each app directly, never through the LB.',
     '        location = /metrics { return 404; }',

@@ -3,6 +3,7 @@ import type { SiteSettings } from '../db/queries/site-settings';
 import { excerptOf } from '../content/excerpt';
 import { renderMarkdown } from '../content/markdown';
 import { pageUrl, urls } from './urls';
+import { assetUrl } from '../cdn/static-assets';
 
 // What templates receive (`it`). Everything here is plain data; the templates escape it.
 
@@ -41,6 +42,8 @@ export interface ViewData {
   pagination: PaginationVm | null;
   search: { query: string; total: number } | null;
   error: { status: number; message: string } | null;
+  /** `it.asset('style.css')`: the content-hashed URL of a file under app/static/ (app/cdn/static-assets.ts). */
+  asset: (name: string) => string;
 }
 
 /** YYYY-MM-DD in UTC: date archives are UTC too, so a post's date links to the archive holding it. */
@@ -90,5 +93,6 @@ export function viewData(site: SiteSettings, view: Partial<ViewData['view']> & {
     pagination: rest.pagination ?? null,
     search: rest.search ?? null,
     error: rest.error ?? null,
+    asset: assetUrl,
   };
 }

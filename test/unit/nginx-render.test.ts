@@ -98,8 +98,10 @@ describe('renderNginxConfig: static upstream passes nginx -t', () => {
     expect(r.conf).toMatch(/listen 127\.0\.0\.1:18080 ssl;/);
     // HSTS at server level and in every location with its own add_header (nginx drops inherited ones there).
     const hsts = 'add_header Strict-Transport-Security "max-age=31536000; includeSubDomains" always;';
-    expect(r.conf.split(hsts).length - 1).toBe(6);
+    expect(r.conf.split(hsts).length - 1).toBe(7);
     for (const loc of ['location /static/ {', 'location ^~ /media/ {', 'location / {']) expect(block(r.conf, loc)).toContain(hsts);
+    const hashedStatic = r.conf.indexOf('location ~ "^/static/');
+    expect(r.conf.slice(hashedStatic, r.conf.indexOf('\n        }\n', hashedStatic))).toContain(hsts);
     expect(renderNginxConfig(input())).not.toContain('Strict-Transport-Security');
   });
 
@@ -201,11 +203,17 @@ describe('renderNginxConfig: rules', () => {
     expect(block(conf, 'location / {')).not.toContain('proxy_ignore_headers');
   });
 
-  it('serves /static/ from disk with a year of caching, hides /metrics, stub_status on loopback only', () => {
+  it('serves /static/ from disk (hashed names a year, plain names 5 minutes), hides /metrics, stub_status on loopback only', () => {
     const s = block(conf, 'location /static/');
     expect(s).toContain('alias "/tmp/aidiary-nginx/static/";');
-    expect(s).toContain('expires 1y;');
-    expect(s).toContain('immutable');
+    expect(s).toContain('add_header Cache-Control "public, max-age=300";');
+    expect(s).not.toContain('immutable');
+    // (Not block(): the regex's {8} would count as a brace.)
+    const at = conf.indexOf('location ~ "^/static/(.+)\\.[0-9a-f]{8}(\\.[A-Za-z0-9]+)$" {');
+    expect(at).toBeGreaterThan(0);
+    const hashed = conf.slice(at, conf.indexOf('\n        }\n', at));
+    expect(hashed).toContain('alias "/tmp/aidiary-nginx/static/$1$2";');
+    expect(hashed).toContain('add_header Cache-Control "public, max-age=31536000, immutable";');
     expect(conf).toMatch(/location = \/metrics \{ return 404; \}/);
     expect(conf).toMatch(/listen 127\.0\.0\.1:18089;\n\s*access_log off;\n\s*location = \/stub_status \{ stub_status; \}/);
     expect(conf.match(/stub_status;/g)).toHaveLength(1);
@@ -245,7 +253,7 @@ describe('renderNginxConfig: rules', () => {
     // The micro-cache location keeps few, short-lived descriptors (replaced files stay open until evicted).
     expect(block(conf, 'location / {')).toContain('open_file_cache max=1000 inactive=5s;');
     expect(block(conf, 'location ^~ /media/ {')).toContain('open_file_cache max=1000 inactive=5s;');
-    expect(conf.match(/open_file_cache max=/g)).toHaveLength(3);
+    expect(conf.match(/open_file_cache max=/g)).toHaveLength(4); // two /static/ locations
     expect(conf).toMatch(/gzip on;/);
     expect(conf).toContain('pid "/tmp/aidiary-nginx/nginx.pid";');
     for (const d of ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) expect(conf).toContain(`${d}_temp_path "/tmp/aidiary-nginx/tmp/${d}";`);

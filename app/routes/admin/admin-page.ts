@@ -5,6 +5,7 @@ import { can, type Action } from '../../auth/roles';
 import { readContextFor } from '../../session/plugin';
 import { mapDbError } from '../api/guards';
 import type { AdminViews } from './admin-views';
+import { assetUrl } from '../../cdn/static-assets';
 
 // What every logged-in admin page needs: the layout data (user, CSRF token, which links and
 // buttons this role may see) and reads through the router with read-your-writes.
@@ -29,7 +30,7 @@ export function adminPageKit(deps: AppDeps, views: AdminViews): AdminPageKit {
       reply.code(status).type('text/html; charset=utf-8');
       return views.render(name, {
         user: session ? { id: session.data.userId, username: session.data.username, role } : null,
-        csrfToken: session?.data.csrfToken ?? '', can: canDo, appName: deps.config.appName, notice: null, error: null, ...data,
+        csrfToken: session?.data.csrfToken ?? '', can: canDo, appName: deps.config.appName, notice: null, error: null, asset: assetUrl, ...data,
       });
     },
     async read(request, fn) {
