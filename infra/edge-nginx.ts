@@ -1,5 +1,5 @@
 import { renderNginxConfig, RESOLVER_TIMEOUT_SECONDS, RESOLVER_VALID_SECONDS, type NginxRenderInput } from '../nginx/render';
-import { edgeTrustedProxies, type Topology } from './topology';
+import { edgeTrustedProxies, hasCdnTier, type Topology } from './topology';
 
 /**
  * Where nginx keeps its files inside the edge image (see the Dockerfile's `edge` stage). Every
@@ -38,6 +38,8 @@ export interface EdgeUpstream {
 export function renderEdgeConfig(t: Topology, upstream: EdgeUpstream, tls?: NginxRenderInput['tls'], paths = edgePaths, workerProcesses?: number): string {
   return renderNginxConfig({
     topology: { ...t, trustedProxies: edgeTrustedProxies(t) },
+    // A CDN tier in front (Varnish locally, a provider on a stack) reads the tag and CDN-TTL headers.
+    passCdnHeaders: hasCdnTier(t),
     upstream: { kind: 'resolve', ...upstream },
     listenPort: t.ports.lb,
     stubStatusPort: t.ports.stubStatus,

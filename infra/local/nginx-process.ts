@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { renderNginxConfig, type NginxRenderInput } from '../../nginx/render';
-import { edgeTrustedProxies, type Topology } from '../topology';
+import { edgeTrustedProxies, hasCdnTier, type Topology } from '../topology';
 import { nginxBinary } from './preflight';
 import { isAlive, isRoot, sleep, spawnDetached, stopPid, userCanEnter } from './process';
 import type { StateDir } from './state';
@@ -47,6 +47,8 @@ export function writeNginxConfig(state: StateDir, root: string, t: Topology, app
   const conf = renderNginxConfig({
     // nginx believes X-Forwarded-For from the tier in front of it (Varnish with `--cdn varnish`).
     topology: { ...t, trustedProxies: edgeTrustedProxies(t) },
+    // A CDN tier in front (Varnish locally, a provider on a stack) reads the tag and CDN-TTL headers.
+    passCdnHeaders: hasCdnTier(t),
     upstream: { kind: 'static', servers: appPorts.map((port) => ({ host: t.host, port })) },
     listenPort: t.ports.lb,
     stubStatusPort: t.ports.stubStatus,
