@@ -20,6 +20,11 @@ export interface RenderedPage {
   /** App that rendered it (X-Served-By keeps the renderer's name on cached copies). */
   renderedBy: string;
   headers?: Record<string, string>;
+  /**
+   * The body already encoded (UTF-8), on pages held by the in-process L1 (app/cache/l1-cache.ts):
+   * a hit writes these bytes as they are instead of encoding the string again for every request.
+   */
+  bytes?: Buffer;
 }
 
 export interface PageRequest {

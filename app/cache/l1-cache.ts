@@ -22,7 +22,21 @@ const entryOverheadBytes = 512;
 export function pageBytes(entry: CachedPage): number {
   let headerBytes = 0;
   for (const [k, v] of Object.entries(entry.page.headers ?? {})) headerBytes += k.length + v.length;
-  return Buffer.byteLength(entry.page.body) + headerBytes + entry.tags.join('').length * 2 + entryOverheadBytes;
+  const bodyBytes = entry.page.bytes ? entry.page.bytes.length : Buffer.byteLength(entry.page.body);
+  return bodyBytes + headerBytes + entry.tags.join('').length * 2 + entryOverheadBytes;
+}
+
+/**
+ * The page as L1 keeps it: the body once, as UTF-8 bytes (what a hit writes to the socket, and
+ * outside V8's heap); `body` decodes them for the rare reader that wants the string.
+ */
+export function withEncodedBody(page: RenderedPage): RenderedPage {
+  if (page.bytes) return page;
+  const { body, ...rest } = page;
+  const bytes = Buffer.from(body, 'utf8');
+  return Object.defineProperty({ ...rest, bytes } as RenderedPage, 'body', {
+    get: () => bytes.toString('utf8'), enumerable: true,
+  });
 }
 
 export interface L1Options {
@@ -54,7 +68,8 @@ export class L1Cache {
     return this.lru.get(key);
   }
 
-  set(key: string, entry: CachedPage, hardTtlMs: number): void {
+  set(key: string, given: CachedPage, hardTtlMs: number): void {
+    const entry: CachedPage = { ...given, page: withEncodedBody(given.page) };
     const old = this.lru.peek(key);
     this.lru.set(key, entry, { ttl: Math.max(1, hardTtlMs) });
     if (old) this.unindex(key, old.tags);

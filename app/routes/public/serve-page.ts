@@ -108,7 +108,7 @@ export function sendPage(reply: FastifyReply, page: RenderedPage, cacheStatus: C
   reply.header('X-Served-By', page.renderedBy);
   if (page.dbNode) reply.header('X-DB-Node', page.dbNode);
   for (const [name, value] of Object.entries(page.headers ?? {})) reply.header(name, value);
-  return reply.send(page.body);
+  return reply.send(page.bytes ?? page.body); // L1 pages carry their encoded bytes (app/cache/l1-cache.ts)
 }
 
 /** 301 to a canonical URL (same origin: `location` is always a path we built). */
