@@ -35,6 +35,7 @@ export const configDefaults = {
   cnpgNamespace: 'cnpg-system',
   monitoring: 'none',
   prometheusPort: 9090,
+  primaryIndex: 0,
 } as const;
 
 /**
@@ -75,6 +76,8 @@ export interface DockerSettings extends CommonSettings {
   prometheusPort: number;
   /** Repository root: the Docker build context. */
   buildContext: string;
+  /** The PostgreSQL node (pg-K) the stack runs as the primary; a failover moves it (README, Failover drills). */
+  primaryIndex: number;
 }
 
 export type TlsSettings =
@@ -156,7 +159,11 @@ export function readStackSettings(buildContext: string): StackSettings {
     if (monitoring === 'prometheus' && (!Number.isInteger(prometheusPort) || prometheusPort < 1 || prometheusPort > 65535 || prometheusPort === lbPort)) {
       throw new StackConfigError(`prometheusPort: expected a free host port (1-65535) other than lbPort ${lbPort}, got ${prometheusPort}; run \`pulumi config set prometheusPort <port>\``);
     }
-    return { ...common, target, lbPort, prometheusPort, buildContext };
+    const primaryIndex = cfg.getNumber('primaryIndex') ?? configDefaults.primaryIndex;
+    if (!Number.isInteger(primaryIndex) || primaryIndex < 0 || primaryIndex > topology.dbReplicas) {
+      throw new StackConfigError(`primaryIndex: expected the index K of the primary pg-K, 0-${topology.dbReplicas} (dbReplicas), got ${primaryIndex}; run \`pulumi config set primaryIndex K\` with the node the last failover promoted`);
+    }
+    return { ...common, target, lbPort, prometheusPort, buildContext, primaryIndex };
   }
 
   const tlsSecretName = cfg.get('tlsSecretName') ?? configDefaults.tlsSecretName;

@@ -15,6 +15,8 @@ export interface DatabaseArgs {
   superuserPassword: pulumi.Output<string>;
   replicationPassword: pulumi.Output<string>;
   dbPassword: pulumi.Output<string>;
+  /** K of the primary pg-K (stack config primaryIndex, 0 unless a failover moved it). */
+  primaryIndex?: number;
 }
 
 export const replicationUser = 'replicator';
@@ -60,8 +62,8 @@ function removedSlotsCondition(t: Topology): string {
  * apps stop reading from it as it falls behind), retrying if the replica reconnects in between.
  * Without this, the removed replica's slot would pin WAL on the primary for good.
  */
-export function syncConfigScript(t: Topology): string {
-  const names = synchronousStandbyNames(t, 'pg-0');
+export function syncConfigScript(t: Topology, primaryName = 'pg-0'): string {
+  const names = synchronousStandbyNames(t, primaryName);
   return [
     'set -eu',
     'host="${AIDIARY_PRIMARY_HOST:?}"; port="${AIDIARY_PRIMARY_PORT:-5432}"',
@@ -104,6 +106,8 @@ export class Database extends pulumi.ComponentResource {
   readonly syncConfig: docker.Container;
   /** Its container name once it exited 0; a failure stops the migrations and the apps. */
   readonly syncConfigApplied: pulumi.Output<string>;
+  /** The node run as the primary (pg-K of primaryIndex). */
+  readonly primaryName: string;
 
   constructor(name: string, args: DatabaseArgs, opts?: pulumi.ComponentResourceOptions) {
     super('aidiary:docker:Database', name, {}, opts);
@@ -111,14 +115,21 @@ export class Database extends pulumi.ComponentResource {
     const superuserPgpass = pulumi.interpolate`*:*:*:postgres:${args.superuserPassword}`;
     const replicationPgpass = pulumi.interpolate`*:*:*:${replicationUser}:${args.replicationPassword}`;
 
-    const nodes: docker.Container[] = [];
-    for (const node of dbInstances(t)) {
+    const instances = dbInstances(t);
+    const primaryName = instances[args.primaryIndex ?? 0]?.name;
+    if (!primaryName) throw new Error(`primaryIndex ${args.primaryIndex}: no such PostgreSQL node (pg-0…pg-${t.dbReplicas})`);
+    // The primary first: every replica clones from it and depends on it.
+    const ordered = [...instances.filter((n) => n.name === primaryName), ...instances.filter((n) => n.name !== primaryName)];
+    const containers = new Map<string, docker.Container>();
+    for (const node of ordered) {
       const volume = new docker.Volume(`${name}-${node.name}-data`, {
         name: `${t.name}-${node.name}-data`,
         labels: [{ label: 'aidiary.stack', value: t.name }],
       }, { parent: this });
 
-      const isPrimary = node.initialRole === 'primary';
+      // After a failover the stack's primary is the promoted node; the old primary's container is
+      // re-created as a replica, and the entrypoint re-clones a data dir that was a primary's.
+      const isPrimary = node.name === primaryName;
       const uploads = [
         { file: '/usr/local/bin/aidiary-entrypoint.sh', content: script('entrypoint.sh'), executable: true },
         secretUpload('/run/aidiary/uploads/superuser-password', args.superuserPassword, '0400'),
@@ -132,13 +143,13 @@ export class Database extends pulumi.ComponentResource {
           : [{ file: '/usr/local/bin/aidiary-clone-replica.sh', content: script('clone-replica.sh'), executable: true }]),
       ];
 
-      nodes.push(new docker.Container(`${name}-${node.name}`, {
+      containers.set(node.name, new docker.Container(`${name}-${node.name}`, {
         name: `${t.name}-${node.name}`,
         image: postgresImage,
         hostname: node.name,
         entrypoints: ['/usr/local/bin/aidiary-entrypoint.sh'],
         command: [isPrimary ? 'primary' : 'replica', ...postgresServerArgs(t)],
-        envs: nodeEnv(t, node),
+        envs: nodeEnv(t, node, isPrimary ? null : primaryName),
         uploads,
         volumes: [{ volumeName: volume.name, containerPath: '/var/lib/postgresql/data' }],
         networksAdvanced: [{ name: args.networkName, aliases: [node.name] }],
@@ -156,18 +167,19 @@ export class Database extends pulumi.ComponentResource {
         parent: this,
         // Fixed name and one data volume per node: the old container must be gone first.
         deleteBeforeReplace: true,
-        dependsOn: isPrimary ? [] : [nodes[0]],
+        dependsOn: isPrimary ? [] : [containers.get(primaryName)!],
       }));
     }
+    const nodes = instances.map((n) => containers.get(n.name)!);
 
     // Replacing this one-shot (its script names the standbys) re-applies the durability mode.
     this.syncConfig = new docker.Container(`${name}-sync-config`, {
       image: postgresImage,
-      entrypoints: ['bash', '-c', syncConfigScript(t)],
-      envs: ['AIDIARY_PRIMARY_HOST=pg-0', 'PGPASSFILE=/run/aidiary/pgpass', 'PGCONNECT_TIMEOUT=5'],
+      entrypoints: ['bash', '-c', syncConfigScript(t, primaryName)],
+      envs: [`AIDIARY_PRIMARY_HOST=${primaryName}`, 'PGPASSFILE=/run/aidiary/pgpass', 'PGCONNECT_TIMEOUT=5'],
       uploads: [secretUpload('/run/aidiary/pgpass', superuserPgpass, '0400')],
       networksAdvanced: [{ name: args.networkName }],
-      labels: containerLabels(t.name, 'postgres-sync-config', 'pg-0'),
+      labels: containerLabels(t.name, 'postgres-sync-config', primaryName),
       mustRun: false,
       restart: 'no',
       attach: true,
@@ -176,12 +188,13 @@ export class Database extends pulumi.ComponentResource {
 
     this.syncConfigApplied = pulumi.all([this.syncConfig.name, this.syncConfig.exitCode, this.syncConfig.urn])
       .apply(([n, code, urn]) => requireExitZero('sync-config (synchronous_standby_names, replication slots)', n, code, urn));
+    this.primaryName = primaryName;
     this.containerNames = nodes.map((c) => c.name);
     this.registerOutputs({ containerNames: this.containerNames });
   }
 }
 
-function nodeEnv(t: Topology, node: DbInstance): string[] {
+function nodeEnv(t: Topology, node: DbInstance, primaryHost: string | null): string[] {
   const env: Record<string, string> = {
     PGDATA: pgData,
     POSTGRES_USER: 'postgres',
@@ -191,8 +204,8 @@ function nodeEnv(t: Topology, node: DbInstance): string[] {
     AIDIARY_DB_USER: t.database.appUser,
     AIDIARY_REPLICATION_USER: replicationUser,
   };
-  if (node.initialRole === 'replica') {
-    env.AIDIARY_PRIMARY_HOST = 'pg-0';
+  if (primaryHost) {
+    env.AIDIARY_PRIMARY_HOST = primaryHost;
     env.AIDIARY_SLOT_NAME = node.slotName;
   }
   return Object.entries(env).map(([k, v]) => `${k}=${v}`);

@@ -107,6 +107,8 @@ export interface DockerMonitoringArgs {
   edgeContainerId: pulumi.Output<string>;
   /** The database and Redis containers the exporters read. */
   dependsOn: pulumi.Resource[];
+  /** The PostgreSQL primary's node name (the monitoring role is created there). */
+  primaryHost?: string;
 }
 
 /**
@@ -131,7 +133,7 @@ export class DockerMonitoring extends pulumi.ComponentResource {
     const monitorRoleRun = new docker.Container(`${name}-monitor-role`, {
       image: postgresImage,
       entrypoints: ['bash', '-c', monitorRoleScript()],
-      envs: ['AIDIARY_PRIMARY_HOST=pg-0', 'PGPASSFILE=/run/aidiary/pgpass', 'PGCONNECT_TIMEOUT=5'],
+      envs: [`AIDIARY_PRIMARY_HOST=${args.primaryHost ?? 'pg-0'}`, 'PGPASSFILE=/run/aidiary/pgpass', 'PGCONNECT_TIMEOUT=5'],
       uploads: [secretUpload('/run/aidiary/pgpass', superuserPgpass, '0400'), secretUpload(monitorPasswordFile, monitorPassword, '0400')],
       networksAdvanced: [{ name: args.networkName }],
       labels: containerLabels(t.name, 'postgres-monitor-role', 'pg-0'),

@@ -28,6 +28,7 @@ export function deployDockerStack(s: DockerSettings) {
     superuserPassword: secrets.superuserPassword!,
     replicationPassword: secrets.replicationPassword!,
     dbPassword: secrets.dbPassword,
+    primaryIndex: s.primaryIndex,
   });
   const redis = new RedisTier('redis', { topology: t, networkName: network.name, passwords: secrets.redis });
   const appSecrets = {
@@ -52,7 +53,7 @@ export function deployDockerStack(s: DockerSettings) {
     ? new DockerMonitoring('monitoring', {
         topology: t, networkName: network.name, hostPort: s.prometheusPort,
         superuserPassword: secrets.superuserPassword!, redisPasswords: secrets.redis,
-        edgeContainerId: lb.containerId, dependsOn: [database, redis],
+        edgeContainerId: lb.containerId, dependsOn: [database, redis], primaryHost: database.primaryName,
       })
     : undefined;
 

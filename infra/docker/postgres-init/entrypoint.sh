@@ -13,7 +13,13 @@ for f in /run/aidiary/uploads/*; do
   if [ -f "$f" ]; then install -m 0600 -o postgres -g postgres "$f" "/run/aidiary/secrets/$(basename "$f")"; fi
 done
 
-if [ "$role" = replica ] && [ ! -s "$PGDATA/PG_VERSION" ]; then
+# A replica whose data dir is not a standby's was the primary before a failover (the stack's
+# primaryIndex moved): started as it is, it would be a second primary. It is cloned afresh from
+# the new primary instead (clone-replica.sh empties it first).
+if [ "$role" = replica ] && [ -s "$PGDATA/PG_VERSION" ] && [ ! -f "$PGDATA/standby.signal" ]; then
+  echo "aidiary: $PGDATA was a primary's; re-cloning it from $AIDIARY_PRIMARY_HOST as a replica"
+  gosu postgres /usr/local/bin/aidiary-clone-replica.sh
+elif [ "$role" = replica ] && [ ! -s "$PGDATA/PG_VERSION" ]; then
   install -d -m 0700 -o postgres -g postgres "$PGDATA"
   gosu postgres /usr/local/bin/aidiary-clone-replica.sh
 fi
