@@ -13,6 +13,8 @@ import { isClusterPageCache } from './cache/page-cache';
 import { createPgMediaStorage } from './media/storage';
 import { createMediaLibrary } from './media/media-library';
 import { createJobs, type JobsTuning } from './jobs/jobs';
+import { createConfiguredCdnPurge } from './jobs/cdn-purge-wiring';
+import { purgeMediaOnRemove } from './cdn/media-purge';
 
 // AppConfig → AppDeps: the only place that opens pools and clients. main.ts calls it once; tests
 // call it against the servers they started. closeDeps() releases everything it opened.
@@ -87,19 +89,26 @@ export async function createDeps(config: AppConfig, overrides: CreateDepsOverrid
     ? createPageCache({ config, logger, metrics, db })
     : createPassthroughPageCache();
 
+  // CDN purges (AIDIARY_CDN_PROVIDER; app/jobs/cdn-purge-queue.ts), null without a CDN.
+  const cdnPurge = createConfiguredCdnPurge({ config, db, logger, metrics });
+
   async function onContentChanged(change: ContentChange) {
     // A purge failure must not fail the write that already committed: log it; the cache's
     // generation backstop and TTLs bound the staleness.
+    const tags = purgeSetFor(change);
     try {
-      await pageCache.invalidate(purgeSetFor(change), change.lsn);
+      await pageCache.invalidate(tags, change.lsn);
     } catch (err) {
       logger.error({ err, change: change.kind }, 'page cache purge failed');
     }
+    // After the app's own invalidation; the queue delays it past nginx's 1 s bound. Not awaited.
+    void cdnPurge?.enqueue(tags);
   }
-  const media = createMediaLibrary({ db, storage: createPgMediaStorage(db), maxUploadPixels: config.maxUploadPixels });
+  const library = createMediaLibrary({ db, storage: createPgMediaStorage(db), maxUploadPixels: config.maxUploadPixels });
+  const media = cdnPurge ? purgeMediaOnRemove(library, (tags) => cdnPurge.enqueue(tags)) : library;
   // Producers only; main.ts starts the workers once the app serves (jobs.start()).
   const jobs = createJobs({
-    redisUrl: config.redisSessionsUrl, redisAuth: config.redisSessionsAuth, appName: config.appName, logger, metrics, db, pageCache, media, onContentChanged,
+    redisUrl: config.redisSessionsUrl, redisAuth: config.redisSessionsAuth, appName: config.appName, logger, metrics, db, pageCache, media, onContentChanged, cdnPurge,
   }, overrides.jobs);
   if (isClusterPageCache(pageCache)) pageCache.setWarmQueue(() => jobs.enqueueWarm());
 

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import Cloudflare from 'cloudflare';
+// @ts-expect-error fastly (fastly-js) ships no TypeScript declarations
 import Fastly from 'fastly';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { Hash } from '@smithy/hash-node';
