@@ -1,4 +1,5 @@
-import { jsonRowsSql, psqlRows, type ClusterDriver, type CommandExecutor, type DriverNode, type NodeKind, type PromotionResult } from './cluster-driver';
+import { parseTopology, synchronousStandbyNames } from '../topology';
+import { jsonRowsSql, psqlRows, sqlLiteral, type ClusterDriver, type CommandExecutor, type DriverNode, type NodeKind, type PromotionResult } from './cluster-driver';
 import { systemExecutor } from './command-executor';
 
 // The drill driver for the Docker staging stack (infra/docker). App containers have generated
@@ -194,9 +195,19 @@ export class DockerDriver implements ClusterDriver {
     const best = [...standbys].sort((a, b) => (b.lsn > a.lsn ? 1 : b.lsn < a.lsn ? -1 : 0))[0];
     const target = to ? standbys.find((s) => s.c.name === to) : best;
     if (!target) throw new Error(to ? `${to} is not a running standby` : 'no standby answers; nothing to promote');
-    this.log(`promoting ${target.c.name}`);
+    const others = standbys.filter((s) => s !== target);
+    // The durability rule over the new primary's peers, in place before it takes a write (the
+    // stack's default durability; the next pulumi up's sync-config one-shot applies the configured one).
+    const t = parseTopology({ target: 'docker', host: '0.0.0.0', dbReplicas: (await this.pgContainers()).length - 1 });
+    const names = synchronousStandbyNames(t, target.c.name);
+    await this.psqlIn(target.c.id, `ALTER SYSTEM SET synchronous_standby_names = ${sqlLiteral(names)}`);
+    await this.psqlIn(target.c.id, 'SELECT pg_reload_conf()');
+    this.log(`promoting ${target.c.name} (synchronous_standby_names = '${names}')`);
     await this.psqlIn(target.c.id, 'SELECT pg_promote(true, 60)');
-    for (const { c } of standbys.filter((s) => s !== target)) {
+    for (const { c } of others) {
+      // Physical slots are not replicated: the new primary gets one for each standby that follows it.
+      const slot = sqlLiteral(c.name.replace('-', '_'));
+      await this.psqlIn(target.c.id, `SELECT pg_create_physical_replication_slot(${slot}) WHERE NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = ${slot})`);
       const conninfo = await this.psqlIn(c.id, 'SHOW primary_conninfo').catch(() => '');
       if (!conninfo) continue;
       const repointed = conninfo.replace(/host=\S+/, `host=${target.c.name}`).replace(/'/g, "''");
