@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 
 // The cache headers of an anonymous page, for every tier in front of the apps:
 // - Browsers and shared caches that know nothing of purges read `Cache-Control`: revalidate every
@@ -43,6 +44,9 @@ export const maxTags = 50;
  */
 export const maxTagHeaderBytes = 4096;
 
+/** Characters encodeURIComponent leaves alone, plus the `:` between parts. */
+const plainTag = /^[A-Za-z0-9:\-_.!~*'()]+$/;
+
 /**
  * One tag, as it may appear in a header. Tags hold slugs and usernames in any script
  * (`list:category:日記`), but headers are ASCII and the separators (space, comma) must not occur
@@ -52,6 +56,7 @@ export const maxTagHeaderBytes = 4096;
  * the same function on the purge side gives the same name, so the purge stays exact.
  */
 export function cdnTag(tag: string): string {
+  if (tag.length <= maxTagBytes && plainTag.test(tag)) return tag; // the common case: nothing to encode
   let encoded: string | null;
   try {
     encoded = tag.split(':').map(encodeURIComponent).join(':');
@@ -79,7 +84,21 @@ export const anonymousCacheControl = (policy: CdnCachePolicy): string =>
  * Cache-Control, so a write that the missing tags would have purged shows within a second anyway.
  * No page of this site comes near the bound today (a page has two or three tags).
  */
-export function cdnPageHeaders(tags: readonly string[], policy: CdnCachePolicy, coarseTag = 'site'): Record<string, string> {
+export function cdnPageHeaders(tags: readonly string[], policy: CdnCachePolicy, coarseTag = 'site'): Readonly<Record<string, string>> {
+  // Every anonymous response (L1 hits too) needs these: computed once per tag list, not per request.
+  const key = `${policy.ttlSeconds}/${policy.staleIfErrorSeconds}/${coarseTag}\n${tags.join('\n')}`;
+  let headers = computed.get(key);
+  if (!headers) {
+    headers = Object.freeze(computeCdnPageHeaders(tags, policy, coarseTag)); // shared by every response
+    computed.set(key, headers);
+  }
+  return headers;
+}
+
+/** Bounded: tag lists come from URLs (a slug per post page), so there may be many. */
+const computed = new LRUCache<string, Readonly<Record<string, string>>>({ max: 2000 });
+
+function computeCdnPageHeaders(tags: readonly string[], policy: CdnCachePolicy, coarseTag: string): Record<string, string> {
   let names = cdnTags(tags);
   let ttl = policy.ttlSeconds;
   if (names.length > maxTags || names.join(' ').length > maxTagHeaderBytes) {

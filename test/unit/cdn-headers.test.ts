@@ -58,6 +58,15 @@ describe('cdnPageHeaders', () => {
     expect(anonymousCacheControl(policy)).toBe('public, max-age=0, s-maxage=1, stale-if-error=3600');
   });
 
+  it('computed once per tag list and policy (every L1 hit asks), never shared across policies', () => {
+    const a = cdnPageHeaders([siteTag, 'feed'], policy);
+    expect(cdnPageHeaders([siteTag, 'feed'], policy)).toBe(a);
+    const other = cdnPageHeaders([siteTag, 'feed'], { ttlSeconds: 60, staleIfErrorSeconds: 5 });
+    expect(other['Surrogate-Control']).toBe('max-age=60, stale-if-error=5');
+    expect(cdnPageHeaders([siteTag, 'feed', 'sitemap'], policy)['Surrogate-Key']).toBe('site feed sitemap');
+    expect(Object.isFrozen(a)).toBe(true); // shared: no caller can change another response's headers
+  });
+
   it('past the count or size bound, falls back to the coarse site tag and the 1 s TTL instead of dropping tags', () => {
     const many = [siteTag, ...Array.from({ length: maxTags }, (_, i) => postTag(i))];
     const h = cdnPageHeaders(many, policy);
