@@ -1,6 +1,6 @@
 import type { ClusterHealth } from './cluster-health';
 import { targetsFor, UNAVAILABLE_AFTER_MS } from './drill-targets';
-import { unionLengthMs, type Interval } from './interval-union';
+import { unionLengthMs, unionOf, type Interval } from './interval-union';
 import { REQUEST_KINDS, type LoadResult, type Operation, type RequestKind, type SessionWait } from './load-generator';
 import type { RestreamResult } from './replication-watch';
 
@@ -70,6 +70,9 @@ export interface DrillReport {
     anonymousReadsSeconds: number;
     /** user-read and verify-read, and the logged-in reader waiting for a login that failed or was slow. */
     loggedInReadsSeconds: number;
+    /** When writes / reads were unavailable, in seconds since the load started (the union's pieces). */
+    writeIntervals: { fromSeconds: number; toSeconds: number }[];
+    readIntervals: { fromSeconds: number; toSeconds: number }[];
   };
   writeLatency: {
     /** The slowest write, first attempt sent → acknowledged or given up. */
@@ -101,13 +104,16 @@ function isUnavailableWait(w: SessionWait): boolean {
   return w.failedLogins > 0 || w.toMs - w.fromMs > UNAVAILABLE_AFTER_MS;
 }
 
-/** Seconds covered by the union of the unavailable operations (and session waits) given. */
-export function unavailabilitySeconds(ops: readonly Operation[], waits: readonly SessionWait[] = []): number {
-  const intervals: Interval[] = [
+function unavailableIntervals(ops: readonly Operation[], waits: readonly SessionWait[]): Interval[] {
+  return [
     ...ops.filter(isUnavailable).map((o) => ({ fromMs: o.sentMs, toMs: o.finishedMs })),
     ...waits.filter(isUnavailableWait).map((w) => ({ fromMs: w.fromMs, toMs: w.toMs })),
   ];
-  return round(unionLengthMs(intervals) / 1000);
+}
+
+/** Seconds covered by the union of the unavailable operations (and session waits) given. */
+export function unavailabilitySeconds(ops: readonly Operation[], waits: readonly SessionWait[] = []): number {
+  return round(unionLengthMs(unavailableIntervals(ops, waits)) / 1000);
 }
 
 /**
@@ -199,6 +205,8 @@ export function buildReport(input: ReportInput): DrillReport {
       readsSeconds: unavailabilitySeconds(ofKind('anon-read', 'user-read', 'verify-read'), userWaits),
       anonymousReadsSeconds: unavailabilitySeconds(ofKind('anon-read')),
       loggedInReadsSeconds: unavailabilitySeconds(ofKind('user-read', 'verify-read'), userWaits),
+      writeIntervals: unionOf(unavailableIntervals(ofKind('write'), writerWaits)).map((i) => ({ fromSeconds: rel(i.fromMs)!, toSeconds: rel(i.toMs)! })),
+      readIntervals: unionOf(unavailableIntervals(ofKind('anon-read', 'user-read', 'verify-read'), userWaits)).map((i) => ({ fromSeconds: rel(i.fromMs)!, toSeconds: rel(i.toMs)! })),
     },
     writeLatency: {
       slowestSeconds: slowest ? round((slowest.finishedMs! - slowest.firstSentMs) / 1000) : 0,
@@ -270,6 +278,9 @@ function checksFor(r: DrillReport): Check[] {
 }
 
 const fmt = (n: number | null, unit = ' s') => (n === null ? 'n/a' : `${n}${unit}`);
+/** At most 6 spans, then how many more: a long outage of short failures stays one line. */
+const spans = (list: { fromSeconds: number; toSeconds: number }[]) =>
+  (list.length ? `${list.slice(0, 6).map((i) => `${i.fromSeconds}–${i.toSeconds}`).join(', ')}${list.length > 6 ? ` and ${list.length - 6} more` : ''}` : 'never');
 
 /** The human report printed by `aidiary drill`. */
 export function formatReport(r: DrillReport): string {
@@ -291,6 +302,7 @@ export function formatReport(r: DrillReport): string {
     `  writes: ${r.writes.attempted} attempted, ${r.writes.acknowledged} acknowledged, ${r.writes.retried} retried, ${r.writes.failedAfterRetry} failed after the retry, ${r.writes.lost} lost, ${r.writes.duplicated} duplicated`,
     `  write latency: slowest ${r.writeLatency.slowestSeconds} s${r.writeLatency.slowestAcknowledged ? '' : ' (not acknowledged)'}; p99 during the fault ${fmt(r.writeLatency.p99FaultWindowSeconds)} over ${r.writeLatency.faultWindowWrites} writes`,
     `  unavailability (failed after retry or > ${u.thresholdSeconds} s, union of [sent, finished]): writes ${u.writesSeconds} s, reads ${u.readsSeconds} s (anonymous ${u.anonymousReadsSeconds} s, logged-in ${u.loggedInReadsSeconds} s)`,
+    `  unavailable at (s since the load started): writes ${spans(u.writeIntervals)}; reads ${spans(u.readIntervals)}`,
     `  stale reads seen by the writer: ${r.staleReads}`,
     `  re-stream (target ${r.restream.targetSeconds} s): ${r.restream.perReplica.map((p) => `${p.name} ${fmt(p.seconds)}`).join(', ') || 'no replica seen'}`,
     `  cluster after: ${r.health.healthy ? 'healthy' : `UNHEALTHY: ${r.health.problems.join('; ')}`} (waited ${r.health.waitedSeconds} s)`,

@@ -56,6 +56,8 @@ describe('unavailability', () => {
     const r = buildReport(input('kill-primary', { writes: [write(1, 1100, 20), write(2, 2000, 4500), write(3, 6600, 20)] }));
     expect(r.requests.failedAfterRetry).toBe(0);
     expect(r.unavailability.writesSeconds).toBe(4.5);
+    expect(r.unavailability.writeIntervals).toEqual([{ fromSeconds: 1, toSeconds: 5.5 }]);
+    expect(formatReport(r)).toContain('unavailable at (s since the load started): writes 1–5.5; reads never');
     expect(r.writeLatency.slowestSeconds).toBe(4.5);
     expect(r.pass).toBe(true);
     const slow = buildReport(input('kill-primary', { writes: [write(1, 1100, 20), write(2, 2000, 5200), write(3, 7300, 20)] }));
