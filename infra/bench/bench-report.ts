@@ -1,10 +1,14 @@
 import type { WriterReport } from './author-writer';
+import type { CapacityReport } from './capacity-report';
 import type { MachineFacts } from './machine-facts';
+import type { CpuTier, ScenarioCpu } from './tier-sampler';
 import type { WrkResult } from './wrk-result';
 
 // The benchmark report: per-scenario results, the same-run ratios and the issue-8 targets.
 
-export const scenarioNames = ['static', 'health', 'home-cached', 'home-l1', 'home-uncached', 'posts-cold', 'zipf-mix', 'read-write'] as const;
+export const scenarioNames = [
+  'static', 'cdn-hit', 'node-floor', 'health', 'home-cached', 'home-l1', 'home-uncached', 'posts-cold', 'zipf-mix', 'zipf-mix-cdn', 'read-write', 'app-pinned',
+] as const;
 export type ScenarioName = (typeof scenarioNames)[number];
 
 export interface ScenarioResult {
@@ -35,6 +39,13 @@ export interface ScenarioResult {
   notes: string[];
   /** Every measured round (with --rounds N the reported one is the median by req/s). */
   roundsRequestsPerSecond: number[];
+  /** Same-round req/s ratios (median over rounds) to static and to the node:http floor; null if either was not run. */
+  ratioToStatic: number | null;
+  ratioToNodeFloor: number | null;
+  /** CPU per request per tier and the apps' RSS (median round; µs per tier: median over rounds); null with --url. */
+  cpu: ScenarioCpu | null;
+  /** Through the CDN: share of requests it answered without asking nginx (stub_status request counts); else null. */
+  cdnHitRatio: number | null;
 }
 
 export interface TargetCheck {
@@ -55,6 +66,10 @@ export interface BenchReport {
   scenarios: ScenarioResult[];
   ratios: { homeCachedOverStatic: number | null; homeUncachedOverHealth: number | null };
   targets: TargetCheck[];
+  /** Each tier's background CPU with no load (cores), measured once before the scenarios and subtracted from their CPU per request; null with --url. */
+  idleCoresPerTier: Record<CpuTier, number> | null;
+  /** The capacity model fitted on this run, its validation and the deployment projections; null without CPU figures. */
+  capacity: CapacityReport | null;
   /** False when any measured scenario had a non-2xx, a socket error or a wrong-size body. */
   valid: boolean;
   files: { json: string | null; chart: string | null };
@@ -66,7 +81,7 @@ export function notRun(name: ScenarioName, description: string, reason: string, 
     latencyMs: { mean: 0, p50: 0, p75: 0, p90: 0, p99: 0, p999: 0, max: 0, stdev: 0 },
     statuses: {}, non2xx: 0, socketErrors: { connect: 0, read: 0, write: 0, timeout: 0 },
     bytesPerResponse: { mean: 0, min: 0, max: 0 }, wrongSizeBodies: 0, repeatedPaths: 0, cacheHitRatio: null, renders: null, appCache: null,
-    invalidReasons: [], notes: [], roundsRequestsPerSecond: [],
+    invalidReasons: [], notes: [], roundsRequestsPerSecond: [], ratioToStatic: null, ratioToNodeFloor: null, cpu: null, cdnHitRatio: null,
   };
 }
 
@@ -91,26 +106,39 @@ export const maxUncachedHitRatio = 0.05;
 
 const round3 = (x: number) => Math.round(x * 1000) / 1000;
 
-export function computeRatios(scenarios: ScenarioResult[]): BenchReport['ratios'] {
+/**
+ * req/s of a over b. With interleaved rounds, the median of same-round ratios: each pair ran
+ * minutes apart at most, so machine noise (DESIGN §4: 52k-92k for the same static test) cancels
+ * better than in a ratio of medians.
+ */
+export function sameRunRatio(scenarios: ScenarioResult[], a: ScenarioName, b: ScenarioName): number | null {
   const rps = (name: ScenarioName) => {
     const s = scenarios.find((x) => x.name === name);
     return s && s.status !== 'not-run' && s.requestsPerSecond > 0 ? s.requestsPerSecond : null;
   };
   const rounds = (name: ScenarioName) => scenarios.find((x) => x.name === name)?.roundsRequestsPerSecond ?? [];
-  // With interleaved rounds, the median of same-round ratios: each pair ran minutes apart at most,
-  // so machine noise (DESIGN §4: 52k-92k for the same static test) cancels better than in a
-  // ratio of medians.
-  const ratio = (a: ScenarioName, b: ScenarioName) => {
-    const ra = rounds(a);
-    const rb = rounds(b);
-    if (ra.length > 1 && ra.length === rb.length && rb.every((x) => x > 0)) {
-      const perRound = ra.map((x, i) => x / rb[i]).sort((x, y) => x - y);
-      return round3(perRound[Math.floor((perRound.length - 1) / 2)]);
-    }
-    const x = rps(a);
-    const y = rps(b);
-    return x !== null && y !== null ? round3(x / y) : null;
-  };
+  const ra = rounds(a);
+  const rb = rounds(b);
+  if (ra.length > 1 && ra.length === rb.length && rb.every((x) => x > 0)) {
+    const perRound = ra.map((x, i) => x / rb[i]).sort((x, y) => x - y);
+    return round3(perRound[Math.floor((perRound.length - 1) / 2)]);
+  }
+  const x = rps(a);
+  const y = rps(b);
+  return x !== null && y !== null ? round3(x / y) : null;
+}
+
+/** Sets each measured scenario's same-run ratios to static and to the node:http floor. */
+export function addScenarioRatios(scenarios: ScenarioResult[]): void {
+  for (const s of scenarios) {
+    if (s.status === 'not-run') continue;
+    s.ratioToStatic = s.name === 'static' ? null : sameRunRatio(scenarios, s.name, 'static');
+    s.ratioToNodeFloor = s.name === 'node-floor' ? null : sameRunRatio(scenarios, s.name, 'node-floor');
+  }
+}
+
+export function computeRatios(scenarios: ScenarioResult[]): BenchReport['ratios'] {
+  const ratio = (a: ScenarioName, b: ScenarioName) => sameRunRatio(scenarios, a, b);
   return {
     homeCachedOverStatic: ratio('home-cached', 'static'),
     homeUncachedOverHealth: ratio('home-uncached', 'health'),

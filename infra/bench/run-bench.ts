@@ -3,14 +3,19 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startAuthorWriter, type AuthorWriter, type WriterReport } from './author-writer';
 import {
-  checkTargets, computeRatios, invalidReasons, maxUncachedHitRatio, medianRun, notRun, scenarioNames,
+  checkTargets, computeRatios, invalidReasons, maxUncachedHitRatio, medianRun, notRun, addScenarioRatios, scenarioNames,
   type BenchReport, type ScenarioName, type ScenarioResult,
 } from './bench-report';
+import { buildCapacityReport, defaultPlanning, type PlanningInputs } from './capacity-report';
+import { median } from './process-cpu';
+import { affinityOf, pinProcess, startFloorServer, startSideNginx, tasksetAvailable, type SideProcess } from './side-processes';
+import { cdnHitRatio, stubStatusRequests } from './stub-status';
+import { cpuTiers, measureIdle, scenarioCpu, snapshotTiers, ticksPerSecond, type CpuTier, type IdleRates, type ScenarioCpu, type TierRoots } from './tier-sampler';
 import type { BenchTarget } from './bench-target';
 import { ControlClient, type CacheLayers } from './control-client';
 import { machineFacts } from './machine-facts';
 import { renderChartSvg } from './report-chart';
-import { scenarioSpecs, type Requirement, type ScenarioSpec } from './scenarios';
+import { scenarioSpecs, type Requirement, type ScenarioSpec, type Via } from './scenarios';
 import { discoverUrlMix } from './url-mix';
 import { runWrk, type WrkRun } from './wrk-runner';
 import type { WrkResult } from './wrk-result';
@@ -37,6 +42,8 @@ export interface BenchOptions {
   resultsDir: string | null;
   /** Also write the JSON here (--out). */
   outFile?: string;
+  /** The capacity projection's request mix and node shape (defaults: capacity-report.ts). */
+  planning?: PlanningInputs;
   progress?: (message: string) => void;
 }
 
@@ -44,6 +51,8 @@ const zipfS = 1;
 const mixSequenceLength = 100_000;
 /** Upper bound of the zipf-mix warm-up crawl (it stops as soon as every URL was requested). */
 const crawlMaxSeconds = 120;
+/** Length of the no-load sample of each tier's background CPU. */
+const idleSeconds = 3;
 
 async function fetchBody(url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: Buffer; headers: Headers }> {
   const res = await fetch(url, { headers, redirect: 'manual', signal: AbortSignal.timeout(30_000) });
@@ -76,6 +85,33 @@ async function freshHomePage(baseUrl: string, canBypassEdge: boolean): Promise<{
   }
   if (last.status !== 200) throw new Error(`GET / answered ${last.status}; the stack is not serving`);
   return last;
+}
+
+/**
+ * One round of each scenario as reported: the median round by req/s, every round's req/s, and
+ * CPU µs per request per tier as the median over rounds (CPU time is steadier than req/s, but a
+ * round disturbed by another process still shows; the median drops it).
+ */
+function combineRounds(runs: ScenarioResult[]): ScenarioResult {
+  const measured = runs.filter((r) => r.status !== 'not-run');
+  if (measured.length === 0) return runs[0];
+  const chosen = { ...medianRun(measured) };
+  chosen.roundsRequestsPerSecond = measured.map((r) => r.requestsPerSecond);
+  // One bad round makes the scenario invalid: errors are never averaged away.
+  chosen.invalidReasons = [...new Set(measured.flatMap((r) => r.invalidReasons))];
+  chosen.notes = [...new Set(measured.flatMap((r) => r.notes))];
+  chosen.status = chosen.invalidReasons.length > 0 ? 'invalid' : 'ok';
+  const cpus = measured.map((r) => r.cpu).filter((c): c is ScenarioCpu => c !== null);
+  if (chosen.cpu && cpus.length > 1) {
+    const per = {} as Record<CpuTier, number | null>;
+    for (const tier of cpuTiers) {
+      const values = cpus.map((c) => c.microsPerRequest[tier]).filter((v): v is number => v !== null);
+      per[tier] = median(values);
+    }
+    const serving = cpus.map((c) => c.servingMicrosPerRequest).filter((v): v is number => v !== null);
+    chosen.cpu = { ...chosen.cpu, microsPerRequest: per, servingMicrosPerRequest: median(serving) };
+  }
+  return chosen;
 }
 
 /** Accept bodies within ±pct of the reference size: a redirect or an error page is far off. */
@@ -131,6 +167,27 @@ async function benchWith(opts: BenchOptions, stack: RestoreStack): Promise<Bench
       const edge = await edgeBypassWorks(t.baseUrl);
       if (!edge.ok) missing.set('edge-bypass', edge.reason);
     }
+    if (!t.cluster) missing.set('side', '--url mode: the bench cannot start its own nginx next to the stack');
+    if (!tasksetAvailable()) missing.set('pin', 'taskset not found (apt install util-linux)');
+    else if (cpus().length < 2) missing.set('pin', 'a single core: nothing to pin the app apart from nginx and wrk');
+    else if (!t.cluster?.apps[0]) missing.set('pin', 'no running app to pin');
+    if ('unavailable' in t.cdn) missing.set('cdn', t.cdn.unavailable);
+    for (const spec of specs) {
+      const blocked = spec.requires.filter((r) => missing.has(r));
+      if (blocked.length > 0) say(`${spec.name}: skipped, ${blocked.map((b) => missing.get(b)).join('; ')}`);
+    }
+
+    // ---- CPU per tier: the cluster's process trees, plus the bench's own side processes ---------
+    const roots: TierRoots | null = t.cluster ? structuredClone(t.cluster.roots) : null;
+    const appPids = t.cluster ? t.cluster.apps.map((a) => a.pid) : [];
+    const sides = new Map<Via, SideProcess>();
+    /** Starts a side process once and counts it in its tier; stopped with the rest at the end. */
+    const startSide = async (what: string, tier: 'nginx' | 'apps', start: () => Promise<SideProcess>): Promise<SideProcess> => {
+      const p = await start();
+      stack.push(`the bench's ${what} (pid ${p.pid}) stopped`, () => p.stop());
+      roots?.[tier].push(p.pid);
+      return p;
+    };
 
     // ---- inputs: the home page size, the static copy, the URL mixes ---------------------------
     const home = await freshHomePage(t.baseUrl, !missing.has('edge-bypass') && t.kind === 'local');
@@ -167,6 +224,38 @@ async function benchWith(opts: BenchOptions, stack: RestoreStack): Promise<Bench
       if (mix.postsAvailable < 10_000) say(`note: the issue's mix is over 10,000 posts; this site has ${mix.postsAvailable}`);
     }
 
+    /** The base URL a scenario's requests go to, starting the bench's side processes on first use. */
+    const baseUrlFor = async (via: Via): Promise<string> => {
+      const cluster = t.cluster;
+      if (via === 'lb') return t.baseUrl;
+      if (via === 'cdn') return 'url' in t.cdn ? t.cdn.url : t.baseUrl;
+      if (!cluster) throw new Error(`${via}: no local cluster`);
+      let side = sides.get(via);
+      if (!side) {
+        const probeHeaders = { [edgeBypassHeader]: '1' };
+        if (via === 'floor') {
+          const floor = await startSide('node:http floor server', 'apps', () => startFloorServer(work, home.body, cluster.topology.appKeepAliveTimeoutMs));
+          say(`node-floor: node:http server pid ${floor.pid} on ${floor.url}, behind the bench's nginx`);
+          side = await startSide('nginx for node-floor', 'nginx', () => startSideNginx({ work, name: 'nginx-floor', topology: cluster.topology, staticRoot: t.staticRoot!, servers: [{ host: '127.0.0.1', port: floor.port }], probeHeaders }));
+        } else {
+          // nginx and wrk on the other cores, so that core 0 is the pinned app's alone.
+          const app = cluster.apps[0];
+          side = await startSide(`nginx for app-pinned (${app.name} only)`, 'nginx', () => startSideNginx({ work, name: 'nginx-pinned', topology: cluster.topology, staticRoot: t.staticRoot!, servers: [{ host: cluster.topology.host, port: app.port }], cpus: otherCpus, probeHeaders }));
+        }
+        sides.set(via, side);
+      }
+      return side.url;
+    };
+    const otherCpus = cpus().length >= 2 ? `1-${cpus().length - 1}` : '0';
+
+    // Each tier's background CPU with no load, subtracted from every run's CPU per request: at a few
+    // hundred req/s the apps' timers and pollers would otherwise count as request work.
+    let idle: IdleRates | null = null;
+    if (roots) {
+      say(`measuring each tier's idle CPU for ${idleSeconds} s`);
+      idle = await measureIdle(roots, idleSeconds);
+    }
+
     // ---- one scenario round -------------------------------------------------------------------
     const runOne = async (spec: ScenarioSpec, round: number): Promise<ScenarioResult> => {
       const blocked = spec.requires.filter((r) => missing.has(r));
@@ -175,16 +264,33 @@ async function benchWith(opts: BenchOptions, stack: RestoreStack): Promise<Bench
       if (spec.layers && !missing.has('control')) await setLayers(spec.layers);
       if (spec.requestKind === 'posts-cold') await control.flush();
 
+      const baseUrl = await baseUrlFor(spec.via);
+      let unpin: (() => Promise<void>) | null = null;
+      if (spec.via === 'pinned') {
+        const app = t.cluster!.apps[0];
+        const before = affinityOf(app.pid);
+        pinProcess(app.pid, '0');
+        const undo = stack.push(`${app.name} (pid ${app.pid}) unpinned (CPUs ${before})`, () => pinProcess(app.pid, before));
+        unpin = async () => { undo(); pinProcess(app.pid, before); };
+      }
+      try {
+        return await measureOne(spec, round, baseUrl);
+      } finally {
+        await unpin?.();
+      }
+    };
+
+    const measureOne = async (spec: ScenarioSpec, round: number, baseUrl: string): Promise<ScenarioResult> => {
       const headers: Record<string, string> = spec.bypassEdge ? { [edgeBypassHeader]: '1' } : {};
-      const base: Omit<WrkRun, 'durationSeconds'> = { url: `${t.baseUrl}/`, script: 'single', connections: opts.connections, threads, headers };
+      const base: Omit<WrkRun, 'durationSeconds'> = { url: `${baseUrl}/`, script: 'single', connections: opts.connections, threads, headers, cpus: spec.via === 'pinned' ? otherCpus : undefined };
       let measure: Omit<WrkRun, 'durationSeconds'>;
       let warm: Omit<WrkRun, 'durationSeconds'>;
       switch (spec.requestKind) {
         case 'static-file':
-          measure = warm = { ...base, url: `${t.baseUrl}${staticPath}`, expectBytes: { min: homeBytes, max: homeBytes } };
+          measure = warm = { ...base, url: `${baseUrl}${staticPath}`, expectBytes: { min: homeBytes, max: homeBytes } };
           break;
         case 'health':
-          measure = warm = { ...base, url: `${t.baseUrl}/health`, expectBytes: around(healthBytes, 0.5) };
+          measure = warm = { ...base, url: `${baseUrl}/health`, expectBytes: around(healthBytes, 0.5) };
           break;
         case 'home':
           measure = warm = { ...base };
@@ -228,14 +334,20 @@ async function benchWith(opts: BenchOptions, stack: RestoreStack): Promise<Bench
       say(`${label}: measuring ${opts.durationSeconds} s at ${opts.connections} connections`);
       let result: WrkResult;
       let writerReport: WriterReport | undefined;
+      const viaCdn = spec.via === 'cdn' && t.cluster;
+      const nginxBefore = viaCdn ? await stubStatusRequests(t.cluster!.stubStatusUrl) : 0;
+      const cpuBefore = roots ? snapshotTiers(roots) : null;
+      let cpuAfter: typeof cpuBefore = null;
       try {
         result = await wrk({ ...measure, durationSeconds: opts.durationSeconds });
+        cpuAfter = roots ? snapshotTiers(roots) : null;
       } finally {
         if (writer && !stack.interrupted) {
           writerUndo?.();
           writerReport = await writer.stop();
         }
       }
+      const nginxAfter = viaCdn ? await stubStatusRequests(t.cluster!.stubStatusUrl) : 0;
       const rendersAfter = rendersBefore === null ? null : await control.renders();
       const countersAfter = countersBefore === null ? null : await control.counters();
       const appCache = countersBefore && countersAfter ? {
@@ -254,6 +366,10 @@ async function benchWith(opts: BenchOptions, stack: RestoreStack): Promise<Bench
         bytesPerResponse: result.bytesPerResponse, wrongSizeBodies: result.wrongSizeBodies, repeatedPaths: result.repeatedPaths,
         cacheHitRatio: cacheHitRatio === null ? null : Math.round(cacheHitRatio * 10_000) / 10_000, renders, appCache,
         writer: writerReport, invalidReasons: [], notes: [], roundsRequestsPerSecond: [result.requestsPerSecond],
+        ratioToStatic: null, ratioToNodeFloor: null,
+        cpu: roots && idle && cpuBefore && cpuAfter ? scenarioCpu(cpuBefore, cpuAfter, result.requests, roots, appPids, idle) : null,
+        // The status read before the run is counted by nginx too (the one after is not yet, as it is served).
+        cdnHitRatio: viaCdn ? cdnHitRatio(nginxBefore, nginxAfter, 1, result.requests) : null,
       };
       out.invalidReasons = invalidReasons(out);
       const warmErrors = invalidReasons({ ...warmResult, writer: undefined });
@@ -264,7 +380,8 @@ async function benchWith(opts: BenchOptions, stack: RestoreStack): Promise<Bench
         out.notes.push(`only ${renders} renders for ${result.requests} requests: the app coalesced or cached, so this is not an uncached run`);
       }
       if (out.invalidReasons.length > 0) out.status = 'invalid';
-      say(`${label}: ${Math.round(out.requestsPerSecond)} req/s, p99 ${out.latencyMs.p99} ms, ${out.non2xx} non-2xx${out.cacheHitRatio === null ? '' : `, hit ${(out.cacheHitRatio * 100).toFixed(2)} %`}`);
+      const cpuNote = out.cpu ? `, CPU µs/req nginx ${out.cpu.microsPerRequest.nginx} apps ${out.cpu.microsPerRequest.apps} pg ${out.cpu.microsPerRequest.postgres} redis ${out.cpu.microsPerRequest.redis} wrk ${out.cpu.microsPerRequest.loadgen}` : '';
+      say(`${label}: ${Math.round(out.requestsPerSecond)} req/s, p99 ${out.latencyMs.p99} ms, ${out.non2xx} non-2xx${out.cacheHitRatio === null ? '' : `, hit ${(out.cacheHitRatio * 100).toFixed(2)} %`}${out.cdnHitRatio === null ? '' : `, CDN hit ${(out.cdnHitRatio * 100).toFixed(2)} %`}${cpuNote}`);
       return out;
     };
 
@@ -276,18 +393,8 @@ async function benchWith(opts: BenchOptions, stack: RestoreStack): Promise<Bench
         perScenario.set(spec.name, [...(perScenario.get(spec.name) ?? []), r]);
       }
     }
-    const scenarios = specs.map((spec) => {
-      const runs = perScenario.get(spec.name)!;
-      const measured = runs.filter((r) => r.status !== 'not-run');
-      if (measured.length === 0) return runs[0];
-      const chosen = { ...medianRun(measured) };
-      chosen.roundsRequestsPerSecond = measured.map((r) => r.requestsPerSecond);
-      // One bad round makes the scenario invalid: errors are never averaged away.
-      chosen.invalidReasons = [...new Set(measured.flatMap((r) => r.invalidReasons))];
-      chosen.notes = [...new Set(measured.flatMap((r) => r.notes))];
-      chosen.status = chosen.invalidReasons.length > 0 ? 'invalid' : 'ok';
-      return chosen;
-    });
+    const scenarios = specs.map((spec) => combineRounds(perScenario.get(spec.name)!));
+    addScenarioRatios(scenarios);
 
     const ratios = computeRatios(scenarios);
     const report: BenchReport = {
@@ -300,6 +407,8 @@ async function benchWith(opts: BenchOptions, stack: RestoreStack): Promise<Bench
       scenarios,
       ratios,
       targets: checkTargets(scenarios, ratios),
+      idleCoresPerTier: idle ? Object.fromEntries(cpuTiers.map((tier) => [tier, Math.round((idle![tier] / ticksPerSecond()) * 1000) / 1000])) as Record<CpuTier, number> : null,
+      capacity: buildCapacityReport(scenarios, cpus().length, opts.planning ?? defaultPlanning),
       valid: scenarios.every((s) => s.status !== 'invalid'),
       files: { json: null, chart: null },
     };

@@ -31,6 +31,8 @@ export interface WrkRun {
   once?: boolean;
   /** Aborting it stops wrk (the bench was interrupted); the run then rejects. */
   signal?: AbortSignal;
+  /** Pin wrk to these CPUs (a taskset list, e.g. "1"): taskset execs wrk in place, same pid. */
+  cpus?: string;
 }
 
 /** The wrk/ directory of Lua scripts, found from the source tree (works from dist/ too). */
@@ -59,7 +61,8 @@ export function wrkArgs(run: WrkRun): string[] {
 
 export function runWrk(run: WrkRun): Promise<WrkResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(wrkBinary, wrkArgs(run), { stdio: ['ignore', 'pipe', 'pipe'] });
+    const [cmd, argv] = run.cpus ? ['taskset', ['-c', run.cpus, wrkBinary, ...wrkArgs(run)]] : [wrkBinary, wrkArgs(run)];
+    const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on('data', (c: Buffer) => out.push(c));

@@ -1,0 +1,172 @@
+// The capacity model: CPU µs per request per tier, measured by the bench on single-page
+// scenarios, turned into the req/s a deployment serves and the processes it needs.
+//
+// A request is one of four classes, each with its own cost per tier:
+//   edgeHit   served from nginx's micro-cache              (fitted on home-cached)
+//   appHit    passed through nginx, an app page-cache hit   (fitted on home-l1)
+//   render    an anonymous page the app renders (SQL+render, then stored in L1/L2: fitted on
+//             posts-cold, less its share of app hits)
+//   loggedIn  a session request: never cached, rendered every time (fitted on home-uncached)
+// A mix is the share of each class. A tier t with c_t cores serves u · c_t · 10⁶ / cost_t(mix)
+// req/s; u, the share of its cores the tiers really keep busy at saturation (waits, scheduling),
+// is fitted on the same single-page runs: measured req/s × µs per request ÷ the cores they could
+// have had. On a shared machine that is the cores minus what other processes took during the run
+// (measured from /proc/stat), so a busy neighbour does not read as a slow tier. Tiers that share
+// cores (this machine) form one group; the deployment serves the least of its groups. Pure
+// arithmetic: the fit's inputs come from the bench report.
+
+export const modelTiers = ['nginx', 'apps', 'postgres', 'redis', 'loadgen'] as const;
+export type ModelTier = (typeof modelTiers)[number];
+export type TierCosts = Record<ModelTier, number>;
+export const servingTiers = ['nginx', 'apps', 'postgres', 'redis'] as const satisfies readonly ModelTier[];
+
+export const requestClasses = ['edgeHit', 'appHit', 'render', 'loggedIn'] as const;
+export type RequestClass = (typeof requestClasses)[number];
+export type ClassCosts = Record<RequestClass, TierCosts>;
+export type Mix = Record<RequestClass, number>;
+
+/** What the fit needs from one measured scenario. */
+export interface ScenarioFigures {
+  requestsPerSecond: number;
+  requests: number;
+  /** µs per request per tier (null: not measured, counted as 0). */
+  micros: Partial<Record<ModelTier, number | null>>;
+  /** Page-cache counters of the measured phase (null when unknown). */
+  appCache: { hitsL1: number; hitsL2: number; staleServed: number; renders: number } | null;
+  /** Cores the tiers could use during the run: the machine's minus what other processes took. */
+  availableCores: number;
+}
+
+export interface FittedModel {
+  classes: ClassCosts;
+  /** Busy share of the cores at saturation, median over the fitting runs. */
+  utilization: number;
+  /** Cores of the machine the fit ran on. */
+  cores: number;
+  fittedOn: string[];
+}
+
+const zero = (): TierCosts => ({ nginx: 0, apps: 0, postgres: 0, redis: 0, loadgen: 0 });
+const costsOf = (f: ScenarioFigures): TierCosts => {
+  const c = zero();
+  for (const t of modelTiers) c[t] = Math.max(0, f.micros[t] ?? 0);
+  return c;
+};
+const sum = (c: TierCosts, tiers: readonly ModelTier[] = modelTiers) => tiers.reduce((s, t) => s + c[t], 0);
+const round = (x: number, digits = 1) => Math.round(x * 10 ** digits) / 10 ** digits;
+
+/** Share of each class in a measured run, from the apps' page-cache counters (edge hits never reach an app). */
+export function mixOfRun(f: ScenarioFigures): Mix | null {
+  if (!f.appCache || f.requests <= 0) return null;
+  const render = Math.min(1, f.appCache.renders / f.requests);
+  const appHit = Math.min(1 - render, (f.appCache.hitsL1 + f.appCache.hitsL2 + f.appCache.staleServed) / f.requests);
+  return { edgeHit: Math.max(0, 1 - render - appHit), appHit, render, loggedIn: 0 };
+}
+
+/** The busy share of the available cores a run implies: req/s × µs per request (all tiers) ÷ (cores × 10⁶). */
+export function utilizationOf(f: ScenarioFigures): number {
+  return (f.requestsPerSecond * sum(costsOf(f))) / (Math.max(0.01, f.availableCores) * 1e6);
+}
+
+export function fitModel(runs: { homeCached: ScenarioFigures; homeL1: ScenarioFigures; homeUncached: ScenarioFigures; postsCold?: ScenarioFigures | null; others?: ScenarioFigures[] }, cores: number): FittedModel {
+  const edgeHit = costsOf(runs.homeCached);
+  const appHit = costsOf(runs.homeL1);
+  const loggedIn = costsOf(runs.homeUncached);
+  let render = loggedIn;
+  const fittedOn = ['home-cached', 'home-l1', 'home-uncached'];
+  const cold = runs.postsCold ? mixOfRun(runs.postsCold) : null;
+  if (runs.postsCold && cold && cold.render >= 0.2) {
+    // posts-cold = r · render + (1 − r) · appHit per tier: solve for render.
+    const c = costsOf(runs.postsCold);
+    render = zero();
+    for (const t of modelTiers) render[t] = Math.max(appHit[t], (c[t] - (1 - cold.render) * appHit[t]) / cold.render);
+    fittedOn.push('posts-cold');
+  }
+  const fitting = [runs.homeCached, runs.homeL1, runs.homeUncached, ...(fittedOn.includes('posts-cold') ? [runs.postsCold!] : []), ...(runs.others ?? [])];
+  const us = fitting.filter((f) => f.requestsPerSecond > 0 && sum(costsOf(f)) > 0).map(utilizationOf).sort((a, b) => a - b);
+  if (us.length === 0) throw new Error('capacity model: no fitting run has CPU figures');
+  const utilization = Math.min(1, us[Math.floor((us.length - 1) / 2)]);
+  return { classes: { edgeHit, appHit, render, loggedIn }, utilization, cores, fittedOn };
+}
+
+/** µs per request per tier for a mix. */
+export function costOfMix(classes: ClassCosts, mix: Mix): TierCosts {
+  const total = requestClasses.reduce((s, k) => s + mix[k], 0);
+  if (Math.abs(total - 1) > 1e-6) throw new Error(`capacity model: the mix's shares add up to ${total}, not 1`);
+  const c = zero();
+  for (const k of requestClasses) for (const t of modelTiers) c[t] += mix[k] * classes[k][t];
+  return c;
+}
+
+/** A mix from the planning inputs: anonymous hit ratio, logged-in share, and which cache serves the hits. */
+export function planningMix(opts: { anonymousHitRatio: number; loggedInShare: number; edgeShareOfHits: number }): Mix {
+  for (const [k, v] of Object.entries(opts)) if (!(v >= 0 && v <= 1)) throw new Error(`capacity model: ${k} must be between 0 and 1, got ${v}`);
+  const anon = 1 - opts.loggedInShare;
+  const hits = anon * opts.anonymousHitRatio;
+  return { edgeHit: hits * opts.edgeShareOfHits, appHit: hits * (1 - opts.edgeShareOfHits), render: anon - hits, loggedIn: opts.loggedInShare };
+}
+
+export interface CoreGroup { tiers: readonly ModelTier[]; cores: number }
+
+export interface Projection {
+  requestsPerSecond: number;
+  /** The group that runs out of CPU first. */
+  bottleneck: string;
+  perGroup: { tiers: string; cores: number; requestsPerSecond: number }[];
+}
+
+/** req/s when each group of tiers has its own cores (a tier absent from every group is not limiting). */
+export function projectGroups(cost: TierCosts, groups: CoreGroup[], utilization: number): Projection {
+  if (groups.length === 0) throw new Error('capacity model: no core groups');
+  const perGroup = groups.map((g) => {
+    if (!(g.cores > 0)) throw new Error(`capacity model: ${g.tiers.join('+')} needs a positive core count, got ${g.cores}`);
+    const micros = sum(cost, g.tiers);
+    return { tiers: g.tiers.join('+'), cores: g.cores, requestsPerSecond: micros > 0 ? (utilization * g.cores * 1e6) / micros : Infinity };
+  });
+  const limiting = perGroup.reduce((a, b) => (b.requestsPerSecond < a.requestsPerSecond ? b : a));
+  return { requestsPerSecond: round(limiting.requestsPerSecond, 0), bottleneck: limiting.tiers, perGroup: perGroup.map((g) => ({ ...g, requestsPerSecond: round(g.requestsPerSecond, 0) })) };
+}
+
+export interface DeploymentPlan {
+  name: string;
+  nodes: number;
+  coresPerNode: number;
+  requestsPerSecond: number;
+  /** Cores each tier keeps busy at that rate (the split that saturates every tier together). */
+  coresPerTier: Record<(typeof servingTiers)[number], number>;
+  /** Processes needed: Node.js and Redis run their request work on one core per process. */
+  replicas: { nginxWorkers: number; apps: number; postgresNodes: number; redisProcesses: number };
+}
+
+/**
+ * A deployment of `nodes` × `coresPerNode` serving a mix (no load generator): cores split in
+ * proportion to each tier's cost, so all saturate together; process counts rounded up. An app
+ * process runs JavaScript on one core, as a Redis server its commands; a PostgreSQL node uses
+ * every core of its node, so reads need ceil(cores / coresPerNode) nodes (a replica on the same
+ * node adds no CPU).
+ */
+export function planDeployment(name: string, cost: TierCosts, utilization: number, nodes: number, coresPerNode: number): DeploymentPlan {
+  if (!(nodes >= 1 && coresPerNode >= 1)) throw new Error(`capacity model: ${name}: nodes and cores per node must be at least 1`);
+  const serving = sum(cost, servingTiers);
+  if (serving <= 0) throw new Error(`capacity model: ${name}: the mix costs no CPU`);
+  const totalCores = nodes * coresPerNode;
+  const rps = (utilization * totalCores * 1e6) / serving;
+  const coresPerTier = Object.fromEntries(servingTiers.map((t) => [t, round((rps * cost[t]) / 1e6 / utilization, 2)])) as DeploymentPlan['coresPerTier'];
+  const atLeastOne = (x: number) => Math.max(1, Math.ceil(x - 1e-9));
+  return {
+    name, nodes, coresPerNode,
+    requestsPerSecond: round(rps, 0),
+    coresPerTier,
+    replicas: {
+      nginxWorkers: atLeastOne(coresPerTier.nginx),
+      apps: atLeastOne(coresPerTier.apps),
+      postgresNodes: atLeastOne(coresPerTier.postgres / coresPerNode),
+      redisProcesses: atLeastOne(coresPerTier.redis),
+    },
+  };
+}
+
+/** Signed relative error of a prediction, e.g. 0.12 for 12 % over the measurement. */
+export function relativeError(predicted: number, measured: number): number | null {
+  return measured > 0 ? round((predicted - measured) / measured, 3) : null;
+}

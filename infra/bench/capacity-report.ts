@@ -1,0 +1,131 @@
+import type { ScenarioName, ScenarioResult } from './bench-report';
+import {
+  costOfMix, fitModel, mixOfRun, planDeployment, planningMix, projectGroups, relativeError, servingTiers,
+  type CoreGroup, type DeploymentPlan, type FittedModel, type Mix, type ModelTier, type ScenarioFigures,
+} from './capacity-model';
+
+// The capacity section of the bench report: the model (capacity-model.ts) fitted on this run's
+// single-page scenarios, checked against the runs it was not fitted on (zipf-mix, read-write, one
+// app pinned to one core), and the projections for a 16-core node and a 3-node cluster.
+
+export interface PlanningInputs {
+  anonymousHitRatio: number;
+  loggedInShare: number;
+  /** Share of the cache hits the edge answers (the rest are app page-cache hits); null: from this run's zipf-mix. */
+  edgeShareOfHits: number | null;
+  coresPerNode: number;
+  nodes: number;
+}
+
+export const defaultPlanning: PlanningInputs = { anonymousHitRatio: 0.95, loggedInShare: 0.05, edgeShareOfHits: null, coresPerNode: 16, nodes: 3 };
+/** Edge share of hits when the run has no zipf-mix to take it from. */
+const fallbackEdgeShare = 0.9;
+/** The prediction error the model is held to. */
+export const maxPredictionError = 0.25;
+
+export interface ValidationRow {
+  scenario: ScenarioName;
+  /** How the cores were grouped for the prediction, e.g. "apps: 1 core; nginx+loadgen+postgres+redis: 1 core". */
+  cores: string;
+  /** Share of the machine the tiers could use during the run (the rest went to other processes); each group's cores are scaled by it. */
+  availableShare: number;
+  mix: Mix;
+  measuredRequestsPerSecond: number;
+  predictedRequestsPerSecond: number;
+  error: number | null;
+  withinTarget: boolean | null;
+  /** µs per request over the serving tiers (no load generator): measured vs the model's cost of the mix. */
+  measuredServingMicros: number;
+  predictedServingMicros: number;
+}
+
+export interface CapacityReport {
+  model: FittedModel;
+  validation: ValidationRow[];
+  planning: { inputs: PlanningInputs & { edgeShareOfHits: number }; mix: Mix; microsPerRequest: Record<ModelTier, number> };
+  /** What this machine measured on the Zipf mix (the load generator included) next to the projections. */
+  measuredHere: { scenario: ScenarioName; cores: number; requestsPerSecond: number } | null;
+  deployments: DeploymentPlan[];
+  /** Every request rendered (a logged-in reader on every page) on this machine, serving only. */
+  uncachedHere: DeploymentPlan;
+  notes: string[];
+}
+
+function figures(s: ScenarioResult | undefined): ScenarioFigures | null {
+  if (!s || s.status === 'not-run' || !s.cpu || s.requests <= 0) return null;
+  const m = s.cpu.microsPerRequest;
+  return {
+    requestsPerSecond: s.requestsPerSecond,
+    requests: s.requests,
+    micros: { nginx: m.nginx, apps: m.apps, postgres: m.postgres, redis: m.redis, loadgen: m.loadgen },
+    appCache: s.appCache,
+    availableCores: Math.max(0.01, s.cpu.machine.cores - s.cpu.machine.othersCores),
+  };
+}
+
+const round = (x: number, digits = 1) => Math.round(x * 10 ** digits) / 10 ** digits;
+const servingMicros = (f: ScenarioFigures) => round(servingTiers.reduce((s, t) => s + (f.micros[t] ?? 0), 0));
+const describeGroups = (groups: CoreGroup[]) => groups.map((g) => `${g.tiers.join('+')}: ${g.cores} core${g.cores === 1 ? '' : 's'}`).join('; ');
+
+export function buildCapacityReport(scenarios: ScenarioResult[], cores: number, planning: PlanningInputs = defaultPlanning): CapacityReport | null {
+  const by = (name: ScenarioName) => figures(scenarios.find((s) => s.name === name));
+  const homeCached = by('home-cached');
+  const homeL1 = by('home-l1');
+  const homeUncached = by('home-uncached');
+  if (!homeCached || !homeL1 || !homeUncached) return null;
+  const others = (['node-floor', 'health'] as const).map(by).filter((f): f is ScenarioFigures => f !== null);
+  const model = fitModel({ homeCached, homeL1, homeUncached, postsCold: by('posts-cold'), others }, cores);
+  const notes: string[] = [];
+  if (others.length > 0) notes.push(`utilization also fitted on ${(['node-floor', 'health'] as const).filter((n) => by(n)).join(', ')}`);
+
+  const allTiers: ModelTier[] = ['nginx', 'apps', 'postgres', 'redis', 'loadgen'];
+  const validation: ValidationRow[] = [];
+  const validate = (name: ScenarioName, groups: CoreGroup[]) => {
+    const f = by(name);
+    const mix = f ? mixOfRun(f) : null;
+    if (!f || !mix) return;
+    const cost = costOfMix(model.classes, mix);
+    // Other processes' share of the machine is spread over every core (they are not pinned).
+    const availableShare = Math.min(1, f.availableCores / cores);
+    const predicted = projectGroups(cost, groups.map((g) => ({ ...g, cores: g.cores * availableShare })), model.utilization).requestsPerSecond;
+    const error = relativeError(predicted, f.requestsPerSecond);
+    validation.push({
+      scenario: name, cores: describeGroups(groups), availableShare: round(availableShare, 3), mix: roundMix(mix),
+      measuredRequestsPerSecond: f.requestsPerSecond, predictedRequestsPerSecond: predicted,
+      error, withinTarget: error === null ? null : Math.abs(error) <= maxPredictionError,
+      measuredServingMicros: servingMicros(f), predictedServingMicros: round(servingTiers.reduce((s, t) => s + cost[t], 0)),
+    });
+  };
+  validate('zipf-mix', [{ tiers: allTiers, cores }]);
+  validate('read-write', [{ tiers: allTiers, cores }]);
+  if (cores >= 2) validate('app-pinned', [{ tiers: ['apps'], cores: 1 }, { tiers: ['nginx', 'loadgen', 'postgres', 'redis'], cores: cores - 1 }]);
+
+  const zipf = by('zipf-mix');
+  const zipfMix = zipf ? mixOfRun(zipf) : null;
+  const hits = zipfMix ? zipfMix.edgeHit + zipfMix.appHit : 0;
+  const edgeShareOfHits = planning.edgeShareOfHits ?? (zipfMix && hits > 0 ? round(zipfMix.edgeHit / hits, 3) : fallbackEdgeShare);
+  if (planning.edgeShareOfHits === null) notes.push(zipfMix && hits > 0 ? `edge share of hits ${edgeShareOfHits} taken from this run's zipf-mix` : `edge share of hits: no zipf-mix in this run, ${fallbackEdgeShare} assumed`);
+  const mix = planningMix({ anonymousHitRatio: planning.anonymousHitRatio, loggedInShare: planning.loggedInShare, edgeShareOfHits });
+  const cost = costOfMix(model.classes, mix);
+  const u = model.utilization;
+  const deployments = [
+    planDeployment(`this machine (${cores} cores)`, cost, u, 1, cores),
+    planDeployment(`one ${planning.coresPerNode}-core node`, cost, u, 1, planning.coresPerNode),
+    planDeployment(`${planning.nodes}-node cluster (${planning.nodes} × ${planning.coresPerNode} cores)`, cost, u, planning.nodes, planning.coresPerNode),
+  ];
+  const uncachedHere = planDeployment(`every request rendered, this machine (${cores} cores)`, costOfMix(model.classes, { edgeHit: 0, appHit: 0, render: 0, loggedIn: 1 }), u, 1, cores);
+  const zipfRun = scenarios.find((s) => s.name === 'zipf-mix' && s.status !== 'not-run');
+  return {
+    model,
+    validation,
+    planning: { inputs: { ...planning, edgeShareOfHits }, mix: roundMix(mix), microsPerRequest: Object.fromEntries(allTiers.map((t) => [t, round(cost[t])])) as Record<ModelTier, number> },
+    measuredHere: zipfRun ? { scenario: 'zipf-mix', cores, requestsPerSecond: zipfRun.requestsPerSecond } : null,
+    deployments,
+    uncachedHere,
+    notes,
+  };
+}
+
+function roundMix(m: Mix): Mix {
+  return { edgeHit: round(m.edgeHit, 4), appHit: round(m.appHit, 4), render: round(m.render, 4), loggedIn: round(m.loggedIn, 4) };
+}

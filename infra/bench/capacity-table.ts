@@ -1,0 +1,36 @@
+import type { CapacityReport } from './capacity-report';
+import { maxPredictionError } from './capacity-report';
+
+// The capacity model's lines in the bench table: what it was fitted on, how well it predicted
+// the runs it was not fitted on, and the deployment projections next to this machine's measurement.
+
+const pct = (x: number) => `${(x * 100).toFixed(1)} %`;
+const int = (x: number) => Math.round(x).toLocaleString('en-US');
+
+export function formatCapacity(c: CapacityReport): string[] {
+  const m = c.model;
+  const cls = (k: keyof typeof m.classes) => {
+    const x = m.classes[k];
+    return `${k} nginx ${x.nginx.toFixed(0)} + apps ${x.apps.toFixed(0)} + pg ${x.postgres.toFixed(0)} + redis ${x.redis.toFixed(0)} µs (wrk ${x.loadgen.toFixed(0)})`;
+  };
+  const out = [
+    `capacity model: fitted on ${m.fittedOn.join(', ')}; utilization ${m.utilization.toFixed(3)} of ${m.cores} cores`,
+    `  per request: ${cls('edgeHit')}; ${cls('appHit')};`,
+    `               ${cls('render')}; ${cls('loggedIn')}`,
+  ];
+  for (const v of c.validation) {
+    const verdict = v.withinTarget === null ? 'N/A ' : v.withinTarget ? 'PASS' : 'FAIL';
+    out.push(`${verdict}  model predicts ${v.scenario}: ${int(v.predictedRequestsPerSecond)} req/s, measured ${int(v.measuredRequestsPerSecond)} (error ${v.error === null ? '?' : pct(v.error)}, target ±${pct(maxPredictionError)}; ${v.cores}; serving µs/req predicted ${v.predictedServingMicros}, measured ${v.measuredServingMicros})`);
+  }
+  const p = c.planning;
+  out.push(`projection for anonymous hit ratio ${pct(p.inputs.anonymousHitRatio)} (edge share of hits ${pct(p.inputs.edgeShareOfHits)}), logged-in share ${pct(p.inputs.loggedInShare)}: ${(p.microsPerRequest.nginx + p.microsPerRequest.apps + p.microsPerRequest.postgres + p.microsPerRequest.redis).toFixed(0)} µs CPU per request (nginx ${p.microsPerRequest.nginx}, apps ${p.microsPerRequest.apps}, pg ${p.microsPerRequest.postgres}, redis ${p.microsPerRequest.redis})`);
+  const rows = [['deployment', 'req/s', 'nginx workers', 'app processes', 'PostgreSQL nodes', 'Redis processes']];
+  if (c.measuredHere) rows.push([`measured here: ${c.measuredHere.scenario} (${c.measuredHere.cores} cores, wrk included)`, int(c.measuredHere.requestsPerSecond), '', '', '', '']);
+  for (const d of [...c.deployments, c.uncachedHere]) {
+    rows.push([d.name, int(d.requestsPerSecond), String(d.replicas.nginxWorkers), String(d.replicas.apps), String(d.replicas.postgresNodes), String(d.replicas.redisProcesses)]);
+  }
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  out.push(...rows.map((r) => `  ${r.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join('  ')}`.trimEnd()));
+  for (const note of c.notes) out.push(`  note: ${note}`);
+  return out;
+}
