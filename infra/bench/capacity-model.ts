@@ -1,9 +1,10 @@
 // The capacity model: CPU µs per request per tier, measured by the bench on single-page
 // scenarios, turned into the req/s a deployment serves and the processes it needs.
 //
-// A request is one of four classes, each with its own cost per tier:
+// A request is one of five classes, each with its own cost per tier:
 //   edgeHit   served from nginx's micro-cache              (fitted on home-cached)
-//   appHit    passed through nginx, an app page-cache hit   (fitted on home-l1)
+//   appHit    passed through nginx, an app L1 hit           (fitted on home-l1)
+//   l2Hit     passed through nginx, an app L2 (Redis) hit   (fitted on home-l2; home-l1 without it)
 //   render    an anonymous page the app renders (SQL+render, then stored in L1/L2: fitted on
 //             posts-cold, less its share of app hits)
 //   loggedIn  a session request: never cached, rendered every time (fitted on home-uncached)
@@ -20,7 +21,7 @@ export type ModelTier = (typeof modelTiers)[number];
 export type TierCosts = Record<ModelTier, number>;
 export const servingTiers = ['nginx', 'apps', 'postgres', 'redis'] as const satisfies readonly ModelTier[];
 
-export const requestClasses = ['edgeHit', 'appHit', 'render', 'loggedIn'] as const;
+export const requestClasses = ['edgeHit', 'appHit', 'l2Hit', 'render', 'loggedIn'] as const;
 export type RequestClass = (typeof requestClasses)[number];
 export type ClassCosts = Record<RequestClass, TierCosts>;
 export type Mix = Record<RequestClass, number>;
@@ -59,8 +60,9 @@ const round = (x: number, digits = 1) => Math.round(x * 10 ** digits) / 10 ** di
 export function mixOfRun(f: ScenarioFigures): Mix | null {
   if (!f.appCache || f.requests <= 0) return null;
   const render = Math.min(1, f.appCache.renders / f.requests);
-  const appHit = Math.min(1 - render, (f.appCache.hitsL1 + f.appCache.hitsL2 + f.appCache.staleServed) / f.requests);
-  return { edgeHit: Math.max(0, 1 - render - appHit), appHit, render, loggedIn: 0 };
+  const l2Hit = Math.min(1 - render, f.appCache.hitsL2 / f.requests);
+  const appHit = Math.min(1 - render - l2Hit, (f.appCache.hitsL1 + f.appCache.staleServed) / f.requests);
+  return { edgeHit: Math.max(0, 1 - render - l2Hit - appHit), appHit, l2Hit, render, loggedIn: 0 };
 }
 
 /** The busy share of the available cores a run implies: req/s × µs per request (all tiers) ÷ (cores × 10⁶). */
@@ -68,12 +70,13 @@ export function utilizationOf(f: ScenarioFigures): number {
   return (f.requestsPerSecond * sum(costsOf(f))) / (Math.max(0.01, f.availableCores) * 1e6);
 }
 
-export function fitModel(runs: { homeCached: ScenarioFigures; homeL1: ScenarioFigures; homeUncached: ScenarioFigures; postsCold?: ScenarioFigures | null; others?: ScenarioFigures[] }, cores: number): FittedModel {
+export function fitModel(runs: { homeCached: ScenarioFigures; homeL1: ScenarioFigures; homeL2?: ScenarioFigures | null; homeUncached: ScenarioFigures; postsCold?: ScenarioFigures | null; others?: ScenarioFigures[] }, cores: number): FittedModel {
   const edgeHit = costsOf(runs.homeCached);
   const appHit = costsOf(runs.homeL1);
+  const l2Hit = runs.homeL2 ? costsOf(runs.homeL2) : appHit;
   const loggedIn = costsOf(runs.homeUncached);
   let render = loggedIn;
-  const fittedOn = ['home-cached', 'home-l1', 'home-uncached'];
+  const fittedOn = ['home-cached', 'home-l1', ...(runs.homeL2 ? ['home-l2'] : []), 'home-uncached'];
   const cold = runs.postsCold ? mixOfRun(runs.postsCold) : null;
   if (runs.postsCold && cold && cold.render >= 0.2) {
     // posts-cold = r · render + (1 − r) · appHit per tier: solve for render.
@@ -82,11 +85,11 @@ export function fitModel(runs: { homeCached: ScenarioFigures; homeL1: ScenarioFi
     for (const t of modelTiers) render[t] = Math.max(appHit[t], (c[t] - (1 - cold.render) * appHit[t]) / cold.render);
     fittedOn.push('posts-cold');
   }
-  const fitting = [runs.homeCached, runs.homeL1, runs.homeUncached, ...(fittedOn.includes('posts-cold') ? [runs.postsCold!] : []), ...(runs.others ?? [])];
+  const fitting = [runs.homeCached, runs.homeL1, ...(runs.homeL2 ? [runs.homeL2] : []), runs.homeUncached, ...(fittedOn.includes('posts-cold') ? [runs.postsCold!] : []), ...(runs.others ?? [])];
   const us = fitting.filter((f) => f.requestsPerSecond > 0 && sum(costsOf(f)) > 0).map(utilizationOf).sort((a, b) => a - b);
   if (us.length === 0) throw new Error('capacity model: no fitting run has CPU figures');
   const utilization = Math.min(1, us[Math.floor((us.length - 1) / 2)]);
-  return { classes: { edgeHit, appHit, render, loggedIn }, utilization, cores, fittedOn };
+  return { classes: { edgeHit, appHit, l2Hit, render, loggedIn }, utilization, cores, fittedOn };
 }
 
 /** µs per request per tier for a mix. */
@@ -98,12 +101,17 @@ export function costOfMix(classes: ClassCosts, mix: Mix): TierCosts {
   return c;
 }
 
-/** A mix from the planning inputs: anonymous hit ratio, logged-in share, and which cache serves the hits. */
-export function planningMix(opts: { anonymousHitRatio: number; loggedInShare: number; edgeShareOfHits: number }): Mix {
-  for (const [k, v] of Object.entries(opts)) if (!(v >= 0 && v <= 1)) throw new Error(`capacity model: ${k} must be between 0 and 1, got ${v}`);
+/**
+ * A mix from the planning inputs: anonymous hit ratio, logged-in share, which cache serves the
+ * hits (edge share) and, of the app's hits, the share L2 serves (the rest are L1 hits).
+ */
+export function planningMix(opts: { anonymousHitRatio: number; loggedInShare: number; edgeShareOfHits: number; l2ShareOfAppHits?: number }): Mix {
+  for (const [k, v] of Object.entries(opts)) if (v !== undefined && !(v >= 0 && v <= 1)) throw new Error(`capacity model: ${k} must be between 0 and 1, got ${v}`);
   const anon = 1 - opts.loggedInShare;
   const hits = anon * opts.anonymousHitRatio;
-  return { edgeHit: hits * opts.edgeShareOfHits, appHit: hits * (1 - opts.edgeShareOfHits), render: anon - hits, loggedIn: opts.loggedInShare };
+  const appHits = hits * (1 - opts.edgeShareOfHits);
+  const l2 = appHits * (opts.l2ShareOfAppHits ?? 0);
+  return { edgeHit: hits * opts.edgeShareOfHits, appHit: appHits - l2, l2Hit: l2, render: anon - hits, loggedIn: opts.loggedInShare };
 }
 
 export interface CoreGroup { tiers: readonly ModelTier[]; cores: number }

@@ -74,7 +74,7 @@ export function buildCapacityReport(scenarios: ScenarioResult[], cores: number, 
   const homeUncached = by('home-uncached');
   if (!homeCached || !homeL1 || !homeUncached) return null;
   const others = (['node-floor', 'health'] as const).map(by).filter((f): f is ScenarioFigures => f !== null);
-  const model = fitModel({ homeCached, homeL1, homeUncached, postsCold: by('posts-cold'), others }, cores);
+  const model = fitModel({ homeCached, homeL1, homeL2: by('home-l2'), homeUncached, postsCold: by('posts-cold'), others }, cores);
   const notes: string[] = [];
   if (others.length > 0) notes.push(`utilization also fitted on ${(['node-floor', 'health'] as const).filter((n) => by(n)).join(', ')}`);
 
@@ -102,10 +102,12 @@ export function buildCapacityReport(scenarios: ScenarioResult[], cores: number, 
 
   const zipf = by('zipf-mix');
   const zipfMix = zipf ? mixOfRun(zipf) : null;
-  const hits = zipfMix ? zipfMix.edgeHit + zipfMix.appHit : 0;
+  const hits = zipfMix ? zipfMix.edgeHit + zipfMix.appHit + zipfMix.l2Hit : 0;
   const edgeShareOfHits = planning.edgeShareOfHits ?? (zipfMix && hits > 0 ? round(zipfMix.edgeHit / hits, 3) : fallbackEdgeShare);
   if (planning.edgeShareOfHits === null) notes.push(zipfMix && hits > 0 ? `edge share of hits ${edgeShareOfHits} taken from this run's zipf-mix` : `edge share of hits: no zipf-mix in this run, ${fallbackEdgeShare} assumed`);
-  const mix = planningMix({ anonymousHitRatio: planning.anonymousHitRatio, loggedInShare: planning.loggedInShare, edgeShareOfHits });
+  const appHits = zipfMix ? zipfMix.appHit + zipfMix.l2Hit : 0;
+  const l2ShareOfAppHits = zipfMix && appHits > 0 ? round(zipfMix.l2Hit / appHits, 3) : 0;
+  const mix = planningMix({ anonymousHitRatio: planning.anonymousHitRatio, loggedInShare: planning.loggedInShare, edgeShareOfHits, l2ShareOfAppHits });
   const cost = costOfMix(model.classes, mix);
   const u = model.utilization;
   const deployments = [
@@ -113,7 +115,7 @@ export function buildCapacityReport(scenarios: ScenarioResult[], cores: number, 
     planDeployment(`one ${planning.coresPerNode}-core node`, cost, u, 1, planning.coresPerNode),
     planDeployment(`${planning.nodes}-node cluster (${planning.nodes} × ${planning.coresPerNode} cores)`, cost, u, planning.nodes, planning.coresPerNode),
   ];
-  const uncachedHere = planDeployment(`every request rendered, this machine (${cores} cores)`, costOfMix(model.classes, { edgeHit: 0, appHit: 0, render: 0, loggedIn: 1 }), u, 1, cores);
+  const uncachedHere = planDeployment(`every request rendered, this machine (${cores} cores)`, costOfMix(model.classes, { edgeHit: 0, appHit: 0, l2Hit: 0, render: 0, loggedIn: 1 }), u, 1, cores);
   const zipfRun = scenarios.find((s) => s.name === 'zipf-mix' && s.status !== 'not-run');
   return {
     model,
@@ -127,5 +129,5 @@ export function buildCapacityReport(scenarios: ScenarioResult[], cores: number, 
 }
 
 function roundMix(m: Mix): Mix {
-  return { edgeHit: round(m.edgeHit, 4), appHit: round(m.appHit, 4), render: round(m.render, 4), loggedIn: round(m.loggedIn, 4) };
+  return { edgeHit: round(m.edgeHit, 4), appHit: round(m.appHit, 4), l2Hit: round(m.l2Hit, 4), render: round(m.render, 4), loggedIn: round(m.loggedIn, 4) };
 }

@@ -15,8 +15,9 @@ export function formatCapacity(c: CapacityReport): string[] {
   };
   const out = [
     `capacity model: fitted on ${m.fittedOn.join(', ')}; utilization ${m.utilization.toFixed(3)} of ${m.cores} cores`,
-    `  per request: ${cls('edgeHit')}; ${cls('appHit')};`,
-    `               ${cls('render')}; ${cls('loggedIn')}`,
+    `  µs per request: ${cls('edgeHit')}; ${cls('appHit')};`,
+    `                  ${cls('l2Hit')}; ${cls('render')};`,
+    `                  ${cls('loggedIn')}`,
   ];
   for (const v of c.validation) {
     const verdict = v.withinTarget === null ? 'N/A ' : v.withinTarget ? 'PASS' : 'FAIL';
