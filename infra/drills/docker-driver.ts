@@ -237,7 +237,7 @@ export class DockerDriver implements ClusterDriver {
     return this.promote(to, started);
   }
 
-  /** Planned: checkpoint, a clean stop of the primary (its last WAL reaches the standbys), fenced, then the same promotion. */
+  /** Planned: checkpoint, a clean stop of the primary (its last WAL reaches the standbys), fenced, the same promotion, then it rejoins. */
   async switchover(to?: string) {
     const started = Date.now();
     const primary = await this.primaryName();
@@ -246,7 +246,15 @@ export class DockerDriver implements ClusterDriver {
     this.log(`${primary}: clean stop (restart policy off)`);
     await this.exec('docker', ['update', '--restart=no', id]);
     await this.exec('docker', ['stop', '--time', '60', id]);
-    return this.promote(to, started);
+    const result = await this.promote(to, started);
+    await this.rejoinFenced(primary);
+    return { ...result, elapsedMs: Date.now() - started };
+  }
+
+  /** The stack re-creates a fenced former primary as a replica of the recorded primary (entrypoint.sh re-clones it). */
+  private async rejoinFenced(name: string): Promise<void> {
+    this.log(`${name} was fenced: \`pulumi up\` re-creates it as a replica of the recorded primary`);
+    await this.exec('pulumi', ['up', '--stack', this.opts.pulumiStack, '--yes', '--skip-preview']);
   }
 
   /**
@@ -257,11 +265,7 @@ export class DockerDriver implements ClusterDriver {
   async startNode(name: string) {
     const c = (await this.containers()).find((x) => x.name === name);
     if (!c) throw new Error(`no container labelled aidiary.instance=${name} (a node role) in stack ${this.opts.stack}`);
-    if (c.kind === 'postgres' && !c.running && (await this.isFenced(c))) {
-      this.log(`${name} was fenced: \`pulumi up\` re-creates it as a replica of the recorded primary`);
-      await this.exec('pulumi', ['up', '--stack', this.opts.pulumiStack, '--yes', '--skip-preview']);
-      return;
-    }
+    if (c.kind === 'postgres' && !c.running && (await this.isFenced(c))) return this.rejoinFenced(name);
     await this.exec('docker', ['start', c.id]);
   }
 

@@ -102,6 +102,6 @@ export function driverFor(opts: DrillTargetOptions, log: (message: string) => vo
     return new DockerDriver({ stack: name, pulumiStack: stack, lbUrl: opts.url ?? defaultDockerUrl, database: parseTopology({ target: 'docker' }).database.name, admin, exec, log });
   }
   return new KubernetesDriver({
-    topology: parseTopology({ target: 'kubernetes', name, siteUrl: opts.url }), namespace: opts.namespace ?? defaultNamespace, context: opts.context, lbUrl: opts.url!, admin, exec,
+    topology: parseTopology({ target: 'kubernetes', name }), namespace: opts.namespace ?? defaultNamespace, context: opts.context, lbUrl: opts.url!, admin, exec,
   });
 }

@@ -138,7 +138,7 @@ describe('DockerDriver', () => {
     expect(calls.some((c) => c.at(-1)!.includes('pg_promote'))).toBe(false);
   });
 
-  it('switchover: checkpoint, fence and stop the primary cleanly, then promote and record', async () => {
+  it('switchover: checkpoint, fence and stop the primary cleanly, promote, record, rejoin', async () => {
     const { driver, calls } = make();
     expect((await driver.switchover()).promoted).toBe('pg-1');
     expect(changes(calls).slice(0, 4)).toEqual([
@@ -148,7 +148,8 @@ describe('DockerDriver', () => {
       psql('c-pg1', "ALTER SYSTEM SET synchronous_standby_names = 'ANY 1 (pg_0, pg_2)'"),
     ]);
     expect(changes(calls)).toContainEqual(psql('c-pg1', 'SELECT pg_promote(true, 60)'));
-    expect(calls.at(-1)).toEqual(['pulumi', 'config', 'set', '--stack', 'staging', 'primaryIndex', '1']);
+    // Recorded, then the old primary comes back as a replica through the stack.
+    expect(calls.slice(-2)).toEqual([['pulumi', 'config', 'set', '--stack', 'staging', 'primaryIndex', '1'], ['pulumi', 'up', '--stack', 'staging', '--yes', '--skip-preview']]);
   });
 
   it('a fenced former primary comes back through pulumi up (re-created as a replica); a merely stopped node through docker start', async () => {
