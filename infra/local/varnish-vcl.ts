@@ -15,8 +15,8 @@ import type { Topology } from '../topology';
 //     stale-if-error: a copy is served stale while the backend probe says nginx or the apps are
 //     down; while healthy, at most the topology's stale-while-revalidate window.
 //   - Responses with Set-Cookie or Cache-Control private/no-store are never stored.
-//   - A copy nginx served from its micro-cache may predate a write of the last second, which a
-//     purge sent meanwhile cannot reach: it is kept 1 s at most, like nginx does.
+//   - Fetches skip nginx's micro-cache (its stale-while-updating copy predates the last write);
+//     should a copy from it arrive anyway, it is kept 1 s at most, like nginx does.
 //   - The tag and CDN-TTL headers never reach clients; X-CDN-Cache says HIT, MISS, PASS or STALE.
 
 export interface VarnishVclInput {
@@ -36,6 +36,8 @@ export class VarnishVclError extends Error {
 
 /** The synthetic path Varnish answers itself (loopback only): `status` and `up` probe it. */
 export const VARNISH_HEALTH_PATH = '/.cdn/health';
+/** nginx skips its micro-cache (neither read nor stored) for loopback requests with this header. */
+export const NGINX_BYPASS_HEADER = 'X-Bench-Bypass-Edge';
 /** Request header carrying the tags of a PURGE (space-separated). */
 export const PURGE_TAGS_HEADER = 'xkey-purge';
 /** Headers a CDN reads and clients never see. */
@@ -143,6 +145,13 @@ export function renderVarnishVcl(input: VarnishVclInput): string {
     '    if (obj.ttl <= 0s) {',
     '        set req.http.X-CDN-Stale = "1";',
     '    }',
+    '}',
+    '',
+    'sub vcl_backend_fetch {',
+    '    # Varnish is the cache in front: its fetches skip nginx\'s micro-cache, whose stale-while-',
+    '    # updating copy could otherwise refill a purged page with the version of before the write.',
+    '    # nginx honours the header from loopback clients only (nginx/render.ts); Varnish is one.',
+    `    set bereq.http.${NGINX_BYPASS_HEADER} = "1";`,
     '}',
     '',
     'sub vcl_backend_response {',

@@ -210,9 +210,11 @@ describe('the rendered VCL under the real varnishd, in front of a stand-in nginx
     expect(seen['/private']).toBe(3);
   });
 
-  it('sends nginx the TCP peer as X-Forwarded-For, whatever the client claimed', async () => {
+  it('sends nginx the TCP peer as X-Forwarded-For, whatever the client claimed, and skips its micro-cache', async () => {
     await send(`${cdn}/post/4`, { headers: { 'x-forwarded-for': '203.0.113.9' } });
     expect(lastHeaders['/post/4']['x-forwarded-for']).toBe('127.0.0.1');
+    // And asks nginx to skip its micro-cache: Varnish is the cache in front.
+    expect(lastHeaders['/post/4']['x-bench-bypass-edge']).toBe('1');
   });
 
   it('keeps a copy nginx served from its micro-cache 1 s at most', async () => {
