@@ -87,6 +87,10 @@ describe('usage errors exit 2 naming the option and the fix', () => {
     [['status', '--jsn'], /unknown option '--jsn'\n\(Did you mean --json\?\)/],
     [['stauts'], /aidiary: unknown command 'stauts'\n\(Did you mean status\?\)/],
     [['drill'], /aidiary drill: missing required argument 'scenario'/],
+    [['drill', 'kill-app', '--target', 'k8s'], /aidiary drill: option '--target <where>' argument 'k8s' is invalid\. Give one of: local, docker, kubernetes\./],
+    [['drill', 'kill-app', '--target', 'docker'], /aidiary drill: --target docker needs --admin-password-file FILE/],
+    [['drill', 'restore', '--target', 'kubernetes', '--url', 'https://blog.example', '--admin-password-file', 'pw'], /restore on --target kubernetes: the restore drill runs on the local cluster only/],
+    [['drill', 'kill-app', '--namespace', 'blog', '--state-dir', recorded], /aidiary drill: --namespace: only with --target docker or kubernetes; the local cluster is found through --state-dir/],
     [['scale', '--state-dir', recorded], /aidiary scale: give --apps N and\/or --db-replicas M/],
   ])('%j', async (args, message) => {
     const r = await cli(args);
