@@ -114,7 +114,8 @@ describe('cdn-purge queue (real Redis, Varnish adapter over loopback HTTP)', () 
     expect(tries[2].at - tries[1].at).toBeGreaterThanOrEqual(950);
     await waitFor('sent counted', async () => (await counter(metrics, 'aidiary_cdn_purge_requests_total', { outcome: 'sent' })) === 1);
     expect(await counter(metrics, 'aidiary_cdn_purge_requests_total', { outcome: 'failed' })).toBe(2);
-    expect(await counter(metrics, 'aidiary_cdn_purge_batches_total', { outcome: 'completed' })).toBe(1);
+    // The worker's 'completed' event follows the processor's return.
+    await waitFor('batch completed', async () => (await counter(metrics, 'aidiary_cdn_purge_batches_total', { outcome: 'completed' })) === 1);
 
     varnish.fallback = { status: 503, body: 'down' };
     const t1 = Date.now();
