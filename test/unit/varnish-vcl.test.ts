@@ -140,6 +140,7 @@ describe('the rendered VCL under the real varnishd, in front of a stand-in nginx
       else if (path === '/with-cookie') res.writeHead(200, page('site', { 'set-cookie': 'aidiary_session=x; HttpOnly' })).end(`v${n}`);
       else if (path === '/private') res.writeHead(200, { 'cache-control': 'private, no-store' }).end(`v${n}`);
       else if (path === '/short') res.writeHead(200, { 'cache-control': 'public, max-age=0, s-maxage=1, stale-if-error=3600' }).end(`short v${n}`);
+      else if (path.startsWith('/media/')) res.writeHead(200, { 'cache-control': 'public, max-age=31536000, immutable', ...(path === '/media/tagged.png' ? { 'surrogate-key': 'media:tagged' } : {}) }).end(`v${n}`);
       else if (path === '/from-edge-cache') res.writeHead(200, page('site', { 'x-edge-cache': 'HIT' })).end(`v${n}`);
       else res.writeHead(404, { 'cache-control': 'public, max-age=0, s-maxage=1' }).end('not found');
     });
@@ -224,6 +225,16 @@ describe('the rendered VCL under the real varnishd, in front of a stand-in nginx
     await send(`${cdn}/from-edge-cache`);
     await sleep(200); // a stale hit refreshes in the background
     expect(seen['/from-edge-cache']).toBe(2);
+  });
+
+  it('keeps an upload a year only when a purge can reach it (its media tag)', async () => {
+    for (const p of ['/media/tagged.png', '/media/untagged.png']) await send(`${cdn}${p}`);
+    await sleep(1500);
+    for (const p of ['/media/tagged.png', '/media/untagged.png']) await send(`${cdn}${p}`);
+    await sleep(200);
+    expect(seen['/media/tagged.png']).toBe(1);
+    expect(seen['/media/untagged.png']).toBe(2);
+    expect((await send(`${cdn}/`, { method: 'PURGE', headers: { 'xkey-purge': 'media:tagged' } })).headers['x-purged']).toBe('1');
   });
 
   it('serves stale copies (stale-if-error) while nginx is down, and errors where it has none', async () => {
