@@ -141,7 +141,7 @@ async function divergedFrom(node: PgNode, primary: PgNode): Promise<boolean> {
 
 /**
  * Starts a node that crashed or was stopped, in the role the cluster needs now (a supervisor's
- * job; the drills after a kill): with no other primary running, it starts as the primary; else
+ * job; the drills after a kill): with no other primary running, it starts as its data dir is; else
  * as a standby of `primary` through startStandby (rewound when it diverged, e.g. a primary that
  * missed a failover). A node still running is left alone when it follows `primary`, else it
  * rejoins. Every node keeps a slot for each peer (physical slots are not replicated), as after `up`.
@@ -149,8 +149,10 @@ async function divergedFrom(node: PgNode, primary: PgNode): Promise<boolean> {
 export async function restartPgNode(node: StandbyNode, peers: StandbyNode[], primary: PgNode | null, log: (line: string) => void = () => {}): Promise<'primary' | 'running' | 'started' | RejoinHow> {
   let how: 'primary' | 'running' | 'started' | RejoinHow;
   if (!primary || primary.name === node.name) {
-    if (!postmasterPid(node)) await startPostgres(node);
-    how = 'primary';
+    // No live primary to follow: the node starts in the role its data dir has (a standby waits for its upstream).
+    const running = postmasterPid(node) !== null;
+    if (!running) await startPostgres(node);
+    how = running ? 'running' : isPrimaryDataDir(node) ? 'primary' : 'started';
   } else if (postmasterPid(node)) {
     how = (await followsWithin(node, primary, 15_000)) ? 'running' : await rejoinAsReplica(node, primary, log);
   } else {
