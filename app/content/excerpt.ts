@@ -3,6 +3,7 @@
 // sanitize-html pass per card cost ~0.5 ms × 10 cards per listing render, and an excerpt only
 // needs readable text (it is HTML-escaped on output like any text, so nothing here is trusted).
 // Cut on a code-point boundary so a Japanese character is never split.
+// Changing stripMarkdown's output: bump renderedPostVersion (app/content/rendered-post.ts).
 
 export function stripMarkdown(source: string): string {
   return source
@@ -19,7 +20,15 @@ export function stripMarkdown(source: string): string {
 }
 
 export function excerptOf(excerpt: string, contentHead: string, maxChars = 160): string {
-  const text = excerpt.trim() ? excerpt.replace(/\s+/g, ' ').trim() : stripMarkdown(contentHead);
+  return excerptFromText(excerpt, null, contentHead, maxChars);
+}
+
+/**
+ * The same excerpt when the body's plain text was stored at write time (`bodyText`,
+ * app/content/rendered-post.ts): no Markdown stripping per card. Null: strip `contentHead`.
+ */
+export function excerptFromText(excerpt: string, bodyText: string | null, contentHead: string, maxChars = 160): string {
+  const text = excerpt.trim() ? excerpt.replace(/\s+/g, ' ').trim() : bodyText ?? stripMarkdown(contentHead);
   // Walk code points only up to the cut (an Array.from of every card's whole text was most of
   // this function's cost on a listing render).
   let cut = 0;

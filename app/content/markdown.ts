@@ -4,6 +4,8 @@ import sanitizeHtml from 'sanitize-html';
 // Markdown → safe HTML. marked renders (raw HTML in the source passes through it), then
 // sanitize-html keeps an allow-list of tags/attributes/URL schemes, so a post body can never carry
 // script, event handlers or javascript: URLs. External links get rel="nofollow ugc noopener".
+// Post bodies are rendered when written and stored: changing the output here means bumping
+// renderedPostVersion (app/content/rendered-post.ts).
 
 const marked = new Marked({ gfm: true, breaks: false, async: false });
 

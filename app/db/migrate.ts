@@ -1,6 +1,7 @@
 import { runner } from 'node-pg-migrate';
 import type { FastifyBaseLogger } from 'fastify';
 import { fromRoot } from '../project-root';
+import { backfillRenderedPosts } from './backfill-rendered-posts';
 
 // Versioned SQL migrations (app/db/migrations, node-pg-migrate SQL format). node-pg-migrate takes
 // a session advisory lock for the run; it uses pg_try_advisory_lock and fails at once when another
@@ -39,6 +40,8 @@ export async function runMigrations(
       });
       const names = applied.map((m) => m.name);
       logger?.info({ applied: names }, names.length ? `migrations applied: ${names.join(', ')}` : 'migrations: up to date');
+      // Data the schema now expects and only the app can compute (post bodies rendered at write time).
+      await backfillRenderedPosts(conn, logger);
       return { applied: names };
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);

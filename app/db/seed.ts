@@ -1,5 +1,6 @@
 import type { Queryable, Db } from './db';
 import { slugify, uniqueSlugIn } from '../content/slug';
+import { renderPostBody, renderedPostVersion } from '../content/rendered-post';
 import { hashPassword, verifyPassword } from '../auth/passwords';
 import { seededRandom } from '../seeded-random';
 
@@ -245,13 +246,16 @@ async function insertPosts(q: Queryable, rand: () => number, b: PostBatch): Prom
     if (b.tagIds.length) for (let c = 0, m = Math.floor(rand() * 5); c < m; c++) tagSet.add(pick(rand, b.tagIds));
     links.push({ cats: [...catSet], tags: [...tagSet] });
   }
+  // Rendered like the app's own writes (app/content/rendered-post.ts).
+  const rendered = cols.content.map(renderPostBody);
   const res = await q.query<{ id: string; slug: string }>({
-    text: `INSERT INTO posts (title, slug, content, excerpt, author_id, status, published_at, created_at, updated_at)
-           SELECT ti, sl, co, ex, au, st::post_status, pu, cr, cr
-           FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::timestamptz[], $8::timestamptz[])
-             AS t(ti, sl, co, ex, au, st, pu, cr)
+    text: `INSERT INTO posts (title, slug, content, excerpt, author_id, status, published_at, created_at, updated_at, content_html, content_text, rendered_version)
+           SELECT ti, sl, co, ex, au, st::post_status, pu, cr, cr, ht, tx, $11
+           FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::timestamptz[], $8::timestamptz[], $9::text[], $10::text[])
+             AS t(ti, sl, co, ex, au, st, pu, cr, ht, tx)
            RETURNING id, slug`,
-    values: [cols.title, cols.slug, cols.content, cols.excerpt, cols.author, cols.status, cols.published, cols.created],
+    values: [cols.title, cols.slug, cols.content, cols.excerpt, cols.author, cols.status, cols.published, cols.created,
+      rendered.map((b) => b.html), rendered.map((b) => b.text), renderedPostVersion],
   });
   const idBySlug = new Map(res.rows.map((row) => [row.slug, Number(row.id)]));
   const pcPost: number[] = [], pcCat: number[] = [], ptPost: number[] = [], ptTag: number[] = [];

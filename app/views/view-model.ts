@@ -1,6 +1,6 @@
 import type { PostDetail, PostSummary } from '../db/queries/public-posts';
 import type { SiteSettings } from '../db/queries/site-settings';
-import { excerptOf } from '../content/excerpt';
+import { excerptFromText } from '../content/excerpt';
 import { renderMarkdown } from '../content/markdown';
 import { pageUrl, urls } from './urls';
 import { assetUrl } from '../cdn/static-assets';
@@ -53,7 +53,7 @@ export function postCard(p: PostSummary): PostCardVm {
   return {
     title: p.title,
     url: urls.post(p.slug),
-    excerpt: excerptOf(p.excerpt, p.contentHead),
+    excerpt: excerptFromText(p.excerpt, p.bodyText, p.contentHead),
     date: displayDate(p.publishedAt),
     dateIso: p.publishedAt.toISOString(),
     author: { name: p.author.displayName, url: urls.author(p.author.username) },
@@ -63,7 +63,8 @@ export function postCard(p: PostSummary): PostCardVm {
 }
 
 export function postView(p: PostDetail): PostVm {
-  return { ...postCard(p), html: renderMarkdown(p.content), unlisted: p.status === 'unlisted' };
+  // The HTML stored at write time (app/content/rendered-post.ts), else rendered here.
+  return { ...postCard(p), html: p.contentHtml ?? renderMarkdown(p.content), unlisted: p.status === 'unlisted' };
 }
 
 export function pagination(base: string, page: number, perPage: number, total: number, query = ''): PaginationVm {

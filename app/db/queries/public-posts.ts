@@ -1,4 +1,5 @@
 import type { Queryable } from '../db';
+import { bodyHeadChars, renderedPostVersion } from '../../content/rendered-post';
 
 // The public side's read queries. Each is a named prepared statement with fixed text (the filter
 // kind picks the statement, never string-built SQL), and each page needs at most two of them:
@@ -13,8 +14,10 @@ export interface PostSummary {
   title: string;
   slug: string;
   excerpt: string;
-  /** The first part of the Markdown body, for an excerpt when the post has none. */
+  /** The first part of the Markdown body, for an excerpt when the post has none ('' when bodyText is set). */
   contentHead: string;
+  /** That part as plain text, stored at write time (app/content/rendered-post.ts); null: strip contentHead. */
+  bodyText: string | null;
   status: 'published' | 'unlisted';
   publishedAt: Date;
   updatedAt: Date;
@@ -48,8 +51,13 @@ const filters: Record<ListingFilter['kind'], string> = {
   search: "p.status = 'published' AND (p.title || ' ' || p.excerpt || ' ' || p.content) ILIKE $3",
 };
 
+// The body's text stored at write time when its renderer version is current; otherwise the start
+// of the Markdown, stripped per render as before (rows not yet backfilled).
+const rendered = `p.rendered_version = ${renderedPostVersion}`;
 const summaryColumns = `
-  p.id, p.title, p.slug, p.excerpt, left(p.content, 600) AS content_head, p.status::text AS status,
+  p.id, p.title, p.slug, p.excerpt, p.status::text AS status,
+  CASE WHEN ${rendered} THEN p.content_text END AS body_text,
+  CASE WHEN ${rendered} THEN '' ELSE left(p.content, ${bodyHeadChars}) END AS content_head,
   p.published_at, p.updated_at, u.username, u.display_name,
   coalesce((SELECT json_agg(json_build_object('slug', c.slug, 'name', c.name) ORDER BY c.name, c.id)
             FROM post_categories pc JOIN categories c ON c.id = pc.category_id WHERE pc.post_id = p.id), '[]') AS categories,
@@ -110,13 +118,13 @@ function firstPageStatement(kind: ListingFilter['kind'], limit: number): { name:
 }
 
 interface SummaryRow {
-  id: string; title: string; slug: string; excerpt: string; content_head: string; status: 'published' | 'unlisted';
+  id: string; title: string; slug: string; excerpt: string; content_head: string; body_text: string | null; status: 'published' | 'unlisted';
   published_at: Date; updated_at: Date; username: string; display_name: string; categories: TermRef[]; tags: TermRef[];
 }
 
 function toSummary(r: SummaryRow): PostSummary {
   return {
-    id: Number(r.id), title: r.title, slug: r.slug, excerpt: r.excerpt, contentHead: r.content_head, status: r.status,
+    id: Number(r.id), title: r.title, slug: r.slug, excerpt: r.excerpt, contentHead: r.content_head, bodyText: r.body_text, status: r.status,
     publishedAt: r.published_at, updatedAt: r.updated_at,
     author: { username: r.username, displayName: r.display_name },
     categories: r.categories, tags: r.tags,
@@ -184,19 +192,23 @@ export async function findAuthor(q: Queryable, username: string): Promise<Author
   return r ? { id: Number(r.id), username: r.username, displayName: r.display_name, bio: r.bio } : null;
 }
 
-export interface PostDetail extends PostSummary { content: string }
+export interface PostDetail extends PostSummary {
+  content: string;
+  /** Sanitized HTML stored at write time (app/content/rendered-post.ts); null: render `content`. */
+  contentHtml: string | null;
+}
 
 /** A post the public may open: published or unlisted (drafts and trash are not found). One round trip. */
 export async function findVisiblePost(q: Queryable, slug: string): Promise<PostDetail | null> {
-  const res = await q.query<SummaryRow & { content: string }>({
+  const res = await q.query<SummaryRow & { content: string; content_html: string | null }>({
     name: 'public_post_by_slug',
-    text: `SELECT ${summaryColumns}, p.content
+    text: `SELECT ${summaryColumns}, p.content, CASE WHEN ${rendered} THEN p.content_html END AS content_html
            FROM posts p JOIN users u ON u.id = p.author_id
            WHERE p.slug = $1 AND p.status IN ('published', 'unlisted')`,
     values: [slug],
   });
   const r = res.rows[0];
-  return r ? { ...toSummary(r), content: r.content } : null;
+  return r ? { ...toSummary(r), content: r.content, contentHtml: r.content_html } : null;
 }
 
 export async function visiblePostExists(q: Queryable, slug: string): Promise<boolean> {

@@ -6,7 +6,7 @@ import { httpError } from '../../errors';
 import { templateCandidates } from '../../views/theme';
 import { urls } from '../../views/urls';
 import { postView, viewData } from '../../views/view-model';
-import { excerptOf } from '../../content/excerpt';
+import { excerptFromText } from '../../content/excerpt';
 import { parseSlug } from './params';
 import { publicContext } from './public-context';
 import { redirectPermanent, servePage } from './serve-page';
@@ -35,7 +35,7 @@ export function registerSingleRoutes(app: FastifyInstance, deps: AppDeps): void 
         const vm = postView(post);
         const data = viewData(site, {
           kind: 'single', canonical: vm.url, heading: post.title, noindex: vm.unlisted,
-          description: excerptOf(post.excerpt, post.contentHead, 120),
+          description: excerptFromText(post.excerpt, post.bodyText, post.contentHead, 120),
         }, { post: vm });
         return {
           status: 200,
