@@ -10,8 +10,8 @@ import { systemExecutor } from './command-executor';
 // `docker exec -u postgres <id> psql`.
 //
 // A failover follows infra/local/failover.ts's order: fence every PostgreSQL container that is not
-// a streaming standby (restart policy off, then killed: neither Docker's restart policy nor a
-// daemon restart brings it back as a second primary), promote, re-point the other standbys, then
+// a streaming standby (restart policy off, then killed), set the quorum over the new primary's peers,
+// promote, give it a slot per follower and re-point the other standbys, then
 // record the new primary in the Pulumi stack (`pulumi config set primaryIndex K`), so the next
 // `pulumi up` re-creates the fenced node as a replica of the new primary instead of starting it as
 // a primary again. Bringing the fenced node back is that `pulumi up`.
@@ -180,8 +180,10 @@ export class DockerDriver implements ClusterDriver {
   }
 
   /**
-   * Fences a node that may still take writes: restart policy off first (so neither Docker nor a
-   * daemon restart starts it again), then SIGKILL. Stopped containers get the policy change too.
+   * Fences a node that may still take writes: restart policy off, then SIGKILL when it runs.
+   * `docker kill` alone suspends the policy only until the container is next started; the policy
+   * off also marks the node as fenced, so startNode brings it back through the stack (as a
+   * replica), never with a plain `docker start` that would make it a second primary.
    */
   private async fence(c: Container): Promise<void> {
     this.log(`${c.name}: fencing (restart policy off${c.running ? ', docker kill' : ''})`);
