@@ -4,9 +4,10 @@ import { createServer, request, type IncomingHttpHeaders, type Server } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BASE_PORT_SPAN, localTopology } from '../../infra/local/cluster-layout';
-import { freePortBlock, isAlive, sleep } from '../../infra/local/process';
+import { connect } from 'node:net';
+import { freePortBlock, isAlive, sleep, spawnDetached, stopPid } from '../../infra/local/process';
 import { StateDir } from '../../infra/local/state';
-import { CDN_NODE, compileVcl, startVarnish, stopVarnish, varnishStatus } from '../../infra/local/varnish';
+import { CDN_NODE, compileVcl, startVarnish, stopVarnish, VARNISHD, varnishPaths, varnishStatus } from '../../infra/local/varnish';
 import { renderVarnishVcl, VarnishVclError } from '../../infra/local/varnish-vcl';
 import { appEnvironment, appInstances, defaultTopology, edgeTrustedProxies, hasCdnTier, parseTopology, siteOrigin } from '../../infra/topology';
 
@@ -235,6 +236,40 @@ describe('the rendered VCL under the real varnishd, in front of a stand-in nginx
     expect(seen['/media/tagged.png']).toBe(1);
     expect(seen['/media/untagged.png']).toBe(2);
     expect((await send(`${cdn}/`, { method: 'PURGE', headers: { 'xkey-purge': 'media:tagged' } })).headers['x-purged']).toBe('1');
+  });
+
+  it('takes PURGE from loopback only and names any other client in X-Forwarded-For (client address given by the PROXY protocol)', async () => {
+    // A second listener speaking the PROXY protocol: the only way to be a non-loopback client here.
+    const port = await freePortBlock(1);
+    const workDir = join(stateRoot, 'varnish', 'proxy-run');
+    const pid = spawnDetached(VARNISHD, {
+      args: ['-F', '-j', 'none', '-n', workDir, '-a', `127.0.0.1:${port},PROXY`, '-T', '127.0.0.1:0', '-f', varnishPaths(state).vcl, '-s', 'malloc,16m'],
+      logFile: join(stateRoot, 'proxy-varnish.log'),
+    });
+    try {
+      const viaProxy = async (client: string, head: string): Promise<string> => {
+        for (let attempt = 0; ; attempt++) {
+          try {
+            return await new Promise<string>((resolve, reject) => {
+              const socket = connect(port, '127.0.0.1', () => socket.end(`PROXY TCP4 ${client} 127.0.0.1 40000 ${port}\r\n${head}Host: 127.0.0.1\r\nConnection: close\r\n\r\n`));
+              const chunks: Buffer[] = [];
+              socket.on('data', (c: Buffer) => chunks.push(c));
+              socket.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+              socket.on('error', reject);
+            });
+          } catch (err) {
+            if (attempt > 100) throw err;
+            await sleep(100); // still starting
+          }
+        }
+      };
+      expect(await viaProxy('203.0.113.5', 'PURGE / HTTP/1.1\r\nxkey-purge: site\r\n')).toMatch(/^HTTP\/1\.1 403/);
+      expect(await viaProxy('127.0.0.1', 'PURGE / HTTP/1.1\r\nxkey-purge: site\r\n')).toMatch(/^HTTP\/1\.1 200/);
+      expect(await viaProxy('203.0.113.5', 'GET /post/6 HTTP/1.1\r\nX-Forwarded-For: 10.9.9.9\r\n')).toMatch(/^HTTP\/1\.1 200/);
+      expect(lastHeaders['/post/6']['x-forwarded-for']).toBe('203.0.113.5');
+    } finally {
+      await stopPid(pid);
+    }
   });
 
   it('serves stale copies (stale-if-error) while nginx is down, and errors where it has none', async () => {
