@@ -8,6 +8,11 @@
 //   render    an anonymous page the app renders (SQL+render, then stored in L1/L2: fitted on
 //             posts-cold, less its share of app hits)
 //   loggedIn  a session request: never cached, rendered every time (fitted on home-uncached)
+// An anonymous request that reaches an app through the micro-cache (a miss, or the background
+// refresh of a stale entry: once a second per hot URL with the 1 s bound) also costs nginx the
+// store of the new cache file: the edge-store surcharge, posts-cold's nginx µs (every request a
+// miss, stored) less home-l1's (the cache bypassed). home-l1, home-l2 and app-pinned bypass the
+// micro-cache and pay none.
 // A mix is the share of each class. A tier t with c_t cores serves u · c_t · 10⁶ / cost_t(mix)
 // req/s; u, the share of its cores the tiers really keep busy at saturation (waits, scheduling),
 // is fitted on the same single-page runs: measured req/s × µs per request ÷ the cores they could
@@ -45,6 +50,8 @@ export interface FittedModel {
   /** Cores of the machine the fit ran on. */
   cores: number;
   fittedOn: string[];
+  /** nginx µs added to each anonymous request that reaches an app through the micro-cache. */
+  edgeStoreNginxMicros: number;
 }
 
 const zero = (): TierCosts => ({ nginx: 0, apps: 0, postgres: 0, redis: 0, loadgen: 0 });
@@ -76,11 +83,14 @@ export function fitModel(runs: { homeCached: ScenarioFigures; homeL1: ScenarioFi
   const l2Hit = runs.homeL2 ? costsOf(runs.homeL2) : appHit;
   const loggedIn = costsOf(runs.homeUncached);
   let render = loggedIn;
+  let edgeStoreNginxMicros = 0;
   const fittedOn = ['home-cached', 'home-l1', ...(runs.homeL2 ? ['home-l2'] : []), 'home-uncached'];
   const cold = runs.postsCold ? mixOfRun(runs.postsCold) : null;
   if (runs.postsCold && cold && cold.render >= 0.2) {
-    // posts-cold = r · render + (1 − r) · appHit per tier: solve for render.
+    // posts-cold = store + r · render + (1 − r) · appHit per tier (the store: nginx only): solve for render.
     const c = costsOf(runs.postsCold);
+    edgeStoreNginxMicros = Math.max(0, c.nginx - appHit.nginx);
+    c.nginx -= edgeStoreNginxMicros;
     render = zero();
     for (const t of modelTiers) render[t] = Math.max(appHit[t], (c[t] - (1 - cold.render) * appHit[t]) / cold.render);
     fittedOn.push('posts-cold');
@@ -89,15 +99,19 @@ export function fitModel(runs: { homeCached: ScenarioFigures; homeL1: ScenarioFi
   const us = fitting.filter((f) => f.requestsPerSecond > 0 && sum(costsOf(f)) > 0).map(utilizationOf).sort((a, b) => a - b);
   if (us.length === 0) throw new Error('capacity model: no fitting run has CPU figures');
   const utilization = Math.min(1, us[Math.floor((us.length - 1) / 2)]);
-  return { classes: { edgeHit, appHit, l2Hit, render, loggedIn }, utilization, cores, fittedOn };
+  return { classes: { edgeHit, appHit, l2Hit, render, loggedIn }, utilization, cores, fittedOn, edgeStoreNginxMicros };
 }
 
-/** µs per request per tier for a mix. */
-export function costOfMix(classes: ClassCosts, mix: Mix): TierCosts {
+/**
+ * µs per request per tier for a mix; `edgeStoreNginxMicros` when the anonymous requests go through
+ * the micro-cache (every one that reaches an app is stored), 0 when they bypass it.
+ */
+export function costOfMix(classes: ClassCosts, mix: Mix, edgeStoreNginxMicros = 0): TierCosts {
   const total = requestClasses.reduce((s, k) => s + mix[k], 0);
   if (Math.abs(total - 1) > 1e-6) throw new Error(`capacity model: the mix's shares add up to ${total}, not 1`);
   const c = zero();
   for (const k of requestClasses) for (const t of modelTiers) c[t] += mix[k] * classes[k][t];
+  c.nginx += (mix.appHit + mix.l2Hit + mix.render) * edgeStoreNginxMicros;
   return c;
 }
 

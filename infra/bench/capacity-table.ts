@@ -17,7 +17,7 @@ export function formatCapacity(c: CapacityReport): string[] {
     `capacity model: fitted on ${m.fittedOn.join(', ')}; utilization ${m.utilization.toFixed(3)} of ${m.cores} cores`,
     `  µs per request: ${cls('edgeHit')}; ${cls('appHit')};`,
     `                  ${cls('l2Hit')}; ${cls('render')};`,
-    `                  ${cls('loggedIn')}`,
+    `                  ${cls('loggedIn')}; edge store +${m.edgeStoreNginxMicros.toFixed(0)} µs nginx per anonymous request reaching an app`,
   ];
   for (const v of c.validation) {
     const verdict = v.withinTarget === null ? 'N/A ' : v.withinTarget ? 'PASS' : 'FAIL';

@@ -28,6 +28,8 @@ import { withRestoreStack, type RestoreStack } from '../restore-stack';
 // on a restore stack (infra/restore-stack.ts) as it is changed: put back at the end, or at Ctrl-C.
 
 export const edgeBypassHeader = 'X-Bench-Bypass-Edge';
+/** The bench's temp dir (URL lists, the side nginx's prefix, the floor's body): in its side processes' command lines. */
+export const benchWorkPrefix = 'aidiary-bench-work-';
 
 export interface BenchOptions {
   target: BenchTarget;
@@ -134,7 +136,7 @@ async function benchWith(opts: BenchOptions, stack: RestoreStack): Promise<Bench
   const wanted = new Set(opts.scenarios ?? scenarioNames);
   const specs = scenarioSpecs.filter((s) => wanted.has(s.name));
   const control = new ControlClient(t.apps);
-  const work = mkdtempSync(join(tmpdir(), 'aidiary-bench-'));
+  const work = mkdtempSync(join(tmpdir(), benchWorkPrefix));
   let originalLayers: CacheLayers | null = null;
   let layersUndo: (() => void) | null = null;
   /** Switches the apps' cache layers; the first switch registers putting the original ones back. */
@@ -271,7 +273,11 @@ async function benchWith(opts: BenchOptions, stack: RestoreStack): Promise<Bench
         const before = affinityOf(app.pid);
         pinProcess(app.pid, '0');
         const undo = stack.push(`${app.name} (pid ${app.pid}) unpinned (CPUs ${before})`, () => pinProcess(app.pid, before));
-        unpin = async () => { undo(); pinProcess(app.pid, before); };
+        unpin = async () => {
+          undo();
+          pinProcess(app.pid, before);
+          say(`app-pinned: ${app.name} (pid ${app.pid}) back on CPUs ${before}`);
+        };
       }
       try {
         return await measureOne(spec, round, baseUrl);

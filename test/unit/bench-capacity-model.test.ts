@@ -79,6 +79,19 @@ describe('fitting', () => {
     expect(m.fittedOn).toContain('posts-cold');
   });
 
+  it('takes the edge store from posts-cold\'s nginx (stored misses) less home-l1\'s (cache bypassed), and charges it only through the edge', () => {
+    const postsCold = run(800, costs(360, 1150, 400, 30, 30), { hitsL1: 5000, hitsL2: 0, staleServed: 0, renders: 4000 });
+    const m = fitModel({ homeCached, homeL1, homeUncached, postsCold }, 2);
+    expect(m.edgeStoreNginxMicros).toBe(300);
+    expect(m.classes.render.nginx).toBeCloseTo(60);
+    // 90 % edge hits, 10 % L1 hits: nginx 0.9 · 30 + 0.1 · 60 = 33, plus 0.1 · 300 through the edge.
+    const mix = { edgeHit: 0.9, appHit: 0.1, l2Hit: 0, render: 0, loggedIn: 0 };
+    expect(costOfMix(m.classes, mix).nginx).toBeCloseTo(33);
+    expect(costOfMix(m.classes, mix, m.edgeStoreNginxMicros).nginx).toBeCloseTo(63);
+    // Logged-in requests never use the micro-cache: no store.
+    expect(costOfMix(m.classes, { edgeHit: 0, appHit: 0, l2Hit: 0, render: 0, loggedIn: 1 }, 300).nginx).toBeCloseTo(60);
+  });
+
   it('refuses to fit without CPU figures', () => {
     const none = run(100, costs(0, 0, 0, 0, 0));
     expect(() => fitModel({ homeCached: none, homeL1: none, homeUncached: none }, 2)).toThrow(/no fitting run has CPU figures/);
