@@ -1,18 +1,22 @@
+import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BenchReport } from '../../infra/bench/bench-report';
 import { scenarioNames } from '../../infra/bench/bench-report';
+import { benchWorkPrefix } from '../../infra/bench/run-bench';
 import { BASE_PORT_SPAN } from '../../infra/local/cluster-layout';
 import { freePortBlock } from '../../infra/local/process';
 import { projectRoot } from '../../infra/local/state';
 import { runCli } from './helpers-cluster';
 
-// `aidiary bench --duration 2` end to end against a real local cluster (3 apps, 2 replicas,
-// nginx, both Redis roles) started through the CLI in a temp state dir on free ports. Checks the
-// report is complete, not that the targets pass: 2-second runs on a shared 2-core machine say
-// nothing about throughput.
+// `aidiary bench --duration 2 --rounds 1` end to end against a real local cluster (3 apps, 2
+// replicas, nginx, both Redis roles) started through the CLI in a temp state dir on free ports.
+// Checks the report is complete (the node:http floor behind the bench's own nginx, CPU per tier
+// from /proc, the capacity model), not that the targets pass: 2-second runs on a shared 2-core
+// machine say nothing about throughput. This cluster has no CDN: the CDN scenarios are skipped
+// with their reason.
 
 const stateDir = mkdtempSync(join(tmpdir(), 'aidiary-bench-e2e-'));
 chmodSync(stateDir, 0o755);
@@ -21,6 +25,7 @@ const outFile = join(resultsDir, 'out.json');
 const cli = (...args: string[]) => runCli([...args, '--state-dir', stateDir]);
 /** `up --seed-posts N`: N published posts, all of them in the sitemap the bench's mix is built from. */
 const seedPosts = 1200;
+const cdnScenarios: string[] = ['cdn-hit', 'zipf-mix-cdn'];
 let run: { code: number; stdout: string; stderr: string };
 let report: BenchReport;
 
@@ -28,7 +33,7 @@ beforeAll(async () => {
   const basePort = await freePortBlock(BASE_PORT_SPAN);
   const up = await cli('up', '--detach', '--apps', '3', '--db-replicas', '2', '--base-port', String(basePort), '--seed-posts', String(seedPosts));
   if (up.code !== 0) throw new Error(`up failed (${up.code}): ${up.stderr}`);
-  run = await cli('bench', '--duration', '2', '--json', '--out', outFile, '--results-dir', resultsDir);
+  run = await cli('bench', '--duration', '2', '--rounds', '1', '--json', '--out', outFile, '--results-dir', resultsDir);
   report = JSON.parse(run.stdout) as BenchReport;
 }, 420_000);
 
@@ -45,9 +50,18 @@ describe('aidiary bench --duration 2 on the local cluster', () => {
     expect(report.valid).toBe(true);
   });
 
-  it('measures every scenario, with numbers, and no errors', () => {
+  it('skips the CDN scenarios with a printed reason when the cluster has no CDN', () => {
+    for (const name of cdnScenarios) {
+      const s = report.scenarios.find((x) => x.name === name)!;
+      expect(s.status).toBe('not-run');
+      expect(s.reason).toMatch(/no CDN in front of this cluster \(`aidiary up --cdn varnish` starts one\)/);
+      expect(run.stderr).toContain(`bench: ${name}: skipped, no CDN in front of this cluster`);
+    }
+  });
+
+  it('measures every other scenario, with numbers, and no errors', () => {
     expect(report.scenarios.map((s) => s.name)).toEqual([...scenarioNames]);
-    for (const s of report.scenarios) {
+    for (const s of report.scenarios.filter((x) => !cdnScenarios.includes(x.name))) {
       expect(s.status, `${s.name}: ${s.reason ?? s.invalidReasons.join('; ')}`).toBe('ok');
       expect(s.requests, s.name).toBeGreaterThan(0);
       expect(s.requestsPerSecond, s.name).toBeGreaterThan(0);
@@ -106,6 +120,86 @@ describe('aidiary bench --duration 2 on the local cluster', () => {
     expect(report.mix!.listings).toBeGreaterThan(3);
   });
 
+  it('runs the node:http floor behind nginx and reports every scenario as a ratio to it and to static', () => {
+    const byName = Object.fromEntries(report.scenarios.map((s) => [s.name, s]));
+    const floor = byName['node-floor'];
+    expect(floor.status).toBe('ok');
+    // The home page's bytes, from a server that is not the app: no page-cache counter moved.
+    expect(floor.bytesPerResponse.mean).toBe(byName['home-cached'].bytesPerResponse.mean);
+    expect(floor.appCache).toMatchObject({ hitsL1: 0, hitsL2: 0, renders: 0 });
+    expect(floor.ratioToNodeFloor).toBeNull();
+    for (const s of report.scenarios.filter((x) => x.status === 'ok' && x.name !== 'node-floor' && x.name !== 'static')) {
+      expect(s.ratioToNodeFloor, s.name).toBeCloseTo(s.requestsPerSecond / floor.requestsPerSecond, 2);
+      expect(s.ratioToStatic, s.name).toBeCloseTo(s.requestsPerSecond / byName.static.requestsPerSecond, 2);
+    }
+    expect(run.stderr).toMatch(/restored: the bench's node:http floor server \(pid \d+\) stopped/);
+    expect(run.stderr).toMatch(/restored: the bench's nginx for node-floor \(pid \d+\) stopped/);
+  });
+
+  it('reports CPU µs per request per tier and each app\'s RSS, from the tiers that did the work', () => {
+    const byName = Object.fromEntries(report.scenarios.map((s) => [s.name, s]));
+    for (const s of report.scenarios.filter((x) => x.status === 'ok')) {
+      const c = s.cpu!;
+      expect(c, s.name).not.toBeNull();
+      // Every request passes nginx and comes from wrk.
+      expect(c.microsPerRequest.nginx, `${s.name} nginx`).toBeGreaterThan(0);
+      expect(c.microsPerRequest.loadgen, `${s.name} wrk`).toBeGreaterThan(0);
+      expect(c.microsPerRequest.cdn).toBeNull();
+      expect(c.appRssBytes).toHaveLength(3);
+      for (const a of c.appRssBytes) expect(a.bytes, `${s.name} RSS of ${a.pid}`).toBeGreaterThan(20 * 2 ** 20);
+      expect(c.machine.cores).toBeGreaterThan(0.5);
+    }
+    // The app tier works for app requests (the floor server counts as the app tier in node-floor).
+    for (const name of ['node-floor', 'health', 'home-l1', 'home-l2', 'home-uncached', 'posts-cold', 'app-pinned']) expect(byName[name].cpu!.microsPerRequest.apps, name).toBeGreaterThan(0);
+    // PostgreSQL renders; Redis serves L2 hits and stores rendered pages.
+    for (const name of ['home-uncached', 'posts-cold']) expect(byName[name].cpu!.microsPerRequest.postgres, name).toBeGreaterThan(0);
+    for (const name of ['home-l2', 'posts-cold']) expect(byName[name].cpu!.microsPerRequest.redis, name).toBeGreaterThan(0);
+    // A render costs the apps more than an L1 hit.
+    expect(byName['home-uncached'].cpu!.microsPerRequest.apps!).toBeGreaterThan(byName['home-l1'].cpu!.microsPerRequest.apps!);
+    for (const tier of ['nginx', 'apps', 'postgres', 'redis'] as const) expect(report.idleCoresPerTier![tier]).toBeGreaterThanOrEqual(0);
+  });
+
+  it('pins app-0 to one core for app-pinned and puts its affinity back', async () => {
+    const pinned = report.scenarios.find((s) => s.name === 'app-pinned')!;
+    expect(pinned.status).toBe('ok');
+    expect(pinned.appCache!.hitsL1).toBeGreaterThan(pinned.requests * 0.9);
+    const status = JSON.parse((await cli('status', '--json')).stdout) as { apps: { name: string; pid: number }[] };
+    const app0 = status.apps.find((a) => a.name === 'app-0')!;
+    const mine = spawnSync('taskset', ['-c', '-p', String(process.pid)], { encoding: 'utf8' }).stdout.split(':').pop()!.trim();
+    expect(spawnSync('taskset', ['-c', '-p', String(app0.pid)], { encoding: 'utf8' }).stdout.split(':').pop()!.trim()).toBe(mine);
+    expect(run.stderr).toMatch(/bench: app-pinned: app-0 \(pid \d+\) back on CPUs \S+/);
+  });
+
+  it('fits the capacity model, validates it on runs it was not fitted on, and projects deployments', () => {
+    const c = report.capacity!;
+    expect(c.model.fittedOn).toEqual(['home-cached', 'home-l1', 'home-l2', 'home-uncached', 'posts-cold']);
+    expect(c.model.utilization).toBeGreaterThan(0);
+    expect(c.model.classes.render.postgres).toBeGreaterThan(0);
+    expect(c.validation.map((v) => v.scenario)).toEqual(['zipf-mix', 'read-write', 'app-pinned']);
+    for (const v of c.validation) {
+      expect(v.predictedRequestsPerSecond, v.scenario).toBeGreaterThan(0);
+      expect(Number.isFinite(v.error), v.scenario).toBe(true);
+    }
+    expect(c.deployments.map((d) => d.name)).toEqual(['this machine (2 cores)', 'one 16-core node', '3-node cluster (3 × 16 cores)']);
+    const [here, node, cluster] = c.deployments;
+    expect(node.requestsPerSecond).toBeGreaterThan(here.requestsPerSecond);
+    expect(cluster.requestsPerSecond).toBeGreaterThan(node.requestsPerSecond);
+    expect(cluster.replicas.apps).toBeGreaterThanOrEqual(node.replicas.apps);
+    expect(c.measuredHere).toMatchObject({ scenario: 'zipf-mix', cores: 2 });
+    expect(c.uncachedHere.requestsPerSecond).toBeGreaterThan(0);
+  });
+
+  it('leaves none of its own processes behind', () => {
+    const leftovers = readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
+      try {
+        return readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(benchWorkPrefix);
+      } catch {
+        return false;
+      }
+    });
+    expect(leftovers).toEqual([]);
+  });
+
   it('writes latest.json, latest.svg and --out, and removes its static file', () => {
     expect(JSON.parse(readFileSync(join(resultsDir, 'latest.json'), 'utf8'))).toEqual(report);
     expect(JSON.parse(readFileSync(outFile, 'utf8'))).toEqual(report);
@@ -134,11 +228,14 @@ describe('aidiary bench --duration 2 on the local cluster', () => {
     }
   });
 
-  it('the table mode (no --json) prints one row per chosen scenario and the target lines', async () => {
-    const table = await cli('bench', '--duration', '1', '--warmup', '1', '--scenario', 'health,home-cached', '--results-dir', resultsDir);
+  it('the table mode (no --json) prints one row per chosen scenario with the min-max of its rounds, the CPU table and the target lines', async () => {
+    const table = await cli('bench', '--duration', '1', '--warmup', '1', '--rounds', '2', '--scenario', 'health,home-cached', '--results-dir', resultsDir);
     expect(table.code, table.stderr.slice(-1000)).toBe(0);
-    expect(table.stdout).toMatch(/^health\s+\d+/m);
-    expect(table.stdout).toMatch(/^home-cached\s+\d+/m);
+    expect(table.stdout).toMatch(/median of 2 interleaved rounds/);
+    expect(table.stdout).toMatch(/^health\s+\d+\s+\d+-\d+\s/m);
+    expect(table.stdout).toMatch(/^home-cached\s+\d+\s+\d+-\d+\s/m);
+    expect(table.stdout).toMatch(/^CPU µs\/request\s+nginx\s+apps\s+postgres\s+redis\s+cdn\s+wrk/m);
+    expect(table.stdout).toMatch(/^health\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+-\s+[\d.]+/m);
     expect(table.stdout).not.toMatch(/^zipf-mix/m);
     expect(table.stdout).toMatch(/PASS  no errors/);
   }, 120_000);
