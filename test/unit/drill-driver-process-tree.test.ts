@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { descendants, processState, signalTree } from '../../infra/drills/process-tree';
 
@@ -12,11 +13,31 @@ async function setsidTree(): Promise<{ root: number; kids: number[] }> {
   children.push(child);
   const root = child.pid!;
   const deadline = Date.now() + 5000;
-  while (descendants(root).length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  // Ready once both children run `sleep` in a session of their own (before that, a forked shell
+  // is still in the leader's group).
+  const ownSession = (pid: number) => {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const [, , , session] = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
+      return session === pid && stat.includes('(sleep)');
+    } catch {
+      return false;
+    }
+  };
+  while (!(descendants(root).length === 2 && descendants(root).every(ownSession)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
   return { root, kids: descendants(root) };
 }
 
 const states = (pids: number[]) => pids.map(processState);
+
+/** Signals are delivered asynchronously (the target must run to stop): poll until the states settle. */
+async function settled(pids: number[], done: (s: (string | null)[]) => boolean): Promise<(string | null)[]> {
+  const deadline = Date.now() + 3000;
+  while (!done(states(pids)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  return states(pids);
+}
+const allStopped = (s: (string | null)[]) => s.every((x) => x === 'T');
+const noneStopped = (s: (string | null)[]) => s.every((x) => x !== 'T');
 
 afterEach(() => {
   for (const c of children.splice(0)) {
@@ -30,17 +51,18 @@ describe('signalTree', () => {
     expect(kids).toHaveLength(2);
     // What the drill did before: a signal to the process group stops the leader only.
     process.kill(-root, 'SIGSTOP');
-    expect(processState(root)).toBe('T');
-    expect(states(kids)).toEqual(['S', 'S']);
+    expect(await settled([root], allStopped)).toEqual(['T']);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(noneStopped(states(kids))).toBe(true);
     process.kill(-root, 'SIGCONT');
   });
 
   it('freezes and resumes the leader and every descendant', async () => {
     const { root, kids } = await setsidTree();
     expect(signalTree(root, 'SIGSTOP').sort()).toEqual([root, ...kids].sort());
-    expect(states([root, ...kids])).toEqual(['T', 'T', 'T']);
+    expect(await settled([root, ...kids], allStopped)).toEqual(['T', 'T', 'T']);
     signalTree(root, 'SIGCONT');
-    expect(states([root, ...kids]).filter((s) => s === 'T')).toEqual([]);
+    expect(noneStopped(await settled([root, ...kids], noneStopped))).toBe(true);
   });
 
   it('kills the whole tree, children included', async () => {
