@@ -36,6 +36,14 @@ export const configDefaults = {
   monitoring: 'none',
   prometheusPort: 9090,
   primaryIndex: 0,
+  cdnProvider: 'none',
+  cdnCloudflareZoneId: '',
+  cdnCloudflarePurgeBy: 'tags',
+  cdnFastlyServiceId: '',
+  cdnCloudfrontDistributionId: '',
+  cdnAwsAccessKeyId: '',
+  cdnVarnishUrl: '',
+  cdnEgressCidr: '0.0.0.0/0',
 } as const;
 
 /**
@@ -50,7 +58,99 @@ export const lbServiceTypes = ['LoadBalancer', 'NodePort', 'ClusterIP'] as const
 export type LbServiceType = typeof lbServiceTypes[number];
 
 /** Secret keys (`pulumi config set --secret`): never defaulted, never read as plain text. */
-export const secretConfigKeys = ['adminPassword', 'backupAccessKeyId', 'backupSecretAccessKey', 'tlsPrivateKey'] as const;
+export const secretConfigKeys = ['adminPassword', 'backupAccessKeyId', 'backupSecretAccessKey', 'tlsPrivateKey', 'cdnApiToken', 'cdnAwsSecretAccessKey'] as const;
+
+/**
+ * The CDN in front of the edge whose cache the apps purge after every write (app/cdn/, the
+ * `cdn-purge` job queue). Secrets stay Outputs and reach the apps as files only.
+ */
+export type CdnStackSettings =
+  | { provider: 'none' }
+  | { provider: 'cloudflare'; zoneId: string; purgeBy: 'tags' | 'urls'; apiToken: pulumi.Output<string> }
+  | { provider: 'fastly'; serviceId: string; apiToken: pulumi.Output<string> }
+  | { provider: 'cloudfront'; distributionId: string; accessKeyId: string; secretAccessKey: pulumi.Output<string> }
+  | { provider: 'varnish'; url: string };
+
+export const cdnStackProviders = ['none', 'cloudflare', 'fastly', 'cloudfront', 'varnish'] as const;
+
+/** Where the app reads the CDN secrets (AIDIARY_CDN_*_FILE), per target. */
+export interface CdnSecretFiles { apiTokenFile: string; awsSecretAccessKeyFile: string }
+
+/** The app environment of a CDN selection (app/cdn/adapter-config.ts reads it); secrets by file path. */
+export function cdnAppEnv(cdn: CdnStackSettings, files: CdnSecretFiles): Record<string, string> {
+  switch (cdn.provider) {
+    case 'none': return {};
+    case 'cloudflare': return {
+      AIDIARY_CDN_PROVIDER: 'cloudflare', AIDIARY_CDN_CLOUDFLARE_ZONE_ID: cdn.zoneId, AIDIARY_CDN_CLOUDFLARE_PURGE_BY: cdn.purgeBy,
+      AIDIARY_CDN_CLOUDFLARE_API_TOKEN_FILE: files.apiTokenFile,
+    };
+    case 'fastly': return { AIDIARY_CDN_PROVIDER: 'fastly', AIDIARY_CDN_FASTLY_SERVICE_ID: cdn.serviceId, AIDIARY_CDN_FASTLY_API_TOKEN_FILE: files.apiTokenFile };
+    case 'cloudfront': return {
+      AIDIARY_CDN_PROVIDER: 'cloudfront', AIDIARY_CDN_CLOUDFRONT_DISTRIBUTION_ID: cdn.distributionId, AIDIARY_CDN_AWS_ACCESS_KEY_ID: cdn.accessKeyId,
+      AIDIARY_CDN_AWS_SECRET_ACCESS_KEY_FILE: files.awsSecretAccessKeyFile,
+    };
+    case 'varnish': return { AIDIARY_CDN_PROVIDER: 'varnish', AIDIARY_CDN_VARNISH_URL: cdn.url };
+  }
+}
+
+/** The CDN secrets as named files' contents: `api-token` (Cloudflare, Fastly) or `aws-secret-access-key` (CloudFront). */
+export function cdnSecretValues(cdn: CdnStackSettings): { apiToken?: pulumi.Output<string>; awsSecretAccessKey?: pulumi.Output<string> } {
+  if (cdn.provider === 'cloudflare' || cdn.provider === 'fastly') return { apiToken: cdn.apiToken };
+  if (cdn.provider === 'cloudfront') return { awsSecretAccessKey: cdn.secretAccessKey };
+  return {};
+}
+
+/** Host and port the apps reach to purge (the NetworkPolicies' egress), or null without a CDN. */
+export function cdnApiEndpoint(cdn: CdnStackSettings): { port: number } | null {
+  if (cdn.provider === 'none') return null;
+  if (cdn.provider === 'varnish') {
+    const url = new URL(cdn.url);
+    return { port: url.port ? Number(url.port) : url.protocol === 'https:' ? 443 : 80 };
+  }
+  return { port: 443 };
+}
+
+function cdnValue(cfg: pulumi.Config, key: keyof typeof configDefaults, provider: string, pattern: RegExp, example: string): string {
+  const value = cfg.get(key) ?? String(configDefaults[key]);
+  if (!value) throw new StackConfigError(`${key}: required with cdnProvider ${provider}; run \`pulumi config set ${key} ${example}\``);
+  if (!pattern.test(value)) throw new StackConfigError(`${key}: "${value}" is not valid; expected something like ${example}`);
+  return value;
+}
+
+function cdnSecret(cfg: pulumi.Config, key: (typeof secretConfigKeys)[number], provider: string): pulumi.Output<string> {
+  const value = cfg.getSecret(key);
+  if (!value) throw new StackConfigError(`${key}: required with cdnProvider ${provider}; run \`pulumi config set --secret ${key} <value>\``);
+  return value;
+}
+
+function readCdnSettings(cfg: pulumi.Config): CdnStackSettings {
+  const provider = cfg.get('cdnProvider') ?? configDefaults.cdnProvider;
+  switch (provider) {
+    case 'none': return { provider };
+    case 'cloudflare': {
+      const purgeBy = cfg.get('cdnCloudflarePurgeBy') ?? configDefaults.cdnCloudflarePurgeBy;
+      if (purgeBy !== 'tags' && purgeBy !== 'urls') throw new StackConfigError(`cdnCloudflarePurgeBy: expected tags or urls, got "${purgeBy}"`);
+      return {
+        provider, purgeBy,
+        zoneId: cdnValue(cfg, 'cdnCloudflareZoneId', provider, /^[0-9a-f]{32}$/, '023e105f4ecef8ad9ca31a8372d0c353'),
+        apiToken: cdnSecret(cfg, 'cdnApiToken', provider),
+      };
+    }
+    case 'fastly':
+      return { provider, serviceId: cdnValue(cfg, 'cdnFastlyServiceId', provider, /^[A-Za-z0-9]{8,64}$/, 'SU1Z0isxPaozGVKXdv0eY'), apiToken: cdnSecret(cfg, 'cdnApiToken', provider) };
+    case 'cloudfront':
+      return {
+        provider,
+        distributionId: cdnValue(cfg, 'cdnCloudfrontDistributionId', provider, /^[A-Z0-9]{8,32}$/, 'EDFDVBD6EXAMPLE'),
+        accessKeyId: cdnValue(cfg, 'cdnAwsAccessKeyId', provider, /^[A-Z0-9]{16,128}$/, 'AKIAIOSFODNN7EXAMPLE'),
+        secretAccessKey: cdnSecret(cfg, 'cdnAwsSecretAccessKey', provider),
+      };
+    case 'varnish':
+      return { provider, url: cdnValue(cfg, 'cdnVarnishUrl', provider, /^https?:\/\/[^\s/]+\/?$/, 'http://varnish.example:6081') };
+    default:
+      throw new StackConfigError(`cdnProvider: expected one of ${cdnStackProviders.join(', ')}, got "${provider}"; run \`pulumi config set cdnProvider none\``);
+  }
+}
 
 export class StackConfigError extends Error {
   constructor(message: string) {
@@ -66,6 +166,8 @@ interface CommonSettings {
   topology: Topology;
   /** Operator-chosen admin password (secret); generated when absent. */
   adminPassword?: pulumi.Output<string>;
+  /** The CDN whose cache the apps purge (none by default). */
+  cdn: CdnStackSettings;
 }
 
 export interface DockerSettings extends CommonSettings {
@@ -151,7 +253,7 @@ export function readStackSettings(buildContext: string): StackSettings {
     const fix = modes.length > 1 ? `run \`pulumi config set monitoring ${modes[1]}\` (or none)` : 'run `pulumi config rm monitoring` (run `aidiary up --monitoring` for a monitored cluster on this machine)';
     throw new StackConfigError(`monitoring: expected ${modes.join(' or ')} on target ${target}, got "${monitoring}"; ${fix}`);
   }
-  const common: CommonSettings = { stack, topology, monitoring, adminPassword: cfg.getSecret('adminPassword') };
+  const common: CommonSettings = { stack, topology, monitoring, adminPassword: cfg.getSecret('adminPassword'), cdn: readCdnSettings(cfg) };
 
   if (target === 'docker') {
     const prometheusPort = cfg.getNumber('prometheusPort') ?? configDefaults.prometheusPort;
@@ -197,7 +299,7 @@ export function readStackSettings(buildContext: string): StackSettings {
     },
     tls,
     lbServiceType: lbServiceType as LbServiceType,
-    network: networkSettings(cfg, endpointUrl),
+    network: networkSettings(cfg, endpointUrl, common.cdn),
   };
 }
 
@@ -215,7 +317,7 @@ function k8sName(key: string, value: string): string {
 }
 
 /** The NetworkPolicies' view of the world outside the namespace. */
-function networkSettings(cfg: pulumi.Config, backupEndpointUrl: string): NetworkSettings {
+function networkSettings(cfg: pulumi.Config, backupEndpointUrl: string, cdn: CdnStackSettings): NetworkSettings {
   const api = cfg.get('kubernetesApiCidr') ?? configDefaults.kubernetesApiCidr;
   const apiFix = 'run `kubectl get endpoints kubernetes -n default` and `pulumi config set kubernetesApiCidr <address>/32` (the PostgreSQL instances reach the API server there)';
   if (!api) throw new StackConfigError(`kubernetesApiCidr: required on target kubernetes; ${apiFix}`);
@@ -230,5 +332,8 @@ function networkSettings(cfg: pulumi.Config, backupEndpointUrl: string): Network
     backupPort,
     metricsNamespace: k8sName('metricsNamespace', cfg.get('metricsNamespace') ?? configDefaults.metricsNamespace),
     cnpgNamespace: k8sName('cnpgNamespace', cfg.get('cnpgNamespace') ?? configDefaults.cnpgNamespace),
+    cdnEgress: cdnApiEndpoint(cdn)
+      ? { cidr: cidr('cdnEgressCidr', cfg.get('cdnEgressCidr') ?? configDefaults.cdnEgressCidr, 'set the purge API\'s range, or 0.0.0.0/0 when it has none'), port: cdnApiEndpoint(cdn)!.port }
+      : null,
   };
 }

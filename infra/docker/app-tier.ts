@@ -47,7 +47,7 @@ export class AppTier extends pulumi.ComponentResource {
       image: args.appImage,
       hostname: app.name,
       user: appUser,
-      envs: envList(appContainerEnv(t, app)),
+      envs: envList(appContainerEnv(t, app, { cdn: args.secrets.cdn })),
       uploads: appSecretUploads(args.secrets),
       networksAdvanced: [{ name: args.networkName, aliases: [appAlias, app.name] }],
       labels: [...containerLabels(t.name, 'app', app.name), { label: 'aidiary.migrations', value: args.migrationsSucceeded }],

@@ -10,6 +10,12 @@ export const appSecretFiles = {
   redisCachePasswordFile: '/run/aidiary/secrets/redis-cache-password',
 } as const;
 
+/** The CDN purge credentials (cdnProvider), in the same directory. */
+export const cdnSecretFiles = {
+  apiTokenFile: '/run/aidiary/secrets/cdn-api-token',
+  awsSecretAccessKeyFile: '/run/aidiary/secrets/cdn-aws-secret-access-key',
+} as const;
+
 /**
  * A secret as a file uploaded into the container before it starts: the value stays a Pulumi
  * secret (encrypted in state) and never appears in `docker inspect` env or a command line.

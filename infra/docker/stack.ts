@@ -41,7 +41,7 @@ export function deployDockerStack(s: DockerSettings) {
     dependsOn: [database.syncConfig, redis],
   });
   const apps = new AppTier('apps', {
-    topology: t, networkName: network.name, appImage: images.appImage, secrets: appSecrets,
+    topology: t, networkName: network.name, appImage: images.appImage, secrets: { ...appSecrets, cdn: s.cdn },
     migrationsSucceeded: migrations.succeeded,
     dependsOn: [migrations.container],
   });

@@ -2,6 +2,8 @@ import * as pulumi from '@pulumi/pulumi';
 import * as k8s from '@pulumi/kubernetes';
 import type { Topology } from '../topology';
 import { kubernetesNames } from './names';
+import { cdnSecretData } from './app-pod';
+import type { CdnStackSettings } from '../stack-config';
 
 export interface AppSecretsArgs {
   topology: Topology;
@@ -12,6 +14,8 @@ export interface AppSecretsArgs {
   /** The app user's password on each Redis role. */
   redisSessionsPassword: pulumi.Output<string>;
   redisCachePassword: pulumi.Output<string>;
+  /** The CDN purge credentials go into the app Secret too (cdnProvider). */
+  cdn?: CdnStackSettings;
 }
 
 /**
@@ -41,6 +45,7 @@ export class AppSecrets extends pulumi.ComponentResource {
         'admin-password': args.adminPassword,
         'redis-sessions-password': args.redisSessionsPassword,
         'redis-cache-password': args.redisCachePassword,
+        ...cdnSecretData(args.cdn),
       },
     }, { parent: this });
     this.dbSecretName = db.metadata.name;

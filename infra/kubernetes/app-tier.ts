@@ -3,8 +3,9 @@ import * as k8s from '@pulumi/kubernetes';
 import { drainBehindResolverMs } from '../edge-nginx';
 import { KUBERNETES_MAX_SURGE, type Topology } from '../topology';
 import {
-  appContainerSecurityContext, appEnvVars, appPodSecurityContext, appResources, appSecretMount, appSecretVolume, appTmpMount, appTmpVolume,
+  appContainerSecurityContext, appEnvVars, appPodSecurityContext, appResources, appSecretMount, appSecretVolume, appTmpMount, appTmpVolume, cdnSecretData,
 } from './app-pod';
+import type { CdnStackSettings } from '../stack-config';
 import { tierLabels } from './labels';
 import { kubernetesNames } from './names';
 
@@ -14,6 +15,8 @@ export interface AppTierArgs {
   appImage: string;
   dbSecretName: pulumi.Input<string>;
   appSecretName: pulumi.Input<string>;
+  /** The CDN the apps purge (env and its credential file). */
+  cdn?: CdnStackSettings;
   dependsOn?: pulumi.Resource[];
 }
 
@@ -73,7 +76,7 @@ export function appDeploymentSpec(t: Topology, args: AppTierArgs): k8s.types.inp
           name: 'app',
           image: args.appImage,
           ports: [{ name: 'http', containerPort: port }],
-          env: appEnvVars(t),
+          env: appEnvVars(t, { cdn: args.cdn }),
           // Ready = can serve reads (DESIGN invariant 9); a lost primary or Redis keeps pods in.
           readinessProbe: { httpGet: { path: '/health/ready', port: 'http' }, periodSeconds: 2, timeoutSeconds: readinessProbeTimeoutSeconds, failureThreshold: 2 },
           livenessProbe: { httpGet: { path: '/health', port: 'http' }, periodSeconds: 10, timeoutSeconds: 2, failureThreshold: 3 },
@@ -83,7 +86,7 @@ export function appDeploymentSpec(t: Topology, args: AppTierArgs): k8s.types.inp
           securityContext: appContainerSecurityContext,
           volumeMounts: [appSecretMount, appTmpMount],
         }],
-        volumes: [appSecretVolume(args.dbSecretName, args.appSecretName), appTmpVolume],
+        volumes: [appSecretVolume(args.dbSecretName, args.appSecretName, Object.keys(cdnSecretData(args.cdn))), appTmpVolume],
       },
     },
   };

@@ -21,7 +21,8 @@ export type Party =
   | 'metrics-scraper' // Prometheus (or an agent) in the monitoring namespace
   | 'cluster-dns' // kube-dns / CoreDNS in kube-system
   | 'kubernetes-api' // the API server's endpoint addresses
-  | 'backup-store'; // the S3-compatible object store of WAL archives and base backups
+  | 'backup-store' // the S3-compatible object store of WAL archives and base backups
+  | 'cdn-api'; // the CDN's purge API (or the operator's Varnish), when a CDN is configured
 
 export type Protocol = 'TCP' | 'UDP';
 
@@ -52,6 +53,8 @@ export interface NetworkSettings {
   metricsNamespace: string;
   /** Namespace of the CloudNativePG operator. */
   cnpgNamespace: string;
+  /** The CDN purge API the apps call (cdnProvider); absent or null: no CDN, no such flow. */
+  cdnEgress?: { cidr: string; port: number } | null;
 }
 
 /** PostgreSQL and the CloudNativePG instance manager's ports on each instance pod. */
@@ -81,6 +84,8 @@ export function partySelectors(t: Topology, n: NetworkSettings): Record<Party, P
     'cluster-dns': { kind: 'namespace-pods', namespaceLabels: namespaceLabel('kube-system'), podLabels: { 'k8s-app': 'kube-dns' } },
     'kubernetes-api': { kind: 'cidr', cidr: n.kubernetesApiCidr },
     'backup-store': { kind: 'cidr', cidr: n.backupEgressCidr },
+    // Only selected by a flow when a CDN is configured.
+    'cdn-api': { kind: 'cidr', cidr: n.cdnEgress?.cidr ?? '0.0.0.0/0' },
   };
 }
 
@@ -111,5 +116,6 @@ export function networkFlows(t: Topology, n: NetworkSettings): Flow[] {
     tcp('metrics-scraper', 'app', t.ports.appBase, 'app /metrics'),
     tcp('metrics-scraper', 'postgres', postgresMetricsPort, 'PostgreSQL metrics of the instance manager'),
     tcp('metrics-scraper', 'edge', edgeMetricsPort, 'nginx exporter sidecar of the edge pods (with monitoring: prometheus-operator)'),
+    ...(n.cdnEgress ? [tcp('app', 'cdn-api', n.cdnEgress.port, 'CDN purges after writes (the cdn-purge job queue)')] : []),
   ];
 }

@@ -29,7 +29,7 @@ export function deployKubernetesStack(s: KubernetesSettings) {
   const secrets = new StackSecrets('secrets', { adminPassword: s.adminPassword, withServerPasswords: false });
   const appSecrets = new AppSecrets('app-secrets', {
     topology: t, namespace: ns, dbPassword: secrets.dbPassword, sessionSecret: secrets.sessionSecret, adminPassword: secrets.adminPassword,
-    redisSessionsPassword: secrets.redis.sessions, redisCachePassword: secrets.redis.cache,
+    redisSessionsPassword: secrets.redis.sessions, redisCachePassword: secrets.redis.cache, cdn: s.cdn,
   });
 
   // Optional scraping and alerting for clusters running the Prometheus Operator (infra/kubernetes/monitoring.ts).
@@ -52,7 +52,7 @@ export function deployKubernetesStack(s: KubernetesSettings) {
   });
   const apps = new AppTier('apps', {
     topology: t, namespace: ns, appImage: s.appImage,
-    dbSecretName: appSecrets.dbSecretName, appSecretName: appSecrets.appSecretName,
+    dbSecretName: appSecrets.dbSecretName, appSecretName: appSecrets.appSecretName, cdn: s.cdn,
     dependsOn: [migrations.job],
   });
   const lb = new LoadBalancer('lb', {
