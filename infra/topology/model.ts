@@ -10,9 +10,10 @@ export type DurabilityMode = 'sync-quorum' | 'async';
 export type RedisRole = 'sessions' | 'cache';
 
 /**
- * The CDN-style tier in front of nginx: none, Varnish run by the local cluster (`up --cdn
- * varnish`, local target only), or a provider the operator puts in front of a stack. Any of them
- * makes nginx pass the CDN headers (Surrogate-Key, Surrogate-Control, …) instead of stripping them.
+ * The CDN-style tier in front of nginx: none, Varnish (on the local target the cluster runs it
+ * itself, `up --cdn varnish`; in front of a stack the operator does), or a provider the operator
+ * puts in front of a stack. Any of them makes nginx pass the CDN headers (Surrogate-Key,
+ * Surrogate-Control, …) instead of stripping them.
  */
 export type CdnKind = 'none' | 'varnish' | 'cloudflare' | 'fastly' | 'cloudfront';
 

@@ -158,9 +158,6 @@ function checkCrossFieldRules(t: Topology): void {
       + (t.target === 'local' ? '' : ', or raise maxAppReplicas (`pulumi config set maxAppReplicas <n>`; max_connections grows with it and every PostgreSQL node restarts once)'),
     );
   }
-  if (t.cdn === 'varnish' && t.target !== 'local') {
-    throw new TopologyError(`topology.cdn: varnish is the local cluster's tier (\`aidiary up --cdn varnish\`); on ${t.target} set cdn to none, cloudflare, fastly or cloudfront`);
-  }
   if (t.target === 'local') {
     const used = new Map<number, string>();
     const claim = (p: number, what: string) => {

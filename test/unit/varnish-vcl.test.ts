@@ -38,10 +38,15 @@ describe('topology with the Varnish tier', () => {
     expect(plain.AIDIARY_CDN_PROVIDER).toBeUndefined();
   });
 
-  it('refuses Varnish on the stacks and an unknown kind, naming the fix', () => {
-    expect(() => parseTopology({ target: 'docker', cdn: 'varnish' })).toThrow(/topology.cdn: varnish is the local cluster's tier.*set cdn to none, cloudflare, fastly or cloudfront/);
-    expect(() => parseTopology({ cdn: 'akamai' as never })).toThrow(/topology.cdn/);
-    expect(parseTopology({ target: 'docker', cdn: 'cloudflare' }).cdn).toBe('cloudflare');
+  it('on a stack, a CDN in front changes only what nginx passes; an unknown kind is refused', () => {
+    for (const cdn of ['varnish', 'cloudflare'] as const) {
+      const t = parseTopology({ target: 'docker', cdn });
+      expect(hasCdnTier(t)).toBe(true);
+      // The operator lists the CDN's addresses in trustedProxies and sets siteUrl: nothing is guessed.
+      expect(edgeTrustedProxies(t)).toEqual([]);
+      expect(siteOrigin(t)).toBe(`http://localhost:${t.ports.lb}`);
+    }
+    expect(() => parseTopology({ cdn: 'akamai' as never })).toThrow(/topology.cdn: Invalid enum value.*set cdn to a valid value/);
   });
 });
 
