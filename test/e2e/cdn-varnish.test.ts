@@ -299,6 +299,20 @@ describe('trust follows the outermost tier', () => {
     expect(line).toBeDefined();
     expect(line!.split(' ')[0]).toBe('127.0.0.7');
   });
+
+  it('the login limits count each client behind Varnish apart: one client flooding does not limit another', async () => {
+    const attempt = (from: string, i: number) => send('/api/auth/login', {
+      method: 'POST', localAddress: from, headers: { 'content-type': 'application/json', 'x-forwarded-for': `198.51.100.${i % 250}` },
+      // A new username each time: only the per-address limits apply, never the per-username backoff.
+      body: JSON.stringify({ username: `nobody-${from}-${i}-${Date.now()}`, password: 'wrong password' }),
+    });
+    const flood = await Promise.all(Array.from({ length: 30 }, (_, i) => attempt('127.0.0.8', i)));
+    const statuses = flood.map((a) => a.status);
+    // Forged X-Forwarded-For values did not spread the flood over many "clients".
+    expect(statuses.filter((st) => st === 429).length, JSON.stringify(statuses)).toBeGreaterThan(0);
+    expect(statuses.every((st) => st === 401 || st === 429), JSON.stringify(statuses)).toBe(true);
+    expect((await attempt('127.0.0.9', 0)).status).toBe(401);
+  });
 });
 
 describe('stale-if-error at the Varnish tier', () => {
