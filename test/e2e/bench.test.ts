@@ -109,7 +109,8 @@ describe('aidiary bench --duration 2 on the local cluster', () => {
   it('reports ratios, targets, machine facts and the mix', () => {
     expect(report.ratios.homeCachedOverStatic).toBeGreaterThan(0);
     expect(report.ratios.homeUncachedOverHealth).toBeGreaterThan(0);
-    expect(report.targets.map((t) => t.name)).toHaveLength(5);
+    // 5 on throughput, latency, hit ratio and errors; 6 against the node:http floor (req/s, CPU, RSS).
+    expect(report.targets.map((t) => t.name)).toHaveLength(11);
     for (const t of report.targets) expect(typeof t.pass).toBe('boolean');
     expect(report.machine.cores).toBeGreaterThan(0);
     expect(report.machine.cpuModel.length).toBeGreaterThan(0);

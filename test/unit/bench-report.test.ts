@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
-  checkTargets, computeRatios, invalidReasons, medianRun, notRun, scenarioNames, type BenchReport, type ScenarioName, type ScenarioResult,
+  addScenarioRatios, checkTargets, computeRatios, invalidReasons, medianRun, notRun, scenarioNames, type BenchReport, type ScenarioName, type ScenarioResult,
 } from '../../infra/bench/bench-report';
 import { staticRootFromNginxConf } from '../../infra/bench/bench-target';
 import { renderChartSvg } from '../../infra/bench/report-chart';
@@ -21,11 +21,11 @@ function measured(name: ScenarioName, rps: number, over: Partial<ScenarioResult>
 const fullRun = (): ScenarioResult[] => [
   measured('static', 50_000),
   measured('health', 30_000),
-  measured('home-cached', 42_000),
+  measured('home-cached', 46_000),
   measured('home-l1', 20_000),
-  measured('home-uncached', 3_300),
+  measured('home-uncached', 8_000),
   measured('posts-cold', 900, { cacheHitRatio: 0.01 }),
-  measured('zipf-mix', 25_000, { cacheHitRatio: 0.985 }),
+  measured('zipf-mix', 25_000, { cacheHitRatio: 0.995 }),
   measured('read-write', 20_000, { cacheHitRatio: 0.95 }),
 ];
 
@@ -45,8 +45,10 @@ function report(scenarios: ScenarioResult[]): BenchReport {
 describe('ratios and targets', () => {
   it('passes every target on a good run', () => {
     const r = report(fullRun());
-    expect(r.ratios).toEqual({ homeCachedOverStatic: 0.84, homeUncachedOverHealth: 0.11 });
-    expect(r.targets.map((t) => t.pass)).toEqual([true, true, true, true, true]);
+    expect(r.ratios).toEqual({ homeCachedOverStatic: 0.92, homeUncachedOverHealth: 0.267 });
+    expect(r.targets.slice(0, 5).map((t) => t.pass)).toEqual([true, true, true, true, true]);
+    // No node-floor and no CPU figures in this run: those targets are not judged.
+    expect(r.targets.slice(5).map((t) => t.pass)).toEqual([null, null, null, null, null, null]);
   });
 
   it('fails each target on its own miss', () => {
@@ -58,19 +60,19 @@ describe('ratios and targets', () => {
     s[1].invalidReasons = invalidReasons(s[1]);
     s[1].status = 'invalid';
     const r = report(s);
-    expect(r.targets.map((t) => t.pass)).toEqual([false, false, false, false, false]);
+    expect(r.targets.slice(0, 5).map((t) => t.pass)).toEqual([false, false, false, false, false]);
     expect(r.targets[4].measured).toBe('errors in health');
     expect(r.valid).toBe(false);
   });
 
   it('home-uncached only counts when its requests were really rendered', () => {
     const s = fullRun();
-    s[4] = measured('home-uncached', 3_300, { cacheHitRatio: 0.95 });
+    s[4] = measured('home-uncached', 8_000, { cacheHitRatio: 0.95 });
     const r = report(s);
     expect(r.targets[1].pass).toBe(false);
-    expect(r.targets[1].measured).toBe('0.110, but not an uncached run: 95.0 % of requests were not rendered');
-    s[4] = measured('home-uncached', 3_300, { cacheHitRatio: 0.01 });
-    expect(report(s).targets[1]).toMatchObject({ pass: true, measured: '0.110' });
+    expect(r.targets[1].measured).toBe('0.267, but not an uncached run: 95.0 % of requests were not rendered');
+    s[4] = measured('home-uncached', 8_000, { cacheHitRatio: 0.01 });
+    expect(report(s).targets[1]).toMatchObject({ pass: true, measured: '0.267' });
   });
 
   it('reports a target as not measured (null) when its scenario did not run, and does not judge p99 at another concurrency', () => {
@@ -100,6 +102,39 @@ describe('ratios and targets', () => {
     expect(invalidReasons({ requests: 0, non2xx: 0, statuses: {}, wrongSizeBodies: 0, socketErrors: { connect: 0, read: 0, write: 0, timeout: 0 } })).toEqual(['no request completed']);
   });
 
+  it('judges the node:http floor targets: req/s through nginx, app CPU per request, render CPU, RSS', () => {
+    const cpu = (apps: number, postgres: number, rssMiB = 120): ScenarioResult['cpu'] => ({
+      microsPerRequest: { nginx: 20, apps, postgres, redis: 1, cdn: null, loadgen: 10 }, servingMicrosPerRequest: 21 + apps + postgres,
+      coresBusy: { nginx: 0, apps: 0, postgres: 0, redis: 0, cdn: 0, loadgen: 0 }, machine: { cores: 2, busyCores: 2, othersCores: 0 },
+      appRssBytes: [{ pid: 1, bytes: 100 * 2 ** 20 }, { pid: 2, bytes: rssMiB * 2 ** 20 }],
+    });
+    const s = [
+      ...fullRun(),
+      measured('node-floor', 20_000, { cpu: cpu(30, 0) }),
+    ];
+    s[1] = measured('health', 19_000, { cpu: cpu(45, 0) }); // 0.95 × floor; 1.5 × floor's app CPU
+    s[3] = measured('home-l1', 15_000, { cpu: cpu(80, 0) }); // 0.75 × floor (miss); 2.67 × (miss)
+    s[4] = measured('home-uncached', 5_000, { cpu: cpu(340, 260) }); // PostgreSQL over 250 µs
+    s[6] = measured('zipf-mix', 25_000, { cacheHitRatio: 0.995, cpu: cpu(40, 1, 149) });
+    addScenarioRatios(s);
+    const floor = checkTargets(s, computeRatios(s)).slice(5);
+    expect(floor.map((t) => [t.name, t.pass])).toEqual([
+      ['health / node-floor (req/s)', true],
+      ['home-l1 / node-floor (req/s)', false],
+      ['app CPU per request, /health / node-floor', true],
+      ['app CPU per request, home L1 hit / node-floor', false],
+      ['uncached home render CPU (home-uncached)', false],
+      ['app RSS after zipf-mix (largest app)', true],
+    ]);
+    expect(floor[1].measured).toBe('0.750');
+    expect(floor[3].measured).toBe('2.67 × (80 µs vs 30 µs)');
+    expect(floor[4].measured).toBe('340 µs apps, 260 µs PostgreSQL');
+    expect(floor[5].measured).toBe('149 MB');
+    expect(s.find((x) => x.name === 'home-cached')!.ratioToNodeFloor).toBe(2.3);
+    expect(s.find((x) => x.name === 'node-floor')!.ratioToNodeFloor).toBeNull();
+    expect(s.find((x) => x.name === 'node-floor')!.ratioToStatic).toBe(0.4);
+  });
+
   it('with interleaved rounds the ratio is the median of same-round ratios', () => {
     const s = fullRun();
     s[0] = measured('static', 50_000, { roundsRequestsPerSecond: [50_000, 20_000, 60_000] });
@@ -122,11 +157,11 @@ describe('table and chart', () => {
     const text = formatReport(report(s));
     for (const x of s) expect(text).toMatch(new RegExp(`^${x.name}\\s`, 'm'));
     // req/s, min-max (one round: -), × static, × floor (not set: -), mean, p50, p99, max, errors, hit %, bytes.
-    expect(text).toMatch(/^home-cached\s+42000\s+-\s+-\s+-\s+2\.00\s+1\.50\s+8\.00\s+30\.0\s+0\s+-\s+9000\s+ok$/m);
-    expect(text).toMatch(/^zipf-mix .* 98\.50 /m);
+    expect(text).toMatch(/^home-cached\s+46000\s+-\s+-\s+-\s+2\.00\s+1\.50\s+8\.00\s+30\.0\s+0\s+-\s+9000\s+ok$/m);
+    expect(text).toMatch(/^zipf-mix .* 99\.50 /m);
     expect(text).toContain('not run: nginx does not honour X-Bench-Bypass-Edge');
-    expect(text).toContain('home-cached / static = 0.840');
-    expect(text).toContain('PASS  zipf-mix cache hit ratio: 98.50 % (target ≥ 97 %)');
+    expect(text).toContain('home-cached / static = 0.920');
+    expect(text).toContain('PASS  zipf-mix cache hit ratio: 99.50 % (target ≥ 99 %)');
     expect(text).toContain('machine: Test <CPU> & co, 2 cores');
     s[5].notes.push('12 of 900 requests wrapped');
     expect(formatReport(report(s))).toContain('note: posts-cold: 12 of 900 requests wrapped');
@@ -140,8 +175,17 @@ describe('table and chart', () => {
     expect(svg.trim().endsWith('</svg>')).toBe(true);
     expect(svg).toContain('Test &lt;CPU&gt; &amp; co');
     expect(svg).not.toContain('<CPU>');
-    // Two bars (req/s, p99) per measured scenario plus the background.
-    expect((svg.match(/<rect /g) ?? []).length).toBe(1 + 7 * 2);
+    // Two bars (req/s, p99) per measured scenario plus the background and the 4 tier swatches; no CPU figures, no CPU bars.
+    expect((svg.match(/<rect /g) ?? []).length).toBe(1 + 4 + 7 * 2);
+    expect(svg).not.toContain('class="cpu"');
+    // With CPU figures: one stacked segment per tier that used CPU.
+    s[1].cpu = {
+      microsPerRequest: { nginx: 20, apps: 100, postgres: 0, redis: 2, cdn: null, loadgen: 10 }, servingMicrosPerRequest: 122,
+      coresBusy: { nginx: 0, apps: 0, postgres: 0, redis: 0, cdn: 0, loadgen: 0 }, machine: { cores: 2, busyCores: 2, othersCores: 0 }, appRssBytes: [],
+    };
+    const withCpu = renderChartSvg(report(s));
+    expect((withCpu.match(/class="cpu"/g) ?? []).length).toBe(3);
+    expect(withCpu).toContain('>122</text>');
     expect(svg).toContain('not run');
     // The widest req/s bar (static) spans the whole panel scale (50,000 → nice max 50,000).
     expect(svg).toMatch(/<rect x="130" y="\d+" width="330\.0"/);
