@@ -205,7 +205,10 @@ describe('the rendered VCL under the real varnishd, in front of a stand-in nginx
       expect(r.headers['x-cdn-cache']).toBe('PASS');
     }
     expect(lastHeaders['/post/3'].cookie).toBe('aidiary_session=abc');
-    expect(seen['/post/3']).toBe(3);
+    // Whatever follows the session cookie, and whitespace, is dropped too.
+    await send(`${cdn}/post/3`, { headers: { cookie: 'aidiary_session=abcs; theme=dark ;' } });
+    expect(lastHeaders['/post/3'].cookie).toBe('aidiary_session=abcs');
+    expect(seen['/post/3']).toBe(4);
     // The anonymous copy is still the one from before: the logged-in answers replaced nothing.
     expect((await send(`${cdn}/post/3`)).body).toBe('post /post/3 v1');
   });
@@ -288,6 +291,8 @@ describe('the rendered VCL under the real varnishd, in front of a stand-in nginx
     expect(stale.status).toBe(200);
     expect(stale.body).toBe('short v1');
     expect(stale.headers['x-cdn-cache']).toBe('STALE');
+    // The label is Varnish's own: a client cannot set it.
+    expect((await send(`${cdn}/post/5`, { headers: { 'x-cdn-stale': '1' } })).headers['x-cdn-cache']).toBe('HIT');
     expect(Number(stale.headers.age)).toBeGreaterThanOrEqual(2);
     expect(String(stale.headers['x-varnish']).split(' ')).toHaveLength(2); // request id + the stored object's
     expect((await send(`${cdn}/post/5`)).headers['x-cdn-cache']).toBe('HIT');
