@@ -19,8 +19,8 @@ import { projectRoot, StateDir, type ClusterState } from './state';
 import { CDN_NODE, checkVarnishInstalled, startVarnish, stopVarnish } from './varnish';
 
 // Orchestrates the local cluster: up (PostgreSQL primary + streaming replicas, both Redis roles,
-// migrations and first-start seed, N apps, nginx, and Varnish in front with `cdn: varnish`), down (by pid, keeping data) and scale (no
-// failed request: add → reload → drain).
+// migrations and first-start seed, N apps, nginx, and Varnish in front with `cdn: varnish`),
+// down (by pid, keeping data) and scale (no failed request: add → reload → drain).
 
 export type Log = (message: string) => void;
 
@@ -251,10 +251,7 @@ async function stopEverything(state: StateDir, log: Log): Promise<string[]> {
   const t = state.read()?.topology;
   const stopped: string[] = [];
   // The outermost tier first: no client reaches a cluster that is going down through it.
-  if (state.readPid(CDN_NODE)) {
-    await step(log, 'stop varnish', () => stopVarnish(state));
-    stopped.push(CDN_NODE);
-  }
+  if (state.readPid(CDN_NODE) && await step(log, 'stop varnish', () => stopVarnish(state))) stopped.push(CDN_NODE);
   // Monitoring next: it would only record the rest going down (none without `up --monitoring`).
   if (state.pidFiles().some((p) => p.node.startsWith('mon-'))) stopped.push(...await step(log, 'stop monitoring', () => stopMonitoring(state.root)));
   if (state.readPid('lb')) {
