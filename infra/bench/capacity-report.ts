@@ -37,6 +37,9 @@ export interface ValidationRow {
   /** µs per request over the serving tiers (no load generator): measured vs the model's cost of the mix. */
   measuredServingMicros: number;
   predictedServingMicros: number;
+  /** Per tier (wrk included), to show which tier the error comes from. */
+  measuredMicros: Record<ModelTier, number>;
+  predictedMicros: Record<ModelTier, number>;
 }
 
 export interface CapacityReport {
@@ -94,6 +97,8 @@ export function buildCapacityReport(scenarios: ScenarioResult[], cores: number, 
       measuredRequestsPerSecond: f.requestsPerSecond, predictedRequestsPerSecond: predicted,
       error, withinTarget: error === null ? null : Math.abs(error) <= maxPredictionError,
       measuredServingMicros: servingMicros(f), predictedServingMicros: round(servingTiers.reduce((s, t) => s + cost[t], 0)),
+      measuredMicros: Object.fromEntries(allTiers.map((t) => [t, round(f.micros[t] ?? 0)])) as Record<ModelTier, number>,
+      predictedMicros: Object.fromEntries(allTiers.map((t) => [t, round(cost[t])])) as Record<ModelTier, number>,
     });
   };
   validate('zipf-mix', [{ tiers: allTiers, cores }], true);

@@ -21,7 +21,9 @@ export function formatCapacity(c: CapacityReport): string[] {
   ];
   for (const v of c.validation) {
     const verdict = v.withinTarget === null ? 'N/A ' : v.withinTarget ? 'PASS' : 'FAIL';
-    out.push(`${verdict}  model predicts ${v.scenario}: ${int(v.predictedRequestsPerSecond)} req/s, measured ${int(v.measuredRequestsPerSecond)} (error ${v.error === null ? '?' : pct(v.error)}, target ±${pct(maxPredictionError)}; ${v.cores}; serving µs/req predicted ${v.predictedServingMicros}, measured ${v.measuredServingMicros})`);
+    out.push(`${verdict}  model predicts ${v.scenario}: ${int(v.predictedRequestsPerSecond)} req/s, measured ${int(v.measuredRequestsPerSecond)} (error ${v.error === null ? '?' : pct(v.error)}, target ±${pct(maxPredictionError)}; ${v.cores}, ${pct(v.availableShare)} of it free)`);
+    const tiers = (['nginx', 'apps', 'postgres', 'redis', 'loadgen'] as const).map((t) => `${t === 'loadgen' ? 'wrk' : t} ${v.predictedMicros[t].toFixed(0)}/${v.measuredMicros[t].toFixed(0)}`);
+    out.push(`        µs per request predicted/measured: ${tiers.join(', ')}`);
   }
   const p = c.planning;
   out.push(`projection for anonymous hit ratio ${pct(p.inputs.anonymousHitRatio)} (edge share of hits ${pct(p.inputs.edgeShareOfHits)}), logged-in share ${pct(p.inputs.loggedInShare)}: ${(p.microsPerRequest.nginx + p.microsPerRequest.apps + p.microsPerRequest.postgres + p.microsPerRequest.redis).toFixed(0)} µs CPU per request (nginx ${p.microsPerRequest.nginx}, apps ${p.microsPerRequest.apps}, pg ${p.microsPerRequest.postgres}, redis ${p.microsPerRequest.redis})`);

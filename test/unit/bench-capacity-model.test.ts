@@ -171,6 +171,7 @@ describe('the report section', () => {
     expect(r.measuredHere).toEqual({ scenario: 'zipf-mix', cores: 2, requestsPerSecond: 15_000 });
     const text = formatCapacity(r).join('\n');
     expect(text).toContain('PASS  model predicts zipf-mix: 17,647 req/s, measured 15,000 (error 17.6 %');
+    expect(text).toContain('        µs per request predicted/measured: nginx 33/35, apps 30/32, postgres 0/0, redis 1/1, wrk 21/22');
     expect(text).toContain('FAIL  model predicts app-pinned: 1,250 req/s, measured 2,000 (error -37.5 %');
     expect(text).toMatch(/^ {2}one 16-core node\s+[\d,]+\s+\d+\s+\d+\s+1\s+\d+$/m);
   });
