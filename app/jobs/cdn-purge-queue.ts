@@ -150,24 +150,28 @@ export function createCdnPurgeQueue(deps: CdnPurgeQueueDeps, tuning: Partial<Cdn
     },
   }));
 
-  const addFlush = (jobId: string, delay: number) =>
-    queue.add('flush', {}, { jobId, delay: Math.max(0, delay), ...keep, removeOnFail: { count: 100 } });
+  const addFlush = (jobId: string, delay: number, on: Queue = queue) =>
+    on.add('flush', {}, { jobId, delay: Math.max(0, delay), ...keep, removeOnFail: { count: 100 } });
 
   const processor = async (job: Job) => {
     if (job.name === 'flush') {
+      // On the worker's connection, which waits through a Redis reconnect instead of failing:
+      // claimed tags must reach their send job (only a crash between the two loses them, and then
+      // the CDN keeps those pages until their TTL).
+      const q = workerQueue!;
       let claimed = 0;
       for (;;) {
-        const [due, nextIn] = await producerOrWorker().cdnClaimDue(pendingKey, t.maxTagsPerSend);
+        const [due, nextIn] = await workerConnection!.cdnClaimDue(pendingKey, t.maxTagsPerSend);
         if (due.length) {
           claimed += due.length;
-          await queue.add('send', { tags: due, claimedAt: Date.now() }, {
+          await q.add('send', { tags: due, claimedAt: Date.now() }, {
             attempts: t.sendAttempts, backoff: { type: 'exponential', delay: t.sendBackoffMs },
             ...keep, removeOnFail: { count: 1000 },
           });
         }
         if (due.length < t.maxTagsPerSend) {
           // Tags due later (a write after this flush was planned): one more flush at their time.
-          if (nextIn >= 0) await addFlush(`reflush-${Math.ceil((Date.now() + nextIn) / flushBucketMs)}`, nextIn + 10);
+          if (nextIn >= 0) await addFlush(`reflush-${Math.ceil((Date.now() + nextIn) / flushBucketMs)}`, nextIn + 10, q);
           return { claimed };
         }
       }
@@ -187,7 +191,7 @@ export function createCdnPurgeQueue(deps: CdnPurgeQueueDeps, tuning: Partial<Cdn
 
   let worker: Worker | null = null;
   let workerConnection: ScriptedRedis | null = null;
-  const producerOrWorker = () => workerConnection ?? producer;
+  let workerQueue: Queue | null = null;
   let started = false;
   let closed = false;
   let schedulerTimer: NodeJS.Timeout | null = null;
@@ -234,6 +238,8 @@ export function createCdnPurgeQueue(deps: CdnPurgeQueueDeps, tuning: Partial<Cdn
         retryStrategy: (times) => Math.min(times * 200, 2000),
       }));
       workerConnection.on('error', (err) => redisFailed('worker-connection', err));
+      workerQueue = new Queue(cdnPurgeQueueName, { connection: workerConnection, prefix: t.prefix });
+      workerQueue.on('error', (err) => redisFailed('queue', err));
       worker = new Worker(cdnPurgeQueueName, processor, {
         connection: workerConnection, prefix: t.prefix, concurrency: 2, lockDuration: 60_000,
       });
@@ -274,7 +280,7 @@ export function createCdnPurgeQueue(deps: CdnPurgeQueueDeps, tuning: Partial<Cdn
           await withTimeout('disconnect', c.disconnect(), 1000).catch(() => {});
         }
       };
-      await Promise.all([...(worker ? [closeBounded(worker, 5000)] : []), closeBounded(queue, 2000)]);
+      await Promise.all([...(worker ? [closeBounded(worker, 5000)] : []), ...(workerQueue ? [closeBounded(workerQueue, 2000)] : []), closeBounded(queue, 2000)]);
       for (const client of [workerConnection, producer]) {
         if (client) await withTimeout('quit', client.quit(), 1000).catch(() => client.disconnect());
       }
