@@ -7,7 +7,7 @@ import type { WrkResult } from './wrk-result';
 // The benchmark report: per-scenario results, the same-run ratios and the issue-8 targets.
 
 export const scenarioNames = [
-  'static', 'cdn-hit', 'node-floor', 'health', 'home-cached', 'home-l1', 'home-l2', 'home-uncached', 'posts-cold', 'zipf-mix', 'zipf-mix-cdn', 'read-write', 'app-pinned',
+  'static', 'cdn-hit', 'node-floor', 'health', 'home-cached', 'home-l1', 'home-l1-light', 'home-l2', 'home-uncached', 'posts-cold', 'zipf-mix', 'zipf-mix-cdn', 'read-write', 'app-pinned',
 ] as const;
 export type ScenarioName = (typeof scenarioNames)[number];
 

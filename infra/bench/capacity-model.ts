@@ -13,6 +13,11 @@
 // store of the new cache file: the edge-store surcharge, posts-cold's nginx µs (every request a
 // miss, stored) less home-l1's (the cache bypassed). home-l1, home-l2 and app-pinned bypass the
 // micro-cache and pay none.
+// An app process serving traffic also spends CPU per second that no single request owns (timers
+// that run while there is traffic: log and hit-counter flushes, metrics, garbage collection): an
+// app at 130 req/s spent ~670 µs per request where one at 7,000 req/s spent 86 µs. The model
+// takes it as K µs per second per busy app, fitted from home-l1 at two rates (64 connections and
+// home-l1-light's 3): apps µs/s = r · c + n · K for both, solved for the per-request c and K.
 // A mix is the share of each class. A tier t with c_t cores serves u · c_t · 10⁶ / cost_t(mix)
 // req/s; u, the share of its cores the tiers really keep busy at saturation (waits, scheduling),
 // is fitted on the same single-page runs: measured req/s × µs per request ÷ the cores they could
@@ -41,6 +46,8 @@ export interface ScenarioFigures {
   appCache: { hitsL1: number; hitsL2: number; staleServed: number; renders: number } | null;
   /** Cores the tiers could use during the run: the machine's minus what other processes took. */
   availableCores: number;
+  /** App processes that served this run's requests (0 when the app tier did not serve them). */
+  busyApps: number;
 }
 
 export interface FittedModel {
@@ -52,6 +59,8 @@ export interface FittedModel {
   fittedOn: string[];
   /** nginx µs added to each anonymous request that reaches an app through the micro-cache. */
   edgeStoreNginxMicros: number;
+  /** K: app CPU µs per second per app process that serves traffic, beyond its requests' own. */
+  appBusyMicrosPerSecond: number;
 }
 
 const zero = (): TierCosts => ({ nginx: 0, apps: 0, postgres: 0, redis: 0, loadgen: 0 });
@@ -77,18 +86,36 @@ export function utilizationOf(f: ScenarioFigures): number {
   return (f.requestsPerSecond * sum(costsOf(f))) / (Math.max(0.01, f.availableCores) * 1e6);
 }
 
-export function fitModel(runs: { homeCached: ScenarioFigures; homeL1: ScenarioFigures; homeL2?: ScenarioFigures | null; homeUncached: ScenarioFigures; postsCold?: ScenarioFigures | null; others?: ScenarioFigures[] }, cores: number): FittedModel {
-  const edgeHit = costsOf(runs.homeCached);
-  const appHit = costsOf(runs.homeL1);
-  const l2Hit = runs.homeL2 ? costsOf(runs.homeL2) : appHit;
-  const loggedIn = costsOf(runs.homeUncached);
+/** K from one request class measured at two rates with the same busy apps (0 when the rates do not separate it). */
+export function fitAppBusyOverhead(high: ScenarioFigures, low: ScenarioFigures): number {
+  const n = high.busyApps;
+  if (n <= 0 || low.busyApps !== n || high.requestsPerSecond <= low.requestsPerSecond * 1.5) return 0;
+  const perSecond = (f: ScenarioFigures) => f.requestsPerSecond * Math.max(0, f.micros.apps ?? 0);
+  const c = (perSecond(high) - perSecond(low)) / (high.requestsPerSecond - low.requestsPerSecond);
+  if (!(c > 0)) return 0;
+  return Math.max(0, (perSecond(high) - high.requestsPerSecond * c) / n);
+}
+
+/** A run's costs with the busy apps' overhead taken out of the apps' µs per request. */
+function classCosts(f: ScenarioFigures, appBusy: number): TierCosts {
+  const c = costsOf(f);
+  if (f.requestsPerSecond > 0) c.apps = Math.max(0, c.apps - (f.busyApps * appBusy) / f.requestsPerSecond);
+  return c;
+}
+
+export function fitModel(runs: { homeCached: ScenarioFigures; homeL1: ScenarioFigures; homeL1Light?: ScenarioFigures | null; homeL2?: ScenarioFigures | null; homeUncached: ScenarioFigures; postsCold?: ScenarioFigures | null; others?: ScenarioFigures[] }, cores: number): FittedModel {
+  const appBusyMicrosPerSecond = runs.homeL1Light ? fitAppBusyOverhead(runs.homeL1, runs.homeL1Light) : 0;
+  const edgeHit = classCosts(runs.homeCached, appBusyMicrosPerSecond);
+  const appHit = classCosts(runs.homeL1, appBusyMicrosPerSecond);
+  const l2Hit = runs.homeL2 ? classCosts(runs.homeL2, appBusyMicrosPerSecond) : appHit;
+  const loggedIn = classCosts(runs.homeUncached, appBusyMicrosPerSecond);
   let render = loggedIn;
   let edgeStoreNginxMicros = 0;
-  const fittedOn = ['home-cached', 'home-l1', ...(runs.homeL2 ? ['home-l2'] : []), 'home-uncached'];
+  const fittedOn = ['home-cached', 'home-l1', ...(runs.homeL1Light ? ['home-l1-light'] : []), ...(runs.homeL2 ? ['home-l2'] : []), 'home-uncached'];
   const cold = runs.postsCold ? mixOfRun(runs.postsCold) : null;
   if (runs.postsCold && cold && cold.render >= 0.2) {
     // posts-cold = store + r · render + (1 − r) · appHit per tier (the store: nginx only): solve for render.
-    const c = costsOf(runs.postsCold);
+    const c = classCosts(runs.postsCold, appBusyMicrosPerSecond);
     edgeStoreNginxMicros = Math.max(0, c.nginx - appHit.nginx);
     c.nginx -= edgeStoreNginxMicros;
     render = zero();
@@ -99,7 +126,7 @@ export function fitModel(runs: { homeCached: ScenarioFigures; homeL1: ScenarioFi
   const us = fitting.filter((f) => f.requestsPerSecond > 0 && sum(costsOf(f)) > 0).map(utilizationOf).sort((a, b) => a - b);
   if (us.length === 0) throw new Error('capacity model: no fitting run has CPU figures');
   const utilization = Math.min(1, us[Math.floor((us.length - 1) / 2)]);
-  return { classes: { edgeHit, appHit, l2Hit, render, loggedIn }, utilization, cores, fittedOn, edgeStoreNginxMicros };
+  return { classes: { edgeHit, appHit, l2Hit, render, loggedIn }, utilization, cores, fittedOn, edgeStoreNginxMicros, appBusyMicrosPerSecond };
 }
 
 /**
@@ -128,7 +155,12 @@ export function planningMix(opts: { anonymousHitRatio: number; loggedInShare: nu
   return { edgeHit: hits * opts.edgeShareOfHits, appHit: appHits - l2, l2Hit: l2, render: anon - hits, loggedIn: opts.loggedInShare };
 }
 
-export interface CoreGroup { tiers: readonly ModelTier[]; cores: number }
+export interface CoreGroup {
+  tiers: readonly ModelTier[];
+  cores: number;
+  /** App processes serving traffic in this group (with `apps` among its tiers): each costs K µs per second. */
+  busyApps?: number;
+}
 
 export interface Projection {
   requestsPerSecond: number;
@@ -137,13 +169,17 @@ export interface Projection {
   perGroup: { tiers: string; cores: number; requestsPerSecond: number }[];
 }
 
-/** req/s when each group of tiers has its own cores (a tier absent from every group is not limiting). */
-export function projectGroups(cost: TierCosts, groups: CoreGroup[], utilization: number): Projection {
+/**
+ * req/s when each group of tiers has its own cores (a tier absent from every group is not
+ * limiting): (u · cores · 10⁶ − busy apps · K) / µs per request of the group's tiers.
+ */
+export function projectGroups(cost: TierCosts, groups: CoreGroup[], utilization: number, appBusyMicrosPerSecond = 0): Projection {
   if (groups.length === 0) throw new Error('capacity model: no core groups');
   const perGroup = groups.map((g) => {
     if (!(g.cores > 0)) throw new Error(`capacity model: ${g.tiers.join('+')} needs a positive core count, got ${g.cores}`);
     const micros = sum(cost, g.tiers);
-    return { tiers: g.tiers.join('+'), cores: g.cores, requestsPerSecond: micros > 0 ? (utilization * g.cores * 1e6) / micros : Infinity };
+    const budget = Math.max(0, utilization * g.cores * 1e6 - (g.tiers.includes('apps') ? (g.busyApps ?? 0) * appBusyMicrosPerSecond : 0));
+    return { tiers: g.tiers.join('+'), cores: g.cores, requestsPerSecond: micros > 0 ? budget / micros : Infinity };
   });
   const limiting = perGroup.reduce((a, b) => (b.requestsPerSecond < a.requestsPerSecond ? b : a));
   return { requestsPerSecond: round(limiting.requestsPerSecond, 0), bottleneck: limiting.tiers, perGroup: perGroup.map((g) => ({ ...g, requestsPerSecond: round(g.requestsPerSecond, 0) })) };
@@ -167,14 +203,21 @@ export interface DeploymentPlan {
  * every core of its node, so reads need ceil(cores / coresPerNode) nodes (a replica on the same
  * node adds no CPU).
  */
-export function planDeployment(name: string, cost: TierCosts, utilization: number, nodes: number, coresPerNode: number): DeploymentPlan {
+export function planDeployment(name: string, cost: TierCosts, utilization: number, nodes: number, coresPerNode: number, appBusyMicrosPerSecond = 0): DeploymentPlan {
   if (!(nodes >= 1 && coresPerNode >= 1)) throw new Error(`capacity model: ${name}: nodes and cores per node must be at least 1`);
   const serving = sum(cost, servingTiers);
   if (serving <= 0) throw new Error(`capacity model: ${name}: the mix costs no CPU`);
   const totalCores = nodes * coresPerNode;
-  const rps = (utilization * totalCores * 1e6) / serving;
-  const coresPerTier = Object.fromEntries(servingTiers.map((t) => [t, round((rps * cost[t]) / 1e6 / utilization, 2)])) as DeploymentPlan['coresPerTier'];
   const atLeastOne = (x: number) => Math.max(1, Math.ceil(x - 1e-9));
+  // The app count depends on the rate and the rate on the apps' overhead: a few fixed-point steps.
+  let apps = 1;
+  let rps = 0;
+  for (let i = 0; i < 8; i++) {
+    rps = Math.max(0, (utilization * totalCores * 1e6 - apps * appBusyMicrosPerSecond) / serving);
+    apps = atLeastOne((rps * cost.apps + apps * appBusyMicrosPerSecond) / 1e6 / utilization);
+  }
+  const busy = (t: (typeof servingTiers)[number]) => (rps * cost[t] + (t === 'apps' ? apps * appBusyMicrosPerSecond : 0)) / 1e6 / utilization;
+  const coresPerTier = Object.fromEntries(servingTiers.map((t) => [t, round(busy(t), 2)])) as DeploymentPlan['coresPerTier'];
   return {
     name, nodes, coresPerNode,
     requestsPerSecond: round(rps, 0),

@@ -63,6 +63,8 @@ function figures(s: ScenarioResult | undefined): ScenarioFigures | null {
     micros: { nginx: m.nginx, apps: m.apps, postgres: m.postgres, redis: m.redis, loadgen: m.loadgen },
     appCache: s.appCache,
     availableCores: Math.max(0.01, s.cpu.machine.cores - s.cpu.machine.othersCores),
+    // node-floor's server is not an app; app-pinned sends everything to app-0.
+    busyApps: s.name === 'node-floor' ? 0 : s.name === 'app-pinned' ? 1 : s.cpu.appRssBytes.length,
   };
 }
 
@@ -77,7 +79,7 @@ export function buildCapacityReport(scenarios: ScenarioResult[], cores: number, 
   const homeUncached = by('home-uncached');
   if (!homeCached || !homeL1 || !homeUncached) return null;
   const others = (['node-floor', 'health'] as const).map(by).filter((f): f is ScenarioFigures => f !== null);
-  const model = fitModel({ homeCached, homeL1, homeL2: by('home-l2'), homeUncached, postsCold: by('posts-cold'), others }, cores);
+  const model = fitModel({ homeCached, homeL1, homeL1Light: by('home-l1-light'), homeL2: by('home-l2'), homeUncached, postsCold: by('posts-cold'), others }, cores);
   const notes: string[] = [];
   if (others.length > 0) notes.push(`utilization also fitted on ${(['node-floor', 'health'] as const).filter((n) => by(n)).join(', ')}`);
 
@@ -90,7 +92,7 @@ export function buildCapacityReport(scenarios: ScenarioResult[], cores: number, 
     const cost = costOfMix(model.classes, mix, throughEdge ? model.edgeStoreNginxMicros : 0);
     // Other processes' share of the machine is spread over every core (they are not pinned).
     const availableShare = Math.min(1, f.availableCores / cores);
-    const predicted = projectGroups(cost, groups.map((g) => ({ ...g, cores: g.cores * availableShare })), model.utilization).requestsPerSecond;
+    const predicted = projectGroups(cost, groups.map((g) => ({ ...g, cores: g.cores * availableShare, busyApps: g.tiers.includes('apps') ? f.busyApps : 0 })), model.utilization, model.appBusyMicrosPerSecond).requestsPerSecond;
     const error = relativeError(predicted, f.requestsPerSecond);
     validation.push({
       scenario: name, cores: describeGroups(groups), availableShare: round(availableShare, 3), mix: roundMix(mix),
@@ -116,12 +118,13 @@ export function buildCapacityReport(scenarios: ScenarioResult[], cores: number, 
   const mix = planningMix({ anonymousHitRatio: planning.anonymousHitRatio, loggedInShare: planning.loggedInShare, edgeShareOfHits, l2ShareOfAppHits });
   const cost = costOfMix(model.classes, mix, model.edgeStoreNginxMicros);
   const u = model.utilization;
+  const k = model.appBusyMicrosPerSecond;
   const deployments = [
-    planDeployment(`this machine (${cores} cores)`, cost, u, 1, cores),
-    planDeployment(`one ${planning.coresPerNode}-core node`, cost, u, 1, planning.coresPerNode),
-    planDeployment(`${planning.nodes}-node cluster (${planning.nodes} × ${planning.coresPerNode} cores)`, cost, u, planning.nodes, planning.coresPerNode),
+    planDeployment(`this machine (${cores} cores)`, cost, u, 1, cores, k),
+    planDeployment(`one ${planning.coresPerNode}-core node`, cost, u, 1, planning.coresPerNode, k),
+    planDeployment(`${planning.nodes}-node cluster (${planning.nodes} × ${planning.coresPerNode} cores)`, cost, u, planning.nodes, planning.coresPerNode, k),
   ];
-  const uncachedHere = planDeployment(`every request rendered, this machine (${cores} cores)`, costOfMix(model.classes, { edgeHit: 0, appHit: 0, l2Hit: 0, render: 0, loggedIn: 1 }), u, 1, cores);
+  const uncachedHere = planDeployment(`every request rendered, this machine (${cores} cores)`, costOfMix(model.classes, { edgeHit: 0, appHit: 0, l2Hit: 0, render: 0, loggedIn: 1 }), u, 1, cores, k);
   const zipfRun = scenarios.find((s) => s.name === 'zipf-mix' && s.status !== 'not-run');
   return {
     model,

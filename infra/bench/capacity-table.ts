@@ -17,7 +17,8 @@ export function formatCapacity(c: CapacityReport): string[] {
     `capacity model: fitted on ${m.fittedOn.join(', ')}; utilization ${m.utilization.toFixed(3)} of ${m.cores} cores`,
     `  µs per request: ${cls('edgeHit')}; ${cls('appHit')};`,
     `                  ${cls('l2Hit')}; ${cls('render')};`,
-    `                  ${cls('loggedIn')}; edge store +${m.edgeStoreNginxMicros.toFixed(0)} µs nginx per anonymous request reaching an app`,
+    `                  ${cls('loggedIn')}; edge store +${m.edgeStoreNginxMicros.toFixed(0)} µs nginx per anonymous request reaching an app;`,
+    `                  each app serving traffic +${(m.appBusyMicrosPerSecond / 1000).toFixed(1)} ms CPU per second`,
   ];
   for (const v of c.validation) {
     const verdict = v.withinTarget === null ? 'N/A ' : v.withinTarget ? 'PASS' : 'FAIL';

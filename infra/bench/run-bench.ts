@@ -288,7 +288,8 @@ async function benchWith(opts: BenchOptions, stack: RestoreStack): Promise<Bench
 
     const measureOne = async (spec: ScenarioSpec, round: number, baseUrl: string): Promise<ScenarioResult> => {
       const headers: Record<string, string> = spec.bypassEdge ? { [edgeBypassHeader]: '1' } : {};
-      const base: Omit<WrkRun, 'durationSeconds'> = { url: `${baseUrl}/`, script: 'single', connections: opts.connections, threads, headers, cpus: spec.via === 'pinned' ? otherCpus : undefined };
+      const connections = spec.connections ?? opts.connections;
+      const base: Omit<WrkRun, 'durationSeconds'> = { url: `${baseUrl}/`, script: 'single', connections, threads: Math.min(threads, connections), headers, cpus: spec.via === 'pinned' ? otherCpus : undefined };
       let measure: Omit<WrkRun, 'durationSeconds'>;
       let warm: Omit<WrkRun, 'durationSeconds'>;
       switch (spec.requestKind) {
@@ -337,7 +338,7 @@ async function benchWith(opts: BenchOptions, stack: RestoreStack): Promise<Bench
         writer = w;
         writerUndo = stack.push('the author writer stopped, its posts deleted', () => w.stop());
       }
-      say(`${label}: measuring ${opts.durationSeconds} s at ${opts.connections} connections`);
+      say(`${label}: measuring ${opts.durationSeconds} s at ${connections} connections`);
       let result: WrkResult;
       let writerReport: WriterReport | undefined;
       const viaCdn = spec.via === 'cdn' && t.cluster;
@@ -365,7 +366,7 @@ async function benchWith(opts: BenchOptions, stack: RestoreStack): Promise<Bench
       const renders = rendersBefore === null || rendersAfter === null ? null : rendersAfter - rendersBefore;
       const cacheHitRatio = renders === null || result.requests === 0 ? null : Math.max(0, 1 - renders / result.requests);
       const out: ScenarioResult = {
-        name: spec.name, description: spec.description, status: 'ok', connections: opts.connections,
+        name: spec.name, description: spec.description, status: 'ok', connections,
         durationSeconds: Math.round(result.durationSeconds * 100) / 100,
         requests: result.requests, requestsPerSecond: result.requestsPerSecond, latencyMs: result.latencyMs,
         statuses: result.statuses, non2xx: result.non2xx, socketErrors: result.socketErrors,

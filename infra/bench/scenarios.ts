@@ -24,6 +24,8 @@ export interface ScenarioSpec {
   requestKind: 'static-file' | 'health' | 'home' | 'posts-cold' | 'zipf-mix';
   withWriter: boolean;
   via: Via;
+  /** Connections for this scenario instead of --connections. */
+  connections?: number;
 }
 
 const on: CacheLayers = { l1: true, l2: true };
@@ -35,6 +37,7 @@ export const scenarioSpecs: ScenarioSpec[] = [
   { name: 'health', description: '/health through nginx (trivial-endpoint reference)', requires: [], layers: null, bypassEdge: false, requestKind: 'health', withWriter: false, via: 'lb' },
   { name: 'home-cached', description: '/ warm through every cache layer (edge micro-cache, L1, L2)', requires: [], layers: on, bypassEdge: false, requestKind: 'home', withWriter: false, via: 'lb' },
   { name: 'home-l1', description: '/ with the nginx micro-cache bypassed: app L1 hits', requires: ['control', 'edge-bypass'], layers: on, bypassEdge: true, requestKind: 'home', withWriter: false, via: 'lb' },
+  { name: 'home-l1-light', description: 'home-l1 at 3 connections: the apps\' CPU at a lower rate (the capacity model separates per-request and per-second app CPU)', requires: ['control', 'edge-bypass'], layers: on, bypassEdge: true, requestKind: 'home', withWriter: false, via: 'lb', connections: 3 },
   { name: 'home-l2', description: '/ with the micro-cache bypassed and L1 off: every request an L2 (Redis) hit', requires: ['control', 'edge-bypass'], layers: { l1: false, l2: true }, bypassEdge: true, requestKind: 'home', withWriter: false, via: 'lb' },
   { name: 'home-uncached', description: '/ with every cache off: each request runs the SQL and renders', requires: ['control', 'edge-bypass'], layers: { l1: false, l2: false }, bypassEdge: true, requestKind: 'home', withWriter: false, via: 'lb' },
   { name: 'posts-cold', description: 'distinct post pages after a flush, each first request a miss', requires: ['control'], layers: on, bypassEdge: false, requestKind: 'posts-cold', withWriter: false, via: 'lb' },

@@ -70,7 +70,8 @@ describe('aidiary bench --duration 2 on the local cluster', () => {
       expect(s.latencyMs.p99).toBeLessThanOrEqual(s.latencyMs.max);
       expect(s.non2xx, s.name).toBe(0);
       expect(s.statuses['200'], s.name).toBe(s.requests);
-      expect(s.connections).toBe(64);
+      // home-l1-light runs at 3 connections (the capacity model's second rate).
+      expect(s.connections, s.name).toBe(s.name === 'home-l1-light' ? 3 : 64);
     }
   });
 
@@ -151,7 +152,7 @@ describe('aidiary bench --duration 2 on the local cluster', () => {
       expect(c.machine.cores).toBeGreaterThan(0.5);
     }
     // The app tier works for app requests (the floor server counts as the app tier in node-floor).
-    for (const name of ['node-floor', 'health', 'home-l1', 'home-l2', 'home-uncached', 'posts-cold', 'app-pinned']) expect(byName[name].cpu!.microsPerRequest.apps, name).toBeGreaterThan(0);
+    for (const name of ['node-floor', 'health', 'home-l1', 'home-l1-light', 'home-l2', 'home-uncached', 'posts-cold', 'app-pinned']) expect(byName[name].cpu!.microsPerRequest.apps, name).toBeGreaterThan(0);
     // PostgreSQL renders; Redis serves L2 hits and stores rendered pages.
     for (const name of ['home-uncached', 'posts-cold']) expect(byName[name].cpu!.microsPerRequest.postgres, name).toBeGreaterThan(0);
     for (const name of ['home-l2', 'posts-cold']) expect(byName[name].cpu!.microsPerRequest.redis, name).toBeGreaterThan(0);
@@ -173,7 +174,8 @@ describe('aidiary bench --duration 2 on the local cluster', () => {
 
   it('fits the capacity model, validates it on runs it was not fitted on, and projects deployments', () => {
     const c = report.capacity!;
-    expect(c.model.fittedOn).toEqual(['home-cached', 'home-l1', 'home-l2', 'home-uncached', 'posts-cold']);
+    expect(c.model.fittedOn).toEqual(['home-cached', 'home-l1', 'home-l1-light', 'home-l2', 'home-uncached', 'posts-cold']);
+    expect(c.model.appBusyMicrosPerSecond).toBeGreaterThanOrEqual(0);
     expect(c.model.utilization).toBeGreaterThan(0);
     expect(c.model.classes.render.postgres).toBeGreaterThan(0);
     expect(c.validation.map((v) => v.scenario)).toEqual(['zipf-mix', 'read-write', 'app-pinned']);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
-  costOfMix, fitModel, mixOfRun, planDeployment, planningMix, projectGroups, relativeError, utilizationOf,
+  costOfMix, fitAppBusyOverhead, fitModel, mixOfRun, planDeployment, planningMix, projectGroups, relativeError, utilizationOf,
   type ScenarioFigures, type TierCosts,
 } from '../../infra/bench/capacity-model';
 import { buildCapacityReport } from '../../infra/bench/capacity-report';
@@ -10,8 +10,8 @@ import { notRun, type ScenarioName, type ScenarioResult } from '../../infra/benc
 // The capacity model's arithmetic, on hand-made figures whose answers are worked out in comments.
 
 const costs = (nginx: number, apps: number, postgres: number, redis: number, loadgen: number): TierCosts => ({ nginx, apps, postgres, redis, loadgen });
-const run = (rps: number, c: TierCosts, appCache: ScenarioFigures['appCache'] = null, availableCores = 2): ScenarioFigures => ({
-  requestsPerSecond: rps, requests: rps * 10, micros: c, appCache, availableCores,
+const run = (rps: number, c: TierCosts, appCache: ScenarioFigures['appCache'] = null, availableCores = 2, busyApps = 3): ScenarioFigures => ({
+  requestsPerSecond: rps, requests: rps * 10, micros: c, appCache, availableCores, busyApps,
 });
 
 describe('mixes', () => {
@@ -92,6 +92,22 @@ describe('fitting', () => {
     expect(costOfMix(m.classes, { edgeHit: 0, appHit: 0, l2Hit: 0, render: 0, loggedIn: 1 }, 300).nginx).toBeCloseTo(60);
   });
 
+  it('separates per-request app CPU from each busy app\'s per-second CPU with home-l1 at two rates', () => {
+    // 3 apps. 6,000 req/s at 100 µs = 600,000 µs/s; 1,000 req/s at 300 µs = 300,000 µs/s.
+    // c = 300,000 / 5,000 = 60 µs; K = (600,000 − 6,000 · 60) / 3 = 80,000 µs/s per app.
+    const high = run(6_000, costs(40, 100, 0, 1, 20));
+    const low = run(1_000, costs(40, 300, 0, 1, 20));
+    expect(fitAppBusyOverhead(high, low)).toBeCloseTo(80_000);
+    const m = fitModel({ homeCached, homeL1: high, homeL1Light: low, homeUncached }, 2);
+    expect(m.appBusyMicrosPerSecond).toBeCloseTo(80_000);
+    expect(m.classes.appHit.apps).toBeCloseTo(60); // 100 − 3 · 80,000 / 6,000
+    expect(m.classes.loggedIn.apps).toBeCloseTo(1800 - (3 * 80_000) / 500);
+    expect(m.fittedOn).toEqual(['home-cached', 'home-l1', 'home-l1-light', 'home-uncached']);
+    // Rates too close, or not the same apps: nothing to separate.
+    expect(fitAppBusyOverhead(high, run(5_000, costs(40, 110, 0, 1, 20)))).toBe(0);
+    expect(fitAppBusyOverhead(high, run(1_000, costs(40, 300, 0, 1, 20), null, 2, 1))).toBe(0);
+  });
+
   it('refuses to fit without CPU figures', () => {
     const none = run(100, costs(0, 0, 0, 0, 0));
     expect(() => fitModel({ homeCached: none, homeL1: none, homeUncached: none }, 2)).toThrow(/no fitting run has CPU figures/);
@@ -113,6 +129,19 @@ describe('projections', () => {
     expect(p.bottleneck).toBe('apps');
     expect(p.perGroup[1].requestsPerSecond).toBe(5000);
     expect(() => projectGroups(cost, [{ tiers: ['apps'], cores: 0 }], 1)).toThrow(/positive core count/);
+  });
+
+  it('takes each busy app\'s per-second CPU out of its group\'s budget', () => {
+    // (1 · 2 · 10⁶ − 3 · 80,000) / 500 = 3,520; a group without apps pays nothing.
+    expect(projectGroups(cost, [{ tiers: ['nginx', 'apps', 'postgres', 'redis', 'loadgen'], cores: 2, busyApps: 3 }], 1, 80_000).requestsPerSecond).toBe(3520);
+    expect(projectGroups(cost, [{ tiers: ['nginx'], cores: 1, busyApps: 3 }], 1, 80_000).requestsPerSecond).toBe(20_000);
+    // The deployment counts its own apps' overhead: a lower rate, and every core still used.
+    const without = planDeployment('n', cost, 0.94, 1, 16);
+    const withK = planDeployment('n', cost, 0.94, 1, 16, 80_000);
+    expect(withK.requestsPerSecond).toBeLessThan(without.requestsPerSecond);
+    const c = withK.coresPerTier;
+    expect(c.nginx + c.apps + c.postgres + c.redis).toBeCloseTo(16, 1);
+    expect(withK.replicas.apps).toBe(Math.ceil(c.apps));
   });
 
   it('plans a deployment: rate over the serving tiers only, cores split by cost, processes rounded up', () => {
