@@ -255,7 +255,8 @@ async function benchWith(opts: BenchOptions, stack: RestoreStack): Promise<Bench
     let idle: IdleRates | null = null;
     if (roots) {
       say(`measuring each tier's idle CPU for ${idleSeconds} s`);
-      idle = await measureIdle(roots, idleSeconds);
+      // The restore stack's sleep: a Ctrl-C during the sample ends it at once.
+      idle = await measureIdle(roots, idleSeconds, (ms) => stack.sleep(ms));
     }
 
     // ---- one scenario round -------------------------------------------------------------------

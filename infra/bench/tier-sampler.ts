@@ -93,9 +93,9 @@ export function snapshotTiers(roots: TierRoots): TierSnapshot {
 }
 
 /** Each tier's CPU over `seconds` with no load (the tiers' timers, pollers, replication). */
-export async function measureIdle(roots: TierRoots, seconds: number): Promise<IdleRates> {
+export async function measureIdle(roots: TierRoots, seconds: number, sleep: (ms: number) => Promise<void>): Promise<IdleRates> {
   const before = snapshotTiers(roots);
-  await new Promise((r) => setTimeout(r, seconds * 1000));
+  await sleep(seconds * 1000);
   const after = snapshotTiers(roots);
   const elapsed = Math.max(1e-3, (after.at - before.at) / 1000);
   const rates = {} as IdleRates;

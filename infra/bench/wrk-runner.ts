@@ -61,6 +61,11 @@ export function wrkArgs(run: WrkRun): string[] {
 
 export function runWrk(run: WrkRun): Promise<WrkResult> {
   return new Promise((resolve, reject) => {
+    // Interrupted before it started: an abort listener added now would never fire.
+    if (run.signal?.aborted) {
+      reject(run.signal.reason);
+      return;
+    }
     const [cmd, argv] = run.cpus ? ['taskset', ['-c', run.cpus, wrkBinary, ...wrkArgs(run)]] : [wrkBinary, wrkArgs(run)];
     const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
