@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   addScenarioRatios, checkTargets, computeRatios, invalidReasons, medianRun, notRun, scenarioNames, type BenchReport, type ScenarioName, type ScenarioResult,
 } from '../../infra/bench/bench-report';
-import { staticRootFromNginxConf } from '../../infra/bench/bench-target';
+import { cdnFromStatus, staticRootFromNginxConf, urlTarget } from '../../infra/bench/bench-target';
 import { renderChartSvg } from '../../infra/bench/report-chart';
 import { formatReport } from '../../infra/bench/report-table';
 import { parseScenarioList } from '../../infra/bench/scenarios';
@@ -204,6 +204,19 @@ describe('inputs', () => {
     expect(pathsFromSitemap(xml)).toEqual(['/posts/a-b', '/posts/c']);
     const html = '<a href="/category/dev">d</a><a href="/tag/pg">t</a><a href="/author/admin">a</a><a href="/page/2">n</a><a href="/2025/10/">m</a><a href="/posts/x">p</a><a href="/tag/pg">again</a>';
     expect(listingLinks(html)).toEqual(['/category/dev', '/tag/pg', '/author/admin', '/page/2', '/2025/10/']);
+  });
+
+  it('reads the cdn entry of status --json: none, or its url without the trailing slash', () => {
+    expect(cdnFromStatus(null)).toBeNull();
+    expect(cdnFromStatus(undefined)).toBeNull();
+    expect(cdnFromStatus({ kind: 'varnish', url: 'http://127.0.0.1:8084/', pid: 42, port: 8084, healthy: true }))
+      .toEqual({ kind: 'varnish', url: 'http://127.0.0.1:8084', pid: 42, healthy: true });
+    expect(cdnFromStatus({ kind: 'varnish', url: 'http://127.0.0.1:8084/', pid: null, port: 8084, healthy: false })).toMatchObject({ pid: null, healthy: false });
+    expect(() => cdnFromStatus({ kind: 'varnish' })).toThrow(/no url/);
+  });
+
+  it('a target without a CDN says how to start one (the bench prints it as the CDN scenarios\' skip reason)', () => {
+    expect(urlTarget('https://blog.example.org/x').cdn).toEqual({ unavailable: '--url mode: no cluster state to find a CDN in' });
   });
 
   it('finds the static root in a rendered nginx.conf', () => {
