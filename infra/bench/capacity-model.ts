@@ -126,7 +126,11 @@ export function fitModel(runs: { homeCached: ScenarioFigures; homeL1: ScenarioFi
   const us = fitting.filter((f) => f.requestsPerSecond > 0 && sum(costsOf(f)) > 0).map(utilizationOf).sort((a, b) => a - b);
   if (us.length === 0) throw new Error('capacity model: no fitting run has CPU figures');
   const utilization = Math.min(1, us[Math.floor((us.length - 1) / 2)]);
-  return { classes: { edgeHit, appHit, l2Hit, render, loggedIn }, utilization, cores, fittedOn, edgeStoreNginxMicros, appBusyMicrosPerSecond };
+  const tidy = (c: TierCosts): TierCosts => Object.fromEntries(modelTiers.map((t) => [t, round(c[t])])) as TierCosts;
+  return {
+    classes: { edgeHit: tidy(edgeHit), appHit: tidy(appHit), l2Hit: tidy(l2Hit), render: tidy(render), loggedIn: tidy(loggedIn) },
+    utilization: round(utilization, 3), cores, fittedOn, edgeStoreNginxMicros: round(edgeStoreNginxMicros), appBusyMicrosPerSecond: round(appBusyMicrosPerSecond, 0),
+  };
 }
 
 /**

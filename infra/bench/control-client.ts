@@ -57,6 +57,15 @@ export class ControlClient {
     return stats?.enabled === true && stats.layers ? { l1: stats.layers.l1, l2: stats.layers.l2 } : null;
   }
 
+  /** Bytes each app's L1 holds now, by app name (null when its page cache is off). */
+  async l1Bytes(): Promise<Map<string, number | null>> {
+    const all = await Promise.all(this.apps.map(async (a) => {
+      const stats = (await call(a, 'GET', '/cache/stats')) as { l1?: { bytes?: number } } | null;
+      return [a.name, typeof stats?.l1?.bytes === 'number' ? stats.l1.bytes : null] as const;
+    }));
+    return new Map(all);
+  }
+
   /** Renders done so far, summed over the apps' own process counters. */
   async renders(): Promise<number> {
     const counts = await Promise.all(this.apps.map(async (a) => {

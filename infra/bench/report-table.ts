@@ -17,15 +17,15 @@ function cpuLines(r: BenchReport): string[] {
   const measured = r.scenarios.filter((s) => s.status !== 'not-run' && s.cpu);
   if (measured.length === 0) return [];
   const cell = (v: number | null) => (v === null ? '-' : fmt(v, 1));
-  const rows: string[][] = [['CPU µs/request', 'nginx', 'apps', 'postgres', 'redis', 'cdn', 'wrk', 'serving', 'cores free', 'app RSS MB (max)']];
+  const rows: string[][] = [['CPU µs/request', 'nginx', 'apps', 'postgres', 'redis', 'cdn', 'wrk', 'serving', 'cores free', 'app RSS MB (max; its L1)']];
   for (const s of measured) {
     const c = s.cpu!;
-    const rss = c.appRssBytes.map((a) => a.bytes ?? 0);
+    const largest = c.appRssBytes.reduce<(typeof c.appRssBytes)[number] | null>((x, y) => (x === null || (y.bytes ?? 0) > (x.bytes ?? 0) ? y : x), null);
     rows.push([
       s.name, cell(c.microsPerRequest.nginx), cell(c.microsPerRequest.apps), cell(c.microsPerRequest.postgres), cell(c.microsPerRequest.redis),
       cell(c.microsPerRequest.cdn), cell(c.microsPerRequest.loadgen), cell(c.servingMicrosPerRequest),
       `${fmt(c.machine.cores - c.machine.othersCores, 2)}/${fmt(c.machine.cores, 0)}`,
-      rss.length === 0 ? '-' : fmt(Math.max(...rss) / 2 ** 20, 0),
+      largest?.bytes == null ? '-' : `${fmt(largest.bytes / 2 ** 20, 0)}${typeof largest.l1Bytes === 'number' ? `; ${fmt(largest.l1Bytes / 2 ** 20, 0)}` : ''}`,
     ]);
   }
   return ['', ...alignRows(rows, new Set([1, 2, 3, 4, 5, 6, 7, 8, 9])),

@@ -379,6 +379,12 @@ async function benchWith(opts: BenchOptions, stack: RestoreStack): Promise<Bench
         // The status read before the run is counted by nginx too (the one after is not yet, as it is served).
         cdnHitRatio: viaCdn ? cdnHitRatio(nginxBefore, nginxAfter, 1, result.requests) : null,
       };
+      if (out.cpu && !missing.has('control')) {
+        // RSS less the L1's bytes: what the process holds besides its page cache.
+        const l1 = await control.l1Bytes();
+        const nameOf = new Map(t.cluster!.apps.map((a) => [a.pid, a.name]));
+        for (const a of out.cpu.appRssBytes) a.l1Bytes = l1.get(nameOf.get(a.pid) ?? '') ?? null;
+      }
       out.invalidReasons = invalidReasons(out);
       const warmErrors = invalidReasons({ ...warmResult, writer: undefined });
       if (warmErrors.length > 0) out.notes.push(`warm-up had errors: ${warmErrors.join('; ')}`);

@@ -37,8 +37,8 @@ export interface ScenarioCpu {
    * cores − othersCores: the capacity model predicts with that.
    */
   machine: { cores: number; busyCores: number; othersCores: number };
-  /** RSS of each app process at the end of the run. */
-  appRssBytes: { pid: number; bytes: number | null }[];
+  /** RSS of each app process at the end of the run, and the bytes its L1 page cache held then (null: unknown). */
+  appRssBytes: { pid: number; bytes: number | null; l1Bytes?: number | null }[];
 }
 
 let cachedTicksPerSecond: number | null = null;

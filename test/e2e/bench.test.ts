@@ -165,6 +165,8 @@ describe('aidiary bench --duration 2 on the local cluster', () => {
     // PostgreSQL renders; Redis serves L2 hits and stores rendered pages.
     for (const name of ['home-uncached', 'posts-cold']) expect(byName[name].cpu!.microsPerRequest.postgres, name).toBeGreaterThan(0);
     for (const name of ['home-l2', 'posts-cold']) expect(byName[name].cpu!.microsPerRequest.redis, name).toBeGreaterThan(0);
+    // After zipf-mix every app's L1 holds pages (RSS less L1 is the issue's second RSS figure).
+    for (const a of byName['zipf-mix'].cpu!.appRssBytes) expect(a.l1Bytes, `L1 of ${a.pid}`).toBeGreaterThan(0);
     // A render costs the apps more than an L1 hit.
     expect(byName['home-uncached'].cpu!.microsPerRequest.apps!).toBeGreaterThan(byName['home-l1'].cpu!.microsPerRequest.apps!);
     for (const tier of ['nginx', 'apps', 'postgres', 'redis'] as const) expect(report.idleCoresPerTier![tier]).toBeGreaterThanOrEqual(0);

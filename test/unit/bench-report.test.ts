@@ -130,6 +130,15 @@ describe('ratios and targets', () => {
     expect(floor[3].measured).toBe('2.67 × (80 µs vs 30 µs)');
     expect(floor[4].measured).toBe('340 µs apps, 260 µs PostgreSQL');
     expect(floor[5].measured).toBe('149 MB');
+    // Over 150 MB passes when the process holds at most 90 MB besides its L1 page cache.
+    const big = (l1MiB: number | null) => {
+      const z = measured('zipf-mix', 25_000, { cacheHitRatio: 0.995, cpu: cpu(40, 1, 200) });
+      z.cpu!.appRssBytes = [{ pid: 2, bytes: 200 * 2 ** 20, l1Bytes: l1MiB === null ? null : l1MiB * 2 ** 20 }];
+      return checkTargets([...s.filter((x) => x.name !== 'zipf-mix'), z], computeRatios(s)).find((t) => t.name.startsWith('app RSS'))!;
+    };
+    expect(big(120)).toMatchObject({ pass: true, measured: '200 MB, 80 MB without its L1' });
+    expect(big(100)).toMatchObject({ pass: false, measured: '200 MB, 100 MB without its L1' });
+    expect(big(null)).toMatchObject({ pass: false, measured: '200 MB' });
     expect(s.find((x) => x.name === 'home-cached')!.ratioToNodeFloor).toBe(2.3);
     expect(s.find((x) => x.name === 'node-floor')!.ratioToNodeFloor).toBeNull();
     expect(s.find((x) => x.name === 'node-floor')!.ratioToStatic).toBe(0.4);
