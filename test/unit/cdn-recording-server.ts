@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 // path, headers, body) and answers what the test set for it. Real HTTP, so both the providers'
 // official SDKs and our adapters are compared on what actually went over the wire.
 
-export interface RecordedRequest { method: string; path: string; headers: IncomingHttpHeaders; body: string }
+export interface RecordedRequest { method: string; path: string; headers: IncomingHttpHeaders; body: string; /** Date.now() when it was received. */ at: number }
 export interface CannedResponse { status: number; headers?: Record<string, string>; body: string }
 
 export interface RecordingServer {
@@ -25,7 +25,7 @@ export async function startRecordingServer(fallback: CannedResponse): Promise<Re
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      state.requests.push({ method: req.method ?? '', path: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
+      state.requests.push({ method: req.method ?? '', path: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), at: Date.now() });
       const answer = state.respond.shift() ?? state.fallback;
       res.writeHead(answer.status, { 'content-type': 'application/json', ...answer.headers });
       res.end(answer.body);
