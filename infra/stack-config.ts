@@ -233,7 +233,10 @@ export function readStackSettings(buildContext: string): StackSettings {
   const lbPort = cfg.getNumber('lbPort') ?? configDefaults.lbPort;
   const origin = siteUrl || (target === 'docker' ? `http://localhost:${lbPort}` : '');
   const trustedProxies = (cfg.get('trustedProxies') ?? configDefaults.trustedProxies).split(',').map((c) => c.trim()).filter(Boolean);
+  const cdn = readCdnSettings(cfg);
   const topology = parseTopology({
+    // A CDN in front: nginx passes the purge tags and CDN TTL headers on instead of stripping them.
+    cdn: cdn.provider,
     siteUrl: origin,
     trustedProxies,
     name: `aidiary-${stack}`.toLowerCase().replace(/[^a-z0-9-]/g, '-').slice(0, 40),
@@ -253,7 +256,7 @@ export function readStackSettings(buildContext: string): StackSettings {
     const fix = modes.length > 1 ? `run \`pulumi config set monitoring ${modes[1]}\` (or none)` : 'run `pulumi config rm monitoring` (run `aidiary up --monitoring` for a monitored cluster on this machine)';
     throw new StackConfigError(`monitoring: expected ${modes.join(' or ')} on target ${target}, got "${monitoring}"; ${fix}`);
   }
-  const common: CommonSettings = { stack, topology, monitoring, adminPassword: cfg.getSecret('adminPassword'), cdn: readCdnSettings(cfg) };
+  const common: CommonSettings = { stack, topology, monitoring, adminPassword: cfg.getSecret('adminPassword'), cdn };
 
   if (target === 'docker') {
     const prometheusPort = cfg.getNumber('prometheusPort') ?? configDefaults.prometheusPort;

@@ -60,6 +60,14 @@ describe('staging (Docker) with cdnProvider cloudflare', () => {
     expect(plainTextLeaks(r, plainStrings, [cfToken])).toEqual([]);
   });
 
+  test('nginx passes the purge tags and CDN TTL headers on to the CDN; without one it strips them', async () => {
+    const nginxConf = (r: ProgramRun): string => byRole(r, 'lb')[0].inputs.uploads.find((u: { file: string }) => u.file === '/etc/nginx/aidiary/nginx.conf').content;
+    const withCdn = nginxConf(await run());
+    expect(withCdn).not.toMatch(/proxy_hide_header (Surrogate-Key|Cache-Tag|Surrogate-Control|CDN-Cache-Control)/);
+    const without = nginxConf(await runProgram('staging', { target: 'docker', appReplicas: '2', dbReplicas: '1' }));
+    for (const h of ['Surrogate-Key', 'Cache-Tag', 'Surrogate-Control', 'CDN-Cache-Control', 'Cloudflare-CDN-Cache-Control']) expect(without).toContain(`proxy_hide_header ${h};`);
+  });
+
   test('a missing id or secret, or an unknown provider, fails the preview naming the key and the fix', async () => {
     await expect(runProgram('staging', { target: 'docker', cdnProvider: 'cloudflare', cdnApiToken: cfToken }, ['cdnApiToken']))
       .rejects.toThrow(/cdnCloudflareZoneId: required with cdnProvider cloudflare; run `pulumi config set cdnCloudflareZoneId /);
@@ -90,6 +98,9 @@ describe('prod (Kubernetes) with cdnProvider cloudfront', () => {
     expect(job.inputs.spec.template.spec.containers[0].env.map((e: { name: string }) => e.name).filter((n: string) => n.startsWith('AIDIARY_CDN_PROVIDER'))).toEqual([]);
     for (const o of [app, appSecret, job]) expect(await schemaProblems(o.inputs), o.name).toEqual([]);
     expect(plainTextLeaks(r, plainStrings, [awsSecret])).toEqual([]);
+    const nginxConf: string = r.byType('kubernetes:core/v1:ConfigMap').find((c) => c.inputs.data?.['nginx.conf'])!.inputs.data['nginx.conf'];
+    expect(nginxConf).toContain('A CDN is in front');
+    expect(nginxConf).not.toContain('proxy_hide_header Surrogate-Key');
   });
 
   test('the apps may reach the purge API (cdnEgressCidr:443); no other pod may, and without a CDN nor may the apps', async () => {
