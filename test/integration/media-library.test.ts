@@ -160,7 +160,17 @@ describe('serving', () => {
     expect(again.statusCode).toBe(304);
     expect(again.rawPayload.length).toBe(0);
     for (const bad of ['/media/abc.png', `/media/${up.sha256}.bmp`, `/media/${'0'.repeat(64)}.png`, `/media/${up.sha256.toUpperCase()}.png`]) {
-      expect((await t.app.inject({ method: 'GET', url: bad })).statusCode, bad).toBe(404);
+      const missing = await t.app.inject({ method: 'GET', url: bad });
+      expect(missing.statusCode, bad).toBe(404);
+      // Nothing purges a 404 when the file is uploaded later: no tag, no CDN TTL.
+      expect(missing.headers['surrogate-key'], bad).toBeUndefined();
+      expect(missing.headers['surrogate-control'], bad).toBeUndefined();
+    }
+    // A CDN keeps the file under the tag its deletion purges (app/cdn/media-purge.ts).
+    for (const res of [anon, again]) {
+      expect(res.headers['surrogate-key']).toBe(`media:${up.sha256}`);
+      expect(res.headers['cache-tag']).toBe(`media:${up.sha256}`);
+      expect(res.headers['surrogate-control']).toMatch(/^max-age=\d+, stale-if-error=\d+$/);
     }
   });
 

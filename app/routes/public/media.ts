@@ -4,6 +4,8 @@ import { httpError } from '../../errors';
 import { readContextFor } from '../../session/plugin';
 import { mimeForExt, type ImageExt } from '../../media/media-type';
 import { thumbnailKey } from '../../media/thumbnail';
+import { cdnPageHeaders } from '../../cdn/cdn-headers';
+import { mediaTag } from '../../cdn/media-purge';
 
 // Media files at stable, content-addressed URLs: `/media/<sha256>.<ext>` and the thumbnail
 // `/media/<sha256>/thumb.webp`. The bytes behind a URL never change, so browsers and nginx may keep
@@ -29,12 +31,16 @@ export function registerMediaRoutes(app: FastifyInstance, deps: AppDeps): void {
       reply.header('X-Accel-Expires', `@${Math.floor(Date.now() / 1000)}`);
     });
 
-    const serve = async (request: FastifyRequest, reply: FastifyReply, key: string, contentType: string, etag: string) => {
+    const serve = async (request: FastifyRequest, reply: FastifyReply, sha: string, key: string, contentType: string, etag: string) => {
       reply.header('ETag', etag).header('X-Content-Type-Options', 'nosniff');
-      if (request.headers['if-none-match'] === etag) return reply.code(304).send();
+      // A CDN may keep a file for its TTL, tagged with what its deletion purges
+      // (app/cdn/media-purge.ts). A 404 carries no tag: an upload purges nothing, so it stays 1 s.
+      const cdnHeaders = cdnPageHeaders([mediaTag(sha)], deps.config.cdn);
+      if (request.headers['if-none-match'] === etag) return reply.headers(cdnHeaders).code(304).send();
       const found = await media.read(key, readContextFor(request));
       // A stored type other than the URL's (a hand-edited URL): no such file at this address.
       if (!found || found.contentType !== contentType) throw httpError('not_found', 'No such file.');
+      reply.headers(cdnHeaders);
       if (found.node) reply.header('X-DB-Node', found.node);
       return reply.type(contentType).send(found.data);
     };
@@ -42,13 +48,13 @@ export function registerMediaRoutes(app: FastifyInstance, deps: AppDeps): void {
     scope.get<{ Params: { file: string } }>('/media/:file', async (request, reply) => {
       const m = fileParam.exec(request.params.file);
       if (!m) throw httpError('not_found', 'No such file.');
-      return serve(request, reply, m[1], mimeForExt[m[2] as ImageExt], `"${m[1]}"`);
+      return serve(request, reply, m[1], m[1], mimeForExt[m[2] as ImageExt], `"${m[1]}"`);
     });
 
     scope.get<{ Params: { sha: string } }>('/media/:sha/thumb.webp', async (request, reply) => {
       const sha = request.params.sha;
       if (!shaParam.test(sha)) throw httpError('not_found', 'No such file.');
-      return serve(request, reply, thumbnailKey(sha), 'image/webp', `"${sha}-thumb"`);
+      return serve(request, reply, sha, thumbnailKey(sha), 'image/webp', `"${sha}-thumb"`);
     });
   });
 }
