@@ -212,6 +212,16 @@ export function alertRules(p: AlertProfile, opts: { interval?: string } = {}): R
         description: 'Read the failing job\'s error in the app logs (`aidiary logs`, msg "job failed"); scheduled posts may be late until it passes.',
       },
     },
+    {
+      // Each app reports the cluster-wide count of the cdn-purge queue's failed set: max, not sum.
+      alert: 'AidiaryCdnPurgeDeadLetters',
+      expr: 'max(aidiary_cdn_purge_dead_letters) > 0',
+      labels: { severity: 'ticket' },
+      annotations: {
+        summary: '{{ $value }} CDN purge batch(es) failed every attempt: the CDN may serve pages older than their last write',
+        description: 'Read the provider\'s error in the app logs (`aidiary logs`, msg "cdn purge gave up after every attempt"; a 401/403 means the API token). Once the CDN answers again, purge the tag `site` at the CDN (or wait out its TTL) and remove the failed jobs of the cdn-purge queue.',
+      },
+    },
   ];
   return [{ name: 'aidiary', ...(opts.interval ? { interval: opts.interval } : {}), rules }];
 }

@@ -167,6 +167,15 @@ const cases: Case[] = [
     at: 8, labels: { severity: 'ticket', queue: 'scheduled', job: 'sweep' },
     healthy: [{ series: 'aidiary_jobs_finished_total{app="app-0",queue="scheduled",job="sweep",outcome="completed"}', values: '0+1x30' }],
   },
+  {
+    alert: 'AidiaryCdnPurgeDeadLetters',
+    series: [
+      { series: 'aidiary_cdn_purge_dead_letters{app="app-0"}', values: '0x5 1x30' },
+      { series: 'aidiary_cdn_purge_dead_letters{app="app-1"}', values: '0x5 1x30' },
+    ],
+    before: 4, at: 8, labels: { severity: 'ticket' },
+    healthy: [{ series: 'aidiary_cdn_purge_dead_letters{app="app-0"}', values: '0x30' }],
+  },
 ];
 
 /** The production rules without annotations (their $value renderings are not what is tested here). */
@@ -203,7 +212,7 @@ describe('alert rules (promtool)', () => {
   it('promtool check rules accepts both profiles', () => {
     writeFileSync(join(dir, 'short.yml'), renderAlertRulesYaml(shortProfile, { interval: '2s' }));
     const prod = promtool('check', 'rules', renderedRulesPath);
-    expect(prod.output).toContain('SUCCESS: 14 rules found');
+    expect(prod.output).toContain('SUCCESS: 15 rules found');
     expect(prod.status).toBe(0);
     const short = promtool('check', 'rules', join(dir, 'short.yml'));
     expect(short.status, short.output).toBe(0);
@@ -241,7 +250,7 @@ describe('alert rules (promtool)', () => {
 
   it('the reference Prometheus config (infra/observability/prometheus.yml) and the rules it loads pass promtool check config', () => {
     const r = promtool('check', 'config', renderedRulesPath.replace(/alert-rules\.yml$/, 'prometheus.yml'));
-    expect(r.output).toContain('SUCCESS: 14 rules found');
+    expect(r.output).toContain('SUCCESS: 15 rules found');
     expect(r.status, r.output).toBe(0);
   });
 
