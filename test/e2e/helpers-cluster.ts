@@ -66,17 +66,19 @@ export function get(url: string, agent?: Agent, timeoutMs = 10_000, headers: Rec
  * (`req.reusedSocket` + ECONNRESET). Only that case is retried, once, and it is counted.
  */
 export async function getRetryingStaleKeepAlive(url: string, agent: Agent, onRetry: () => void): Promise<GetResult> {
-  // Several pooled sockets can be closed by the same reload, so a retry may pick another one.
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await get(url, agent);
-    } catch (err) {
-      const e = err as NodeJS.ErrnoException & { reusedSocket?: boolean };
-      if (!e.reusedSocket || e.code !== 'ECONNRESET' || attempt >= 4) throw err;
-      onRetry();
-    }
+  try {
+    return await get(url, agent);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException & { reusedSocket?: boolean };
+    if (!e.reusedSocket || e.code !== 'ECONNRESET') throw err;
+    onRetry();
+    // On a new connection, as browsers retry: another pooled socket may have been closed by the
+    // same reload (under load, four in a row were).
+    return get(url, freshConnection);
   }
 }
+
+const freshConnection = new Agent({ keepAlive: false });
 
 export interface LoadReport {
   requests: number;
