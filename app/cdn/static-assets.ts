@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { extname, join, relative, sep } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { extname, relative, sep } from 'node:path';
 import { fromRoot } from '../project-root';
+import { filesUnder } from '../files-under';
 
 // The theme's and the admin's static files (app/static/) under build-hashed names:
 // `style.css` is linked as `/static/style.<8 hex of its SHA-256>.css`, which browsers, nginx and
@@ -81,19 +82,9 @@ export class StaticAssets {
   }
 }
 
-function walk(dir: string): string[] {
-  const out: string[] = [];
-  for (const entry of readdirSync(dir)) {
-    const p = join(dir, entry);
-    if (statSync(p).isDirectory()) out.push(...walk(p));
-    else out.push(p);
-  }
-  return out;
-}
-
 /** Reads every file under `dir` into memory (a request can only name one of them: no path is built from a URL). */
 export function loadStaticAssets(dir: string): StaticAssets {
-  return new StaticAssets(walk(dir).map((file) => {
+  return new StaticAssets(filesUnder(dir).map((file) => {
     const body = readFileSync(file);
     const name = relative(dir, file).split(sep).join('/');
     return {

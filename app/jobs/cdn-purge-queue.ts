@@ -4,6 +4,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { RedisAuth } from '../config';
 import { redisAuthOptions } from '../redis-connection';
+import { metricOnce, withTimeout as withTimeoutMs } from './queue-support';
 import type { CdnPurger } from '../cdn/purger';
 import type { JobQueueSummary } from './jobs';
 
@@ -62,6 +63,7 @@ export interface CdnPurgeQueue {
 
 const flushBucketMs = 100;
 const producerTimeoutMs = 1500;
+const withTimeout = <T>(what: string, p: Promise<T>, ms = producerTimeoutMs) => withTimeoutMs(what, p, ms);
 
 // Redis's clock for every due time: the apps' clocks may disagree; the queue's Redis is one.
 const nowMsLua = "local t = redis.call('TIME') local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)";
@@ -86,18 +88,6 @@ function withScripts(redis: Redis): ScriptedRedis {
   redis.defineCommand('cdnAddPending', { numberOfKeys: 1, lua: addPendingLua });
   redis.defineCommand('cdnClaimDue', { numberOfKeys: 1, lua: claimDueLua });
   return redis as ScriptedRedis;
-}
-
-function withTimeout<T>(what: string, p: Promise<T>, ms = producerTimeoutMs): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: job queue Redis did not answer within ${ms} ms`)), ms);
-  });
-  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
-}
-
-function metricOnce<T>(registry: Registry, name: string, make: () => T): T {
-  return (registry.getSingleMetric(name) as T | undefined) ?? make();
 }
 
 const keep = { removeOnComplete: { count: 200 } };

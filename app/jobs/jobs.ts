@@ -5,6 +5,7 @@ import { Counter, type Registry } from 'prom-client';
 import type { Db } from '../db/db';
 import type { RedisAuth } from '../config';
 import { redisAuthOptions } from '../redis-connection';
+import { metricOnce, withTimeout as withTimeoutMs } from './queue-support';
 import type { ContentChange, PageCache } from '../deps';
 import { isClusterPageCache } from '../cache/page-cache';
 import type { MediaLibrary } from '../media/media-library';
@@ -94,19 +95,7 @@ export const defaultJobsTuning: JobsTuning = {
 
 const keep = { removeOnComplete: { count: 500 }, removeOnFail: { count: 500 } };
 const producerTimeoutMs = 1500;
-
-/** Rejects after `ms` (the call itself may still complete later, e.g. once Redis is back). */
-function withTimeout<T>(what: string, p: Promise<T>, ms = producerTimeoutMs): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: job queue Redis did not answer within ${ms} ms`)), ms);
-  });
-  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
-}
-
-function metricOnce<T>(registry: Registry, name: string, make: () => T): T {
-  return (registry.getSingleMetric(name) as T | undefined) ?? make();
-}
+const withTimeout = <T>(what: string, p: Promise<T>, ms = producerTimeoutMs) => withTimeoutMs(what, p, ms);
 
 export function createJobs(deps: JobsDeps, tuning: Partial<JobsTuning> = {}): Jobs {
   const t = { ...defaultJobsTuning, ...tuning };

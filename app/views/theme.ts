@@ -1,7 +1,8 @@
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join, relative, sep } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { relative, sep } from 'node:path';
 import { Eta } from 'eta';
 import { fromRoot } from '../project-root';
+import { filesUnder } from '../files-under';
 
 // A theme is a folder of eta templates (app/views/themes/<name>/**/*.eta), every one compiled at
 // start and kept in memory: a render never touches the file system or the compiler. Templates
@@ -14,7 +15,7 @@ export class Theme {
 
   constructor(readonly name: string, dir: string) {
     this.eta = new Eta({ autoEscape: true, autoTrim: [false, 'nl'], cache: true, useWith: false });
-    for (const file of walk(dir)) {
+    for (const file of filesUnder(dir)) {
       if (!file.endsWith('.eta')) continue;
       const templateName = relative(dir, file).slice(0, -'.eta'.length).split(sep).join('/');
       this.eta.loadTemplate(`@${templateName}`, this.eta.compile(readFileSync(file, 'utf8')));
@@ -39,16 +40,6 @@ export class Theme {
   templates(): string[] {
     return [...this.names].sort();
   }
-}
-
-function walk(dir: string): string[] {
-  const out: string[] = [];
-  for (const entry of readdirSync(dir)) {
-    const p = join(dir, entry);
-    if (statSync(p).isDirectory()) out.push(...walk(p));
-    else out.push(p);
-  }
-  return out;
 }
 
 export function loadTheme(name = 'default'): Theme {
