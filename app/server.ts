@@ -158,7 +158,8 @@ export async function buildServer(deps: AppDeps): Promise<FastifyInstance> {
     const seconds = reply.elapsedTime / 1000;
     access.info({
       reqId: request.id, method: request.method, url: request.url, statusCode: status, responseTime: Math.round(reply.elapsedTime * 1000) / 1000,
-      cache: reply.getHeader('x-cache'), remoteAddress: request.socket?.remoteAddress,
+      // The client as trusted (the edge's X-Forwarded-For, else the peer), as fastify's own line had it.
+      cache: reply.getHeader('x-cache'), remoteAddress: request.ip,
     }, 'request completed');
     if (duration) {
       const route = request.routeOptions.url ?? 'unmatched';
