@@ -120,8 +120,8 @@ describe('interrupting bench and drills puts the cluster back', () => {
   it('Ctrl-C during bench: every app\'s cache layers are on again, its static file and wrk are gone, exit 130', async () => {
     expect((await appLayers(base)).every((a) => a.l1 && a.l2)).toBe(true);
     // static (3 s) first, then home-uncached with every cache layer off, interrupted while it measures.
-    const bench = startCli(['bench', '--scenario', 'static,home-uncached', '--duration', '3', '--warmup', '1', '--connections', '4', '--results-dir', resultsDir]);
-    await bench.waitFor(/home-uncached: measuring/);
+    const bench = startCli(['bench', '--scenario', 'static,home-uncached', '--rounds', '1', '--duration', '3', '--warmup', '1', '--connections', '4', '--results-dir', resultsDir]);
+    await bench.waitFor(/home-uncached( \(round \d+\/\d+\))?: measuring/);
     // The changes the interrupt must undo are really there.
     expect((await appLayers(base)).map((a) => [a.l1, a.l2])).toEqual(base.apps.map(() => [false, false]));
     const staticFile = join(projectRoot(), 'app', 'static', `bench-home-${bench.child.pid}.html`);
