@@ -4,7 +4,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { RedisAuth } from '../config';
 import { redisAuthOptions } from '../redis-connection';
-import { metricOnce, withTimeout as withTimeoutMs } from './queue-support';
+import { closeBounded, metricOnce, withTimeout as withTimeoutMs } from './queue-support';
 import type { CdnPurger } from '../cdn/purger';
 import type { JobQueueSummary } from './jobs';
 
@@ -263,13 +263,6 @@ export function createCdnPurgeQueue(deps: CdnPurgeQueueDeps, tuning: Partial<Cdn
     async close() {
       closed = true;
       if (schedulerTimer) clearTimeout(schedulerTimer);
-      const closeBounded = async (c: Worker | Queue, ms: number) => {
-        try {
-          await withTimeout('close', c.close(), ms);
-        } catch {
-          await withTimeout('disconnect', c.disconnect(), 1000).catch(() => {});
-        }
-      };
       await Promise.all([...(worker ? [closeBounded(worker, 5000)] : []), ...(workerQueue ? [closeBounded(workerQueue, 2000)] : []), closeBounded(queue, 2000)]);
       for (const client of [workerConnection, producer]) {
         if (client) await withTimeout('quit', client.quit(), 1000).catch(() => client.disconnect());

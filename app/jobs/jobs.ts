@@ -5,7 +5,7 @@ import { Counter, type Registry } from 'prom-client';
 import type { Db } from '../db/db';
 import type { RedisAuth } from '../config';
 import { redisAuthOptions } from '../redis-connection';
-import { metricOnce, withTimeout as withTimeoutMs } from './queue-support';
+import { closeBounded, metricOnce, withTimeout as withTimeoutMs } from './queue-support';
 import type { ContentChange, PageCache } from '../deps';
 import { isClusterPageCache } from '../cache/page-cache';
 import type { MediaLibrary } from '../media/media-library';
@@ -290,15 +290,6 @@ export function createJobs(deps: JobsDeps, tuning: Partial<JobsTuning> = {}): Jo
     async close() {
       closed = true;
       if (schedulerTimer) clearTimeout(schedulerTimer);
-      // Bounded: with Redis down (or never reached) BullMQ's close waits for a connection that may
-      // never come; then it is told to disconnect (main.ts exits after closeDeps in any case).
-      const closeBounded = async (c: Worker | Queue, ms: number) => {
-        try {
-          await withTimeout('close', c.close(), ms);
-        } catch {
-          await withTimeout('disconnect', c.disconnect(), 1000).catch(() => {});
-        }
-      };
       // Workers let a running job finish (a thumbnail is short); waiting jobs stay for the other apps.
       await Promise.all([...workers.map((w) => closeBounded(w, 5000)), ...Object.values(queues).map((q) => closeBounded(q, 2000)), deps.cdnPurge?.close()]);
       for (const client of [workerConnection, producer]) {

@@ -15,3 +15,15 @@ export function withTimeout<T>(what: string, p: Promise<T>, ms: number): Promise
 export function metricOnce<T>(registry: Registry, name: string, make: () => T): T {
   return (registry.getSingleMetric(name) as T | undefined) ?? make();
 }
+
+/**
+ * Closes a BullMQ worker or queue within `ms`: with Redis down (or never reached) its close waits
+ * for a connection that may never come; then it is told to disconnect.
+ */
+export async function closeBounded(c: { close(): Promise<void>; disconnect(): Promise<void> }, ms: number): Promise<void> {
+  try {
+    await withTimeout('close', c.close(), ms);
+  } catch {
+    await withTimeout('disconnect', c.disconnect(), 1000).catch(() => {});
+  }
+}

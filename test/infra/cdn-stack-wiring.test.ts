@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { loadCdnAdapterConfig } from '../../app/cdn/adapter-config';
 import { runProgram, plainStrings, type ProgramRun, type RecordedResource } from './pulumi-harness';
-import { byRole, envFromList, materializeSecretFiles, plainTextLeaks, prodSecretConfig, runProd } from './stack-fixtures';
+import { byRole, envFromList, materializeSecretFiles, plainTextLeaks, podEnv, prodSecretConfig, runProd } from './stack-fixtures';
 import { schemaProblems } from './kubernetes-schema';
 import { connectionAllowed, type Policy } from './network-policy-eval';
 
@@ -23,22 +23,6 @@ const K = {
 
 const cdnKeys = (env: Record<string, string>) => Object.keys(env).filter((k) => k.startsWith('AIDIARY_CDN_PROVIDER') || k.startsWith('AIDIARY_CDN_CLOUD') || k.startsWith('AIDIARY_CDN_FASTLY') || k.startsWith('AIDIARY_CDN_AWS') || k.startsWith('AIDIARY_CDN_VARNISH'));
 
-function podEnv(run: ProgramRun, workload: RecordedResource): Record<string, string> {
-  const spec = workload.inputs.spec.template.spec;
-  const container = spec.containers[0];
-  const env: Record<string, string> = Object.fromEntries(container.env.filter((e: { value?: string }) => e.value !== undefined).map((e: { name: string; value: string }) => [e.name, e.value]));
-  const secretData = (name: string, key: string) => run.byType(K.secret).find((s) => s.inputs.metadata.name === name)!.inputs.stringData[key];
-  return materializeSecretFiles(env, (path) => {
-    const mount = container.volumeMounts.find((m: { mountPath: string }) => path.startsWith(`${m.mountPath}/`));
-    const volume = spec.volumes.find((v: { name: string }) => v.name === mount.name);
-    const file = path.slice(mount.mountPath.length + 1);
-    for (const source of volume.projected.sources) {
-      const item = source.secret.items.find((i: { path: string }) => i.path === file);
-      if (item) return secretData(source.secret.name, item.key);
-    }
-    throw new Error(`${path}: not provided by volume ${mount.name}`);
-  });
-}
 
 describe('staging (Docker) with cdnProvider cloudflare', () => {
   const run = () => runProgram('staging', { target: 'docker', appReplicas: '2', dbReplicas: '1', cdnProvider: 'cloudflare', cdnCloudflareZoneId: zoneId, cdnApiToken: cfToken }, ['cdnApiToken']);

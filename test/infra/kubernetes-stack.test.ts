@@ -6,9 +6,9 @@ import { slotWalKeepSize } from '../../infra/kubernetes/database';
 import { parseTopology } from '../../infra/topology';
 import { aclPasswordHash, redisAclDir, redisAclFile, redisDefaultUserRule, redisUsers } from '../../infra/redis-settings';
 import { schemaProblems } from './kubernetes-schema';
-import { plainStrings, type ProgramRun, type RecordedResource } from './pulumi-harness';
+import { plainStrings, type ProgramRun } from './pulumi-harness';
 import { selectorProblems } from './selector-lint';
-import { counts, materializeSecretFiles, plainTextLeaks, prodSecretConfig, runProd } from './stack-fixtures';
+import { counts, plainTextLeaks, podEnv, prodSecretConfig, runProd } from './stack-fixtures';
 
 // Prod (Kubernetes) stack under Pulumi mocks, for 1, 3 and 7 apps and DB replicas. Every object,
 // the CloudNativePG and Barman Cloud plugin resources included, is validated offline against
@@ -33,29 +33,6 @@ const podName = 'aidiary-prod-app-7d9c5b8f6-x2k4q';
 
 const isSubset = (sub: Record<string, string>, of: Record<string, string>) => Object.entries(sub).every(([k, v]) => of?.[k] === v);
 
-function podEnv(run: ProgramRun, workload: RecordedResource): Record<string, string> {
-  const spec = workload.inputs.spec.template.spec;
-  const container = spec.containers[0];
-  const env: Record<string, string> = {};
-  for (const e of container.env) {
-    if (e.value !== undefined) env[e.name] = e.value;
-    else if (e.valueFrom?.fieldRef?.fieldPath === 'metadata.name') env[e.name] = podName;
-    else throw new Error(`${e.name}: unexpected valueFrom ${JSON.stringify(e.valueFrom)}`);
-  }
-  // Resolve each file path through volume mounts and the projected Secret items to the value
-  // the kubelet would write there.
-  const secretData = (name: string, key: string) => run.byType(K.secret).find((s) => s.inputs.metadata.name === name)!.inputs.stringData[key];
-  return materializeSecretFiles(env, (path) => {
-    const mount = container.volumeMounts.find((m: { mountPath: string }) => path.startsWith(`${m.mountPath}/`));
-    const volume = spec.volumes.find((v: { name: string }) => v.name === mount.name);
-    const file = path.slice(mount.mountPath.length + 1);
-    for (const source of volume.projected.sources) {
-      const item = source.secret.items.find((i: { path: string }) => i.path === file);
-      if (item) return secretData(source.secret.name, item.key);
-    }
-    throw new Error(`${path}: not provided by volume ${mount.name}`);
-  });
-}
 
 describe.each(counts)('prod stack with %i apps and as many DB replicas', (n) => {
   const t = parseTopology({ name: 'aidiary-prod', target: 'kubernetes', host: '0.0.0.0', appReplicas: n, dbReplicas: n });

@@ -85,3 +85,32 @@ export function plainTextLeaks(run: ProgramRun, plainStrings: (v: unknown) => st
   }
   return leaks;
 }
+
+/**
+ * A Kubernetes workload's first container's environment as the kubelet would give it: plain values,
+ * the pod name for `fieldRef: metadata.name`, and each `*_FILE` path resolved through the volume
+ * mounts and projected Secret items to the value written there.
+ */
+export function podEnv(run: ProgramRun, workload: RecordedResource, podName = 'aidiary-prod-app-7d9c5b8f6-x2k4q'): Record<string, string> {
+  const spec = workload.inputs.spec.template.spec;
+  const container = spec.containers[0];
+  const env: Record<string, string> = {};
+  for (const e of container.env) {
+    if (e.value !== undefined) env[e.name] = e.value;
+    else if (e.valueFrom?.fieldRef?.fieldPath === 'metadata.name') env[e.name] = podName;
+    else throw new Error(`${e.name}: unexpected valueFrom ${JSON.stringify(e.valueFrom)}`);
+  }
+  // Resolve each file path through volume mounts and the projected Secret items to the value
+  // the kubelet would write there.
+  const secretData = (name: string, key: string) => run.byType('kubernetes:core/v1:Secret').find((s) => s.inputs.metadata.name === name)!.inputs.stringData[key];
+  return materializeSecretFiles(env, (path) => {
+    const mount = container.volumeMounts.find((m: { mountPath: string }) => path.startsWith(`${m.mountPath}/`));
+    const volume = spec.volumes.find((v: { name: string }) => v.name === mount.name);
+    const file = path.slice(mount.mountPath.length + 1);
+    for (const source of volume.projected.sources) {
+      const item = source.secret.items.find((i: { path: string }) => i.path === file);
+      if (item) return secretData(source.secret.name, item.key);
+    }
+    throw new Error(`${path}: not provided by volume ${mount.name}`);
+  });
+}
