@@ -200,8 +200,7 @@ function proxyLocation(input: NginxRenderInput, o: LocationOptions): string[] {
       '        proxy_cache_lock_timeout 2s;',
       '        # A stale anonymous page beats an error page while every app is unreachable or reports',
       '        # its database down (503); logged-in and /admin, /api requests never use the cache.',
-      '        proxy_cache_use_stale updating error timeout http_502 http_503;',
-      '        proxy_cache_background_update on;',
+      ...staleUseLines(input),
       `        proxy_cache_bypass $cookie_${SESSION_COOKIE} $aidiary_edge_skip $aidiary_bench_bypass;`,
       `        proxy_no_cache $cookie_${SESSION_COOKIE} $aidiary_edge_skip $aidiary_bench_bypass;`,
       '        add_header X-Edge-Cache $upstream_cache_status always;',
@@ -217,6 +216,17 @@ function proxyLocation(input: NginxRenderInput, o: LocationOptions): string[] {
   }
   lines.push('    }');
   return lines;
+}
+
+/**
+ * Without a CDN, an expired copy answers while one request refreshes it (stale-while-updating: a
+ * page at most a refresh's duration past its second). With a CDN in front, never: the CDN's fetch
+ * after a purge (commit + 1.1 s) would otherwise take the copy from before the write and keep it
+ * for the CDN TTL. Errors still fall back to the stale copy either way.
+ */
+function staleUseLines(input: NginxRenderInput): string[] {
+  if (input.passCdnHeaders) return ['        proxy_cache_use_stale error timeout http_502 http_503;'];
+  return ['        proxy_cache_use_stale updating error timeout http_502 http_503;', '        proxy_cache_background_update on;'];
 }
 
 /**

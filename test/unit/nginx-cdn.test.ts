@@ -124,6 +124,15 @@ describe('CDN-only headers at the nginx edge', () => {
     expect(res.headers.get('x-accel-expires')).toBeNull();
   }, 20_000);
 
+  it('with a CDN in front, an expired copy is never served while it refreshes (a CDN fetch after a purge gets a fresh render)', async () => {
+    const edge = await startEdge({ passCdnHeaders: true });
+    const first = await (await fetch(`${edge.base}/refetch`)).text();
+    await new Promise((r) => setTimeout(r, 2_200));
+    const after = await fetch(`${edge.base}/refetch`);
+    expect(after.headers.get('x-edge-cache')).not.toMatch(/^(HIT|STALE|UPDATING)$/);
+    expect(await after.text()).not.toBe(first);
+  }, 20_000);
+
   it('the micro-cache stays bounded to about a second, whatever Surrogate-Control says', async () => {
     const edge = edges[0] ?? await startEdge({});
     for (const path of ['/micro', '/no-accel']) {
