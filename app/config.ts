@@ -91,7 +91,8 @@ function parseDbNodes(value: string): DbNode[] {
   });
 }
 
-function secret(env: Env, name: string, required: boolean): string | null {
+/** `<NAME>_FILE` (read, trimmed, never empty) or `<NAME>`; null when neither is set and not required. */
+export function secret(env: Env, name: string, required: boolean): string | null {
   const file = env[`${name}_FILE`];
   if (file) {
     try {

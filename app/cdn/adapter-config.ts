@@ -1,5 +1,4 @@
-import { readFileSync } from 'node:fs';
-import { ConfigError } from '../config';
+import { ConfigError, secret as readSecret } from '../config';
 import type { Db } from '../db/db';
 import { cdnProviders, type CdnProvider, type CdnPurger } from './purger';
 import { createCloudflarePurger } from './cloudflare-purger';
@@ -39,19 +38,10 @@ export type CdnAdapterConfig =
     | { provider: 'varnish'; url: string }
   ));
 
+/** A provider's secret through the config's own reader (app/config.ts), required for that provider. */
 function secret(env: Env, name: string): string {
-  const file = env[`${name}_FILE`];
-  if (file) {
-    let value: string;
-    try {
-      value = readFileSync(file, 'utf8').trim();
-    } catch (err) {
-      throw new ConfigError(`${name}_FILE: cannot read "${file}" (${(err as NodeJS.ErrnoException).code ?? 'error'}); point it at a readable file`);
-    }
-    if (!value) throw new ConfigError(`${name}_FILE: "${file}" is empty; write the secret into it`);
-    return value;
-  }
-  if (env[name]) return env[name]!;
+  const value = readSecret(env, name, false);
+  if (value) return value;
   throw new ConfigError(`${name}: missing for AIDIARY_CDN_PROVIDER=${env.AIDIARY_CDN_PROVIDER}; set ${name}_FILE (a 0600 file holding it) or ${name}`);
 }
 
