@@ -43,6 +43,18 @@ export function parseStatusRssBytes(text: string): number | null {
   return m ? Number(m[1]) * 1024 : null;
 }
 
+/**
+ * voluntary_ctxt_switches and nonvoluntary_ctxt_switches of /proc/<pid>/status: the counts of the
+ * process's main thread (the thread whose id is the pid), for Node.js its event loop. A voluntary
+ * switch is the loop blocking in epoll_wait with nothing to do, so each later wake-up pays a loop
+ * turn and the kernel's switch back; an involuntary one is the thread preempted while it had work.
+ */
+export function parseStatusSwitches(text: string): { voluntary: number; involuntary: number } | null {
+  const v = text.match(/^voluntary_ctxt_switches:\s+(\d+)$/m);
+  const n = text.match(/^nonvoluntary_ctxt_switches:\s+(\d+)$/m);
+  return v && n ? { voluntary: Number(v[1]), involuntary: Number(n[1]) } : null;
+}
+
 /** The roots and every live descendant of them, by ppid (each pid once, even when roots nest). */
 export function processTree(roots: number[], procs: ReadonlyMap<number, ProcStat>): number[] {
   const children = new Map<number, number[]>();

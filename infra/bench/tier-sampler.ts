@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { microsPerRequest, netTicks, parseMachineCpu, parseProcStat, parseStatusRssBytes, treeTicks, type ProcStat } from './process-cpu';
+import { microsPerRequest, netTicks, parseMachineCpu, parseProcStat, parseStatusRssBytes, parseStatusSwitches, treeTicks, type ProcStat } from './process-cpu';
 
 // Reads /proc for the bench's CPU-per-request columns: one snapshot of every process before a
 // measured run and one after, the tiers' trees summed in each (process-cpu.ts has the arithmetic).
@@ -17,12 +17,17 @@ export interface TierSnapshot {
   ticks: Record<CpuTier, number>;
   /** The whole machine (/proc/stat), to tell what other processes took during the run. */
   machine: { total: number; idle: number };
+  /** Context switches of the apps' main threads (their event loops), summed over the app roots. */
+  appSwitches: { voluntary: number; involuntary: number };
   /** Monotonic ms, for the measured wall time. */
   at: number;
 }
 
 /** Each tier's background CPU with no load, in ticks per second (subtracted from every run). */
-export type IdleRates = Record<CpuTier, number>;
+export type IdleRates = Record<CpuTier, number> & {
+  /** The apps' event-loop wake-ups per second with no load (timers), subtracted like the ticks. */
+  appWakeups?: number;
+};
 
 export interface ScenarioCpu {
   /** CPU µs per request in each tier, its idle background subtracted; cdn is null when there is no CDN tier. */
@@ -39,6 +44,12 @@ export interface ScenarioCpu {
   machine: { cores: number; busyCores: number; othersCores: number };
   /** RSS of each app process at the end of the run, and the bytes its L1 page cache held then (null: unknown). */
   appRssBytes: { pid: number; bytes: number | null; l1Bytes?: number | null }[];
+  /**
+   * Per request, over the apps' main threads: event-loop wake-ups (voluntary context switches, their
+   * idle timer rate subtracted) and preemptions (involuntary ones). How many requests an app handles
+   * per turn of its loop: the capacity model's per-wake-up cost depends on it.
+   */
+  appSwitchesPerRequest?: { wakeups: number | null; preemptions: number | null };
 }
 
 let cachedTicksPerSecond: number | null = null;
@@ -75,11 +86,29 @@ export function rssBytes(pid: number): number | null {
   }
 }
 
+/** Main-thread context switches summed over these pids (a pid gone meanwhile counts 0). */
+export function readSwitches(pids: number[]): { voluntary: number; involuntary: number } {
+  const total = { voluntary: 0, involuntary: 0 };
+  for (const pid of pids) {
+    try {
+      const s = parseStatusSwitches(readFileSync(`/proc/${pid}/status`, 'utf8'));
+      if (s) {
+        total.voluntary += s.voluntary;
+        total.involuntary += s.involuntary;
+      }
+    } catch {
+      /* the process ended while we looked */
+    }
+  }
+  return total;
+}
+
 export function snapshotTiers(roots: TierRoots): TierSnapshot {
   const procs = readAllProcStats();
   const self = procs.get(process.pid);
   return {
     at: performance.now(),
+    appSwitches: readSwitches(roots.apps),
     machine: parseMachineCpu(readFileSync('/proc/stat', 'utf8')),
     ticks: {
       nginx: treeTicks(roots.nginx, procs),
@@ -100,6 +129,7 @@ export async function measureIdle(roots: TierRoots, seconds: number, sleep: (ms:
   const elapsed = Math.max(1e-3, (after.at - before.at) / 1000);
   const rates = {} as IdleRates;
   for (const tier of cpuTiers) rates[tier] = tier === 'loadgen' ? 0 : Math.max(0, after.ticks[tier] - before.ticks[tier]) / elapsed;
+  rates.appWakeups = Math.max(0, after.appSwitches.voluntary - before.appSwitches.voluntary) / elapsed;
   return rates;
 }
 
@@ -130,5 +160,15 @@ export function scenarioCpu(before: TierSnapshot, after: TierSnapshot, requests:
     coresBusy: busy,
     machine,
     appRssBytes: appPids.map((pid) => ({ pid, bytes: rssBytes(pid) })),
+    appSwitchesPerRequest: switchesPerRequest(before, after, requests, seconds, idle.appWakeups ?? 0),
   };
+}
+
+/** The apps' wake-ups (less the idle timer rate) and preemptions per request over a run (null: no requests). */
+export function switchesPerRequest(before: Pick<TierSnapshot, 'appSwitches'>, after: Pick<TierSnapshot, 'appSwitches'>, requests: number, seconds: number, idleWakeupsPerSecond: number): { wakeups: number | null; preemptions: number | null } {
+  if (requests <= 0) return { wakeups: null, preemptions: null };
+  const round4 = (x: number) => Math.round(x * 1e4) / 1e4;
+  const wakeups = Math.max(0, after.appSwitches.voluntary - before.appSwitches.voluntary - idleWakeupsPerSecond * seconds);
+  const preemptions = Math.max(0, after.appSwitches.involuntary - before.appSwitches.involuntary);
+  return { wakeups: round4(wakeups / requests), preemptions: round4(preemptions / requests) };
 }
