@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import {
-  median, microsPerRequest, netTicks, parseMachineCpu, parseProcStat, parseStatusRssBytes, processTree, treeTicks, type ProcStat,
+  median, microsPerRequest, netTicks, parseMachineCpu, parseProcStat, parseStatusRssBytes, parseStatusSwitches, processTree, treeTicks, type ProcStat,
 } from '../../infra/bench/process-cpu';
+import { switchesPerRequest } from '../../infra/bench/tier-sampler';
 import { cdnHitRatio, parseStubStatusRequests } from '../../infra/bench/stub-status';
 
 // /proc parsing and the per-tree arithmetic behind the bench's CPU-per-request columns.
@@ -30,6 +31,12 @@ describe('parsing /proc', () => {
   it('reads VmRSS in bytes, null when the process has none', () => {
     expect(parseStatusRssBytes('Name:\tnode\nVmPeak:\t 999 kB\nVmRSS:\t  245760 kB\nThreads:\t11\n')).toBe(245760 * 1024);
     expect(parseStatusRssBytes('Name:\tkthreadd\nThreads:\t1\n')).toBeNull();
+  });
+
+  it('reads the main thread\'s voluntary and involuntary context switches, null when either is absent', () => {
+    const status = 'Name:\tnode\nThreads:\t11\nvoluntary_ctxt_switches:\t12345\nnonvoluntary_ctxt_switches:\t678\n';
+    expect(parseStatusSwitches(status)).toEqual({ voluntary: 12345, involuntary: 678 });
+    expect(parseStatusSwitches('Name:\tnode\nvoluntary_ctxt_switches:\t5\n')).toBeNull();
   });
 
   it('reads the machine total and idle+iowait ticks from /proc/stat', () => {
@@ -75,6 +82,15 @@ describe('per-request arithmetic', () => {
   it('subtracts the tier\'s idle background over the run, never below 0', () => {
     expect(netTicks(1000, 1300, 20, 10)).toBe(100);
     expect(netTicks(1000, 1010, 20, 10)).toBe(0);
+  });
+
+  it('counts the apps\' wake-ups per request less their idle timer rate, and preemptions as they are', () => {
+    const at = (voluntary: number, involuntary: number) => ({ appSwitches: { voluntary, involuntary } });
+    // 5 s, 10,000 requests: 3,000 switches less 100/s idle · 5 s = 2,500 → 0.25; 400 preemptions → 0.04.
+    expect(switchesPerRequest(at(1000, 100), at(4000, 500), 10_000, 5, 100)).toEqual({ wakeups: 0.25, preemptions: 0.04 });
+    // A busy loop skips its idle timers' wake-ups: never below 0.
+    expect(switchesPerRequest(at(1000, 100), at(1200, 100), 10_000, 5, 100)).toEqual({ wakeups: 0, preemptions: 0 });
+    expect(switchesPerRequest(at(0, 0), at(10, 10), 0, 5, 0)).toEqual({ wakeups: null, preemptions: null });
   });
 
   it('median is the lower middle, as the bench\'s median round', () => {
