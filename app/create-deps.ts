@@ -15,6 +15,7 @@ import { createMediaLibrary } from './media/media-library';
 import { createJobs, type JobsTuning } from './jobs/jobs';
 import { createConfiguredCdnPurge } from './jobs/cdn-purge-wiring';
 import { purgeMediaOnRemove } from './cdn/media-purge';
+import { stdoutLogDestination } from './log-destination';
 
 // AppConfig → AppDeps: the only place that opens pools and clients. main.ts calls it once; tests
 // call it against the servers they started. closeDeps() releases everything it opened.
@@ -42,12 +43,12 @@ export function accessLoggerOf(logger: FastifyBaseLogger): FastifyBaseLogger {
 }
 
 export function createLogger(config: Pick<AppConfig, 'appName' | 'logLevel'>): FastifyBaseLogger {
-  // Asynchronous, buffered writes (sonic-boom): a synchronous write per request line cost ~8 % of
+  // Buffered writes (app/log-destination.ts): a synchronous write per request line cost ~8 % of
   // an app's CPU under the bench, and a write(2) per line most of the rest; lines are written in
-  // 8 KiB batches and at least once a second (like nginx's buffered access log). pino registers
-  // an exit hook that flushes synchronously on process.exit (main.ts's shutdown and fatal paths),
-  // so the last lines are not lost.
-  const destination = pino.destination({ sync: false, minLength: 8 * 1024, periodicFlush: 1000 });
+  // 8 KiB batches and at least once a second (like nginx's buffered access log), and flushed
+  // synchronously on process exit (main.ts's shutdown and fatal paths end in process.exit), so the
+  // last lines are not lost. Both loggers share the process's one stdout batch.
+  const destination = stdoutLogDestination();
   const base = { app: config.appName };
   const logger = pino({
     level: config.logLevel, base,
