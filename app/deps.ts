@@ -38,6 +38,8 @@ export interface PageRequest {
 
 export interface PageCache {
   get(req: PageRequest): Promise<{ page: RenderedPage; cacheStatus: CacheStatus }>;
+  /** A fresh in-process (L1) copy of `key`, counted as a hit; undefined when there is none. */
+  freshL1Hit?(key: string): RenderedPage | undefined;
   /** After a committed write: purge `tags` cluster-wide; `lsn` is the write's commit LSN. */
   invalidate(tags: string[], lsn: string): Promise<void>;
   flushAll(): Promise<void>;

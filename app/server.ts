@@ -1,9 +1,10 @@
-import { randomUUID } from 'node:crypto';
+import { createServer } from 'node:http';
 import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import type { Histogram } from 'prom-client';
 import type { AppDeps } from './deps';
 import { HttpError, errorCatalog, type ErrorCode } from './errors';
-import { accessLoggerOf, httpDurationMetric } from './create-deps';
+import { createRequestRecorder } from './request-record';
+import { requestIdOf } from './request-id';
+import { createHotPath, type HotPath } from './hot-path';
 import { registerSessionPlugin } from './session/plugin';
 import { registerPublicRoutes } from './routes/public/index';
 import { publicContext } from './routes/public/public-context';
@@ -13,7 +14,7 @@ import { registerApiRoutes } from './routes/api/index';
 import { registerAdminRoutes } from './routes/admin/index';
 import { registerBoundedJsonParser } from './routes/json-body';
 import { securityHeaders } from './routes/security-headers';
-import { trustedEdgeCheck } from './trusted-edge';
+import { memoizedByAddress, trustedEdgeCheck } from './trusted-edge';
 import { shouldInjectError } from './fault-injection';
 
 // buildServer(deps): the whole HTTP surface, no environment reads and no listening (main.ts
@@ -32,25 +33,6 @@ export function isDraining(app: FastifyInstance): boolean {
   return drainingApps.has(app);
 }
 
-/**
- * The trust check per peer address, remembered: it runs on every request (request id, client
- * address) and BlockList.check builds native address objects each time. Peers are few (the edge's
- * addresses); the memo is dropped if it ever grows past 1,024.
- */
-function memoizedByAddress(check: (address: string | undefined) => boolean): (address: string | undefined) => boolean {
-  const memo = new Map<string, boolean>();
-  return (address) => {
-    if (!address) return false;
-    let trusted = memo.get(address);
-    if (trusted === undefined) {
-      if (memo.size >= 1024) memo.clear();
-      memo.set(address, (trusted = check(address)));
-    }
-    return trusted;
-  };
-}
-
-const requestIdPattern = /^[A-Za-z0-9._:-]{8,128}$/;
 /** The readiness check's own deadline on its database probe; probes of /health/ready must wait longer. */
 export const readinessTimeoutMs = 1500;
 
@@ -94,14 +76,27 @@ export function classifyError(err: unknown): { status: number; code: ErrorCode; 
 
 const wantsJson = (request: FastifyRequest) => request.url.startsWith('/api/') || request.url === '/api';
 
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The pages the hot path may answer are remembered through it (app/routes/public/serve-page.ts). */
+    hotPath: HotPath;
+  }
+}
+
 export async function buildServer(deps: AppDeps): Promise<FastifyInstance> {
   const { config } = deps;
   // Only the edge may speak for the client: request.ip / request.protocol come from
   // X-Forwarded-For / -Proto when the TCP peer is in AIDIARY_TRUSTED_EDGE (nginx overwrites both),
   // else from the socket. The login limits and logs key on that address.
   const fromEdge = memoizedByAddress(trustedEdgeCheck(config.trustedEdge));
-  const app = Fastify({
+  const record = createRequestRecorder(deps);
+  // /health and fresh L1 page hits are answered before fastify (app/hot-path.ts).
+  const hotPath = createHotPath({ config, pageCache: deps.pageCache, fromEdge, record, isDraining: () => isDraining(app) });
+  const app: FastifyInstance = Fastify({
     loggerInstance: deps.logger,
+    serverFactory: (handler) => createServer((req, res) => {
+      if (!hotPath.serve(req, res)) handler(req, res);
+    }),
     trustProxy: config.trustedEdge.length > 0 ? (address: string) => fromEdge(address) : false,
     bodyLimit: 1024 * 1024,
     // A draining app finishes every request it still receives, with Connection: close (fastify
@@ -114,23 +109,12 @@ export async function buildServer(deps: AppDeps): Promise<FastifyInstance> {
     routerOptions: { maxParamLength: 1500, ignoreTrailingSlash: false },
     // One log line per request (the onResponse hook below) instead of fastify's two.
     logController: new LogController({ disableRequestLogging: true }),
-    // The edge's id (nginx's $request_id, which overwrites a client's header), so the app's and
-    // nginx's log lines join; a header from any other peer is ignored.
-    genReqId: (req) => {
-      const given = req.headers['x-request-id'];
-      return typeof given === 'string' && requestIdPattern.test(given) && fromEdge(req.socket?.remoteAddress) ? given : randomUUID();
-    },
-  });
+    genReqId: (req) => requestIdOf(req, fromEdge),
+  }) as unknown as FastifyInstance;
+  app.decorate('hotPath', hotPath);
 
   // JSON bodies: depth-checked before parsing (app/routes/json-body.ts); size: bodyLimit above.
   registerBoundedJsonParser(app);
-
-  const duration = deps.metrics.getSingleMetric(httpDurationMetric) as Histogram<'route' | 'method' | 'status'> | undefined;
-  // The labelled child per (route, method, status class): prom-client hashes the label object on
-  // every observe() otherwise.
-  const durationByLabels = new Map<string, Histogram.Internal<'route' | 'method' | 'status'>>();
-  const access = accessLoggerOf(deps.logger);
-  const statusClasses = ['0xx', '1xx', '2xx', '3xx', '4xx', '5xx'];
 
   // The hooks on every request are callback-style (no promise and microtask per hook) and do no
   // work an anonymous request does not need; the security headers are one pre-built object.
@@ -151,28 +135,16 @@ export async function buildServer(deps: AppDeps): Promise<FastifyInstance> {
     if (isDraining(app)) reply.header('Connection', 'close');
     done(null, payload);
   });
-  // The request's one log line (its reqId is the edge's X-Request-Id when nginx sent it, so the
-  // edge's access line and this one join) and the latency histogram.
+  // The request's one log line and latency sample (app/request-record.ts).
   app.addHook('onResponse', (request, reply, done) => {
-    const status = reply.statusCode;
-    const seconds = reply.elapsedTime / 1000;
-    access.info({
-      reqId: request.id, method: request.method, url: request.url, statusCode: status, responseTime: Math.round(reply.elapsedTime * 1000) / 1000,
-      // The client as trusted (the edge's X-Forwarded-For, else the peer), as fastify's own line had it.
-      cache: reply.getHeader('x-cache'), remoteAddress: request.ip,
-    }, 'request completed');
-    if (duration) {
-      const route = request.routeOptions.url ?? 'unmatched';
-      const statusClass = statusClasses[Math.floor(status / 100)] ?? `${Math.floor(status / 100)}xx`;
-      const key = `${route}\u0000${request.method}\u0000${statusClass}`;
-      let child = durationByLabels.get(key);
-      if (!child) durationByLabels.set(key, (child = duration.labels({ route, method: request.method, status: statusClass })));
-      child.observe(seconds);
-    }
+    record({
+      reqId: request.id, method: request.method, url: request.url, statusCode: reply.statusCode, elapsedMs: reply.elapsedTime,
+      cache: reply.getHeader('x-cache'), remoteAddress: request.ip, route: request.routeOptions.url ?? 'unmatched',
+    });
     done();
   });
 
-  // Liveness: no I/O at all.
+  // Liveness: no I/O at all (answered by the hot path; this route serves inject() and HEAD).
   app.get('/health', async (_request, reply) => {
     reply.header('Cache-Control', 'no-store');
     return { status: 'ok', service: 'aidiary', app: config.appName, uptimeSeconds: Math.round(process.uptime()) };

@@ -23,3 +23,21 @@ export function trustedEdgeCheck(entries: string[]): TrustCheck {
     return family !== 0 && list.check(address, family === 6 ? 'ipv6' : 'ipv4');
   };
 }
+
+/**
+ * The trust check per peer address, remembered: it runs on every request (request id, client
+ * address) and BlockList.check builds native address objects each time. Peers are few (the edge's
+ * addresses); the memo is dropped if it ever grows past 1,024.
+ */
+export function memoizedByAddress(check: TrustCheck): TrustCheck {
+  const memo = new Map<string, boolean>();
+  return (address) => {
+    if (!address) return false;
+    let trusted = memo.get(address);
+    if (trusted === undefined) {
+      if (memo.size >= 1024) memo.clear();
+      memo.set(address, (trusted = check(address)));
+    }
+    return trusted;
+  };
+}

@@ -185,16 +185,27 @@ class RedisPageCache implements ClusterPageCache {
 
   // ---- reads -------------------------------------------------------------------------------
 
+  /**
+   * The page of a fresh L1 entry, counted as an L1 hit, or undefined (nothing counted: the caller
+   * goes on to get(), which counts what it finds). The hot path (app/hot-path.ts) serves this
+   * without fastify; get() starts with it.
+   */
+  freshL1Hit(key: string, now = Date.now()): RenderedPage | undefined {
+    if (!this.layerState.l1) return undefined;
+    const entry = this.l1.get(key);
+    if (!entry || now >= entry.freshUntilMs) return undefined;
+    this.metrics.hit('l1');
+    this.hits.record(key);
+    return entry.page;
+  }
+
   async get(req: PageRequest): Promise<Result> {
     const now = Date.now();
     if (this.layerState.l1) {
+      const fresh = this.freshL1Hit(req.key, now);
+      if (fresh) return { page: fresh, cacheStatus: 'HIT-L1' };
       const entry = this.l1.get(req.key);
       if (entry) {
-        if (now < entry.freshUntilMs) {
-          this.metrics.hit('l1');
-          this.hits.record(req.key);
-          return { page: entry.page, cacheStatus: 'HIT-L1' };
-        }
         if (now < entry.freshUntilMs + this.swrMs) {
           // Expired but not purged (purges delete the entry): serve it while one refresh runs.
           this.metrics.staleServed();

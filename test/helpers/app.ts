@@ -28,6 +28,8 @@ export interface StartTestAppOptions {
   env?: Record<string, string>;
   /** Wrap or replace deps before buildServer (e.g. a query-counting Db). */
   wrapDeps?: (deps: AppDeps) => AppDeps;
+  /** Runs on the built server before ready() (e.g. a test's own hook). */
+  beforeReady?: (app: FastifyInstance) => void;
   /** Reuse servers started by the caller (several apps on one database). */
   pg?: TestPostgres;
   redis?: TestRedis;
@@ -101,6 +103,7 @@ export async function startTestApp(options: StartTestAppOptions = {}): Promise<T
     if (options.wrapDeps) deps = options.wrapDeps(deps);
     const app = await buildServer(deps);
     started.push(() => app.close());
+    options.beforeReady?.(app);
     await app.ready();
 
     return {

@@ -97,6 +97,8 @@ export async function servePage<T>(request: FastifyRequest, reply: FastifyReply,
     }));
     // A 5xx is not a page that a purge keeps right: no CDN TTL for it.
     setAnonymousCaching(reply, deps.config.cdn, page.status < 500 ? tags : undefined);
+    // This URL is this page's cache key: its later L1 hits may skip fastify (app/hot-path.ts).
+    if (request.url === spec.key && request.method === 'GET') request.server.hotPath?.rememberPage(spec.key, request.routeOptions.url ?? 'unmatched', tags);
   }
   return sendPage(reply, page, cacheStatus);
 }
