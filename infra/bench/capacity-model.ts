@@ -13,11 +13,18 @@
 // store of the new cache file: the edge-store surcharge, posts-cold's nginx µs (every request a
 // miss, stored) less home-l1's (the cache bypassed). home-l1, home-l2 and app-pinned bypass the
 // micro-cache and pay none.
-// An app process serving traffic also spends CPU per second that no single request owns (timers
-// that run while there is traffic: log and hit-counter flushes, metrics, garbage collection): an
-// app at 130 req/s spent ~670 µs per request where one at 7,000 req/s spent 86 µs. The model
-// takes it as K µs per second per busy app, fitted from home-l1 at two rates (64 connections and
-// home-l1-light's 3): apps µs/s = r · c + n · K for both, solved for the per-request c and K.
+// An app's event loop pays for each wake-up: when a request arrives while the loop is blocked in
+// epoll_wait, the kernel switches it back in and the loop runs a whole turn (timers, microtasks,
+// poll) for that one request; a busy loop finds several requests per turn and pays it once for all.
+// The bench counts the apps' wake-ups (their main threads' voluntary context switches, less the idle
+// timer rate) per request, and the model charges W µs per wake-up on top of each class's batched
+// cost: apps µs = c + W · wake-ups per request. W comes from home-l1 at two loads (64 connections:
+// a few wake-ups per hundred requests; home-l1-light's 3: about one per request), same class, so the
+// difference in app µs per request is the wake-ups' alone: W = Δ apps µs / Δ wake-ups per request.
+// (An app's idle timers cost about as much per wake-up: its idle CPU over its idle wake-ups.)
+// A run on this machine predicts with its own wake-ups per request (how many requests reach an app
+// together: the offered load, like the mix); a deployment planned to saturate its apps, with
+// home-l1's, the apps' wake-ups at saturation.
 // A mix is the share of each class. A tier t with c_t cores serves u · c_t · 10⁶ / cost_t(mix)
 // req/s; u, the share of its cores the tiers really keep busy at saturation (waits, scheduling),
 // is fitted on the same single-page runs: measured req/s × µs per request ÷ the cores they could
@@ -46,8 +53,8 @@ export interface ScenarioFigures {
   appCache: { hitsL1: number; hitsL2: number; staleServed: number; renders: number } | null;
   /** Cores the tiers could use during the run: the machine's minus what other processes took. */
   availableCores: number;
-  /** App processes that served this run's requests (0 when the app tier did not serve them). */
-  busyApps: number;
+  /** The apps' event-loop wake-ups per request (null: not recorded). */
+  appWakeupsPerRequest: number | null;
 }
 
 export interface FittedModel {
@@ -59,8 +66,10 @@ export interface FittedModel {
   fittedOn: string[];
   /** nginx µs added to each anonymous request that reaches an app through the micro-cache. */
   edgeStoreNginxMicros: number;
-  /** K: app CPU µs per second per app process that serves traffic, beyond its requests' own. */
-  appBusyMicrosPerSecond: number;
+  /** W: app CPU µs per event-loop wake-up, beyond the requests' own (0 when the runs do not separate it). */
+  wakeupMicros: number;
+  /** Wake-ups per request of apps kept busy (home-l1's, 64 connections), for deployment planning. */
+  saturatedWakeupsPerRequest: number;
 }
 
 const zero = (): TierCosts => ({ nginx: 0, apps: 0, postgres: 0, redis: 0, loadgen: 0 });
@@ -86,36 +95,39 @@ export function utilizationOf(f: ScenarioFigures): number {
   return (f.requestsPerSecond * sum(costsOf(f))) / (Math.max(0.01, f.availableCores) * 1e6);
 }
 
-/** K from one request class measured at two rates with the same busy apps (0 when the rates do not separate it). */
-export function fitAppBusyOverhead(high: ScenarioFigures, low: ScenarioFigures): number {
-  const n = high.busyApps;
-  if (n <= 0 || low.busyApps !== n || high.requestsPerSecond <= low.requestsPerSecond * 1.5) return 0;
-  const perSecond = (f: ScenarioFigures) => f.requestsPerSecond * Math.max(0, f.micros.apps ?? 0);
-  const c = (perSecond(high) - perSecond(low)) / (high.requestsPerSecond - low.requestsPerSecond);
-  if (!(c > 0)) return 0;
-  return Math.max(0, (perSecond(high) - high.requestsPerSecond * c) / n);
+/**
+ * W from one request class measured at two loads: the app µs per request rise by W for each extra
+ * wake-up per request. 0 when either run lacks wake-up counts, or they differ by less than 0.2 per
+ * request (too close to tell the slope from noise), or the app µs do not rise with them.
+ */
+export function fitWakeupCost(busy: ScenarioFigures, light: ScenarioFigures): number {
+  const vb = busy.appWakeupsPerRequest;
+  const vl = light.appWakeupsPerRequest;
+  if (vb === null || vl === null || vl - vb < 0.2) return 0;
+  const w = (Math.max(0, light.micros.apps ?? 0) - Math.max(0, busy.micros.apps ?? 0)) / (vl - vb);
+  return w > 0 ? w : 0;
 }
 
-/** A run's costs with the busy apps' overhead taken out of the apps' µs per request. */
-function classCosts(f: ScenarioFigures, appBusy: number): TierCosts {
+/** A run's costs with its wake-ups' share taken out of the apps' µs per request: the batched cost. */
+function classCosts(f: ScenarioFigures, wakeupMicros: number): TierCosts {
   const c = costsOf(f);
-  if (f.requestsPerSecond > 0) c.apps = Math.max(0, c.apps - (f.busyApps * appBusy) / f.requestsPerSecond);
+  c.apps = Math.max(0, c.apps - wakeupMicros * (f.appWakeupsPerRequest ?? 0));
   return c;
 }
 
 export function fitModel(runs: { homeCached: ScenarioFigures; homeL1: ScenarioFigures; homeL1Light?: ScenarioFigures | null; homeL2?: ScenarioFigures | null; homeUncached: ScenarioFigures; postsCold?: ScenarioFigures | null; others?: ScenarioFigures[] }, cores: number): FittedModel {
-  const appBusyMicrosPerSecond = runs.homeL1Light ? fitAppBusyOverhead(runs.homeL1, runs.homeL1Light) : 0;
-  const edgeHit = classCosts(runs.homeCached, appBusyMicrosPerSecond);
-  const appHit = classCosts(runs.homeL1, appBusyMicrosPerSecond);
-  const l2Hit = runs.homeL2 ? classCosts(runs.homeL2, appBusyMicrosPerSecond) : appHit;
-  const loggedIn = classCosts(runs.homeUncached, appBusyMicrosPerSecond);
+  const wakeupMicros = runs.homeL1Light ? fitWakeupCost(runs.homeL1, runs.homeL1Light) : 0;
+  const edgeHit = classCosts(runs.homeCached, wakeupMicros);
+  const appHit = classCosts(runs.homeL1, wakeupMicros);
+  const l2Hit = runs.homeL2 ? classCosts(runs.homeL2, wakeupMicros) : appHit;
+  const loggedIn = classCosts(runs.homeUncached, wakeupMicros);
   let render = loggedIn;
   let edgeStoreNginxMicros = 0;
   const fittedOn = ['home-cached', 'home-l1', ...(runs.homeL1Light ? ['home-l1-light'] : []), ...(runs.homeL2 ? ['home-l2'] : []), 'home-uncached'];
   const cold = runs.postsCold ? mixOfRun(runs.postsCold) : null;
   if (runs.postsCold && cold && cold.render >= 0.2) {
     // posts-cold = store + r · render + (1 − r) · appHit per tier (the store: nginx only): solve for render.
-    const c = classCosts(runs.postsCold, appBusyMicrosPerSecond);
+    const c = classCosts(runs.postsCold, wakeupMicros);
     edgeStoreNginxMicros = Math.max(0, c.nginx - appHit.nginx);
     c.nginx -= edgeStoreNginxMicros;
     render = zero();
@@ -129,20 +141,23 @@ export function fitModel(runs: { homeCached: ScenarioFigures; homeL1: ScenarioFi
   const tidy = (c: TierCosts): TierCosts => Object.fromEntries(modelTiers.map((t) => [t, round(c[t])])) as TierCosts;
   return {
     classes: { edgeHit: tidy(edgeHit), appHit: tidy(appHit), l2Hit: tidy(l2Hit), render: tidy(render), loggedIn: tidy(loggedIn) },
-    utilization: round(utilization, 3), cores, fittedOn, edgeStoreNginxMicros: round(edgeStoreNginxMicros), appBusyMicrosPerSecond: round(appBusyMicrosPerSecond, 0),
+    utilization: round(utilization, 3), cores, fittedOn, edgeStoreNginxMicros: round(edgeStoreNginxMicros),
+    wakeupMicros: round(wakeupMicros), saturatedWakeupsPerRequest: round(runs.homeL1.appWakeupsPerRequest ?? 0, 4),
   };
 }
 
 /**
  * µs per request per tier for a mix; `edgeStoreNginxMicros` when the anonymous requests go through
- * the micro-cache (every one that reaches an app is stored), 0 when they bypass it.
+ * the micro-cache (every one that reaches an app is stored), 0 when they bypass it; `wakeups`: W and
+ * the apps' wake-ups per request of the mix (per request of the whole mix, edge hits included).
  */
-export function costOfMix(classes: ClassCosts, mix: Mix, edgeStoreNginxMicros = 0): TierCosts {
+export function costOfMix(classes: ClassCosts, mix: Mix, edgeStoreNginxMicros = 0, wakeups: { micros: number; perRequest: number } = { micros: 0, perRequest: 0 }): TierCosts {
   const total = requestClasses.reduce((s, k) => s + mix[k], 0);
   if (Math.abs(total - 1) > 1e-6) throw new Error(`capacity model: the mix's shares add up to ${total}, not 1`);
   const c = zero();
   for (const k of requestClasses) for (const t of modelTiers) c[t] += mix[k] * classes[k][t];
   c.nginx += (mix.appHit + mix.l2Hit + mix.render) * edgeStoreNginxMicros;
+  c.apps += wakeups.micros * wakeups.perRequest;
   return c;
 }
 
@@ -162,8 +177,6 @@ export function planningMix(opts: { anonymousHitRatio: number; loggedInShare: nu
 export interface CoreGroup {
   tiers: readonly ModelTier[];
   cores: number;
-  /** App processes serving traffic in this group (with `apps` among its tiers): each costs K µs per second. */
-  busyApps?: number;
 }
 
 export interface Projection {
@@ -175,14 +188,14 @@ export interface Projection {
 
 /**
  * req/s when each group of tiers has its own cores (a tier absent from every group is not
- * limiting): (u · cores · 10⁶ − busy apps · K) / µs per request of the group's tiers.
+ * limiting): u · cores · 10⁶ / µs per request of the group's tiers.
  */
-export function projectGroups(cost: TierCosts, groups: CoreGroup[], utilization: number, appBusyMicrosPerSecond = 0): Projection {
+export function projectGroups(cost: TierCosts, groups: CoreGroup[], utilization: number): Projection {
   if (groups.length === 0) throw new Error('capacity model: no core groups');
   const perGroup = groups.map((g) => {
     if (!(g.cores > 0)) throw new Error(`capacity model: ${g.tiers.join('+')} needs a positive core count, got ${g.cores}`);
     const micros = sum(cost, g.tiers);
-    const budget = Math.max(0, utilization * g.cores * 1e6 - (g.tiers.includes('apps') ? (g.busyApps ?? 0) * appBusyMicrosPerSecond : 0));
+    const budget = utilization * g.cores * 1e6;
     return { tiers: g.tiers.join('+'), cores: g.cores, requestsPerSecond: micros > 0 ? budget / micros : Infinity };
   });
   const limiting = perGroup.reduce((a, b) => (b.requestsPerSecond < a.requestsPerSecond ? b : a));
@@ -207,20 +220,14 @@ export interface DeploymentPlan {
  * every core of its node, so reads need ceil(cores / coresPerNode) nodes (a replica on the same
  * node adds no CPU).
  */
-export function planDeployment(name: string, cost: TierCosts, utilization: number, nodes: number, coresPerNode: number, appBusyMicrosPerSecond = 0): DeploymentPlan {
+export function planDeployment(name: string, cost: TierCosts, utilization: number, nodes: number, coresPerNode: number): DeploymentPlan {
   if (!(nodes >= 1 && coresPerNode >= 1)) throw new Error(`capacity model: ${name}: nodes and cores per node must be at least 1`);
   const serving = sum(cost, servingTiers);
   if (serving <= 0) throw new Error(`capacity model: ${name}: the mix costs no CPU`);
   const totalCores = nodes * coresPerNode;
   const atLeastOne = (x: number) => Math.max(1, Math.ceil(x - 1e-9));
-  // The app count depends on the rate and the rate on the apps' overhead: a few fixed-point steps.
-  let apps = 1;
-  let rps = 0;
-  for (let i = 0; i < 8; i++) {
-    rps = Math.max(0, (utilization * totalCores * 1e6 - apps * appBusyMicrosPerSecond) / serving);
-    apps = atLeastOne((rps * cost.apps + apps * appBusyMicrosPerSecond) / 1e6 / utilization);
-  }
-  const busy = (t: (typeof servingTiers)[number]) => (rps * cost[t] + (t === 'apps' ? apps * appBusyMicrosPerSecond : 0)) / 1e6 / utilization;
+  const rps = (utilization * totalCores * 1e6) / serving;
+  const busy = (t: (typeof servingTiers)[number]) => (rps * cost[t]) / 1e6 / utilization;
   const coresPerTier = Object.fromEntries(servingTiers.map((t) => [t, round(busy(t), 2)])) as DeploymentPlan['coresPerTier'];
   return {
     name, nodes, coresPerNode,

@@ -36,6 +36,8 @@ export interface ValidationRow {
   withinTarget: boolean | null;
   /** µs per request over the serving tiers (no load generator): measured vs the model's cost of the mix. */
   measuredServingMicros: number;
+  /** The run's apps' event-loop wake-ups per request (null: not recorded; home-l1's used instead). */
+  wakeupsPerRequest: number | null;
   predictedServingMicros: number;
   /** Per tier (wrk included), to show which tier the error comes from. */
   measuredMicros: Record<ModelTier, number>;
@@ -63,8 +65,7 @@ function figures(s: ScenarioResult | undefined): ScenarioFigures | null {
     micros: { nginx: m.nginx, apps: m.apps, postgres: m.postgres, redis: m.redis, loadgen: m.loadgen },
     appCache: s.appCache,
     availableCores: Math.max(0.01, s.cpu.machine.cores - s.cpu.machine.othersCores),
-    // node-floor's server is not an app; app-pinned sends everything to app-0.
-    busyApps: s.name === 'node-floor' ? 0 : s.name === 'app-pinned' ? 1 : s.cpu.appRssBytes.length,
+    appWakeupsPerRequest: s.cpu.appSwitchesPerRequest?.wakeups ?? null,
   };
 }
 
@@ -89,16 +90,24 @@ export function buildCapacityReport(scenarios: ScenarioResult[], cores: number, 
     const f = by(name);
     const mix = f ? mixOfRun(f) : null;
     if (!f || !mix) return;
-    const cost = costOfMix(model.classes, mix, throughEdge ? model.edgeStoreNginxMicros : 0);
+    // The run's own wake-ups per request (how its load reached the apps); a run that did not record
+    // them is costed as if its apps were busy (home-l1's), and says so.
+    const wakeupsPerRequest = f.appWakeupsPerRequest ?? model.saturatedWakeupsPerRequest * (1 - mix.edgeHit);
+    if (f.appWakeupsPerRequest === null && model.wakeupMicros > 0) notes.push(`${name}: no wake-up count recorded, costed at home-l1's`);
+    const cost = costOfMix(model.classes, mix, throughEdge ? model.edgeStoreNginxMicros : 0, { micros: model.wakeupMicros, perRequest: wakeupsPerRequest });
+    // The load generator is not what the model explains (a deployment has none, and its cost per
+    // request depends on its script: the Zipf mix's Lua picks a URL per request): on this machine it
+    // shares the cores, so it is charged what it measured, as the other processes are.
+    cost.loadgen = Math.max(0, f.micros.loadgen ?? 0);
     // Other processes' share of the machine is spread over every core (they are not pinned).
     const availableShare = Math.min(1, f.availableCores / cores);
-    const predicted = projectGroups(cost, groups.map((g) => ({ ...g, cores: g.cores * availableShare, busyApps: g.tiers.includes('apps') ? f.busyApps : 0 })), model.utilization, model.appBusyMicrosPerSecond).requestsPerSecond;
+    const predicted = projectGroups(cost, groups.map((g) => ({ ...g, cores: g.cores * availableShare })), model.utilization).requestsPerSecond;
     const error = relativeError(predicted, f.requestsPerSecond);
     validation.push({
       scenario: name, cores: describeGroups(groups), availableShare: round(availableShare, 3), mix: roundMix(mix),
       measuredRequestsPerSecond: f.requestsPerSecond, predictedRequestsPerSecond: predicted,
       error, withinTarget: error === null ? null : Math.abs(error) <= maxPredictionError,
-      measuredServingMicros: servingMicros(f), predictedServingMicros: round(servingTiers.reduce((s, t) => s + cost[t], 0)),
+      measuredServingMicros: servingMicros(f), wakeupsPerRequest: f.appWakeupsPerRequest, predictedServingMicros: round(servingTiers.reduce((s, t) => s + cost[t], 0)),
       measuredMicros: Object.fromEntries(allTiers.map((t) => [t, round(f.micros[t] ?? 0)])) as Record<ModelTier, number>,
       predictedMicros: Object.fromEntries(allTiers.map((t) => [t, round(cost[t])])) as Record<ModelTier, number>,
     });
@@ -116,15 +125,17 @@ export function buildCapacityReport(scenarios: ScenarioResult[], cores: number, 
   const appHits = zipfMix ? zipfMix.appHit + zipfMix.l2Hit : 0;
   const l2ShareOfAppHits = zipfMix && appHits > 0 ? round(zipfMix.l2Hit / appHits, 3) : 0;
   const mix = planningMix({ anonymousHitRatio: planning.anonymousHitRatio, loggedInShare: planning.loggedInShare, edgeShareOfHits, l2ShareOfAppHits });
-  const cost = costOfMix(model.classes, mix, model.edgeStoreNginxMicros);
+  // A deployment sized to keep its apps busy: their wake-ups per request reaching them are home-l1's.
+  const saturated = (m: Mix) => ({ micros: model.wakeupMicros, perRequest: model.saturatedWakeupsPerRequest * (1 - m.edgeHit) });
+  const cost = costOfMix(model.classes, mix, model.edgeStoreNginxMicros, saturated(mix));
   const u = model.utilization;
-  const k = model.appBusyMicrosPerSecond;
   const deployments = [
-    planDeployment(`this machine (${cores} cores)`, cost, u, 1, cores, k),
-    planDeployment(`one ${planning.coresPerNode}-core node`, cost, u, 1, planning.coresPerNode, k),
-    planDeployment(`${planning.nodes}-node cluster (${planning.nodes} × ${planning.coresPerNode} cores)`, cost, u, planning.nodes, planning.coresPerNode, k),
+    planDeployment(`this machine (${cores} cores)`, cost, u, 1, cores),
+    planDeployment(`one ${planning.coresPerNode}-core node`, cost, u, 1, planning.coresPerNode),
+    planDeployment(`${planning.nodes}-node cluster (${planning.nodes} × ${planning.coresPerNode} cores)`, cost, u, planning.nodes, planning.coresPerNode),
   ];
-  const uncachedHere = planDeployment(`every request rendered, this machine (${cores} cores)`, costOfMix(model.classes, { edgeHit: 0, appHit: 0, l2Hit: 0, render: 0, loggedIn: 1 }), u, 1, cores, k);
+  const allRendered: Mix = { edgeHit: 0, appHit: 0, l2Hit: 0, render: 0, loggedIn: 1 };
+  const uncachedHere = planDeployment(`every request rendered, this machine (${cores} cores)`, costOfMix(model.classes, allRendered, 0, saturated(allRendered)), u, 1, cores);
   const zipfRun = scenarios.find((s) => s.name === 'zipf-mix' && s.status !== 'not-run');
   return {
     model,

@@ -18,13 +18,13 @@ export function formatCapacity(c: CapacityReport): string[] {
     `  µs per request: ${cls('edgeHit')}; ${cls('appHit')};`,
     `                  ${cls('l2Hit')}; ${cls('render')};`,
     `                  ${cls('loggedIn')}; edge store +${m.edgeStoreNginxMicros.toFixed(0)} µs nginx per anonymous request reaching an app;`,
-    `                  each app serving traffic +${(m.appBusyMicrosPerSecond / 1000).toFixed(1)} ms CPU per second`,
+    `                  each app event-loop wake-up +${m.wakeupMicros.toFixed(0)} µs apps (home-l1: ${m.saturatedWakeupsPerRequest.toFixed(3)} wake-ups per request)`,
   ];
   for (const v of c.validation) {
     const verdict = v.withinTarget === null ? 'N/A ' : v.withinTarget ? 'PASS' : 'FAIL';
     out.push(`${verdict}  model predicts ${v.scenario}: ${int(v.predictedRequestsPerSecond)} req/s, measured ${int(v.measuredRequestsPerSecond)} (error ${v.error === null ? '?' : pct(v.error)}, target ±${pct(maxPredictionError)}; ${v.cores}, ${pct(v.availableShare)} of it free)`);
     const tiers = (['nginx', 'apps', 'postgres', 'redis', 'loadgen'] as const).map((t) => `${t === 'loadgen' ? 'wrk' : t} ${v.predictedMicros[t].toFixed(0)}/${v.measuredMicros[t].toFixed(0)}`);
-    out.push(`        µs per request predicted/measured: ${tiers.join(', ')}`);
+    out.push(`        µs per request predicted/measured: ${tiers.join(', ')} (wrk charged as measured; ${v.wakeupsPerRequest === null ? 'wake-ups not recorded' : `${v.wakeupsPerRequest.toFixed(3)} app wake-ups per request`})`);
   }
   const p = c.planning;
   out.push(`projection for anonymous hit ratio ${pct(p.inputs.anonymousHitRatio)} (edge share of hits ${pct(p.inputs.edgeShareOfHits)}), logged-in share ${pct(p.inputs.loggedInShare)}: ${(p.microsPerRequest.nginx + p.microsPerRequest.apps + p.microsPerRequest.postgres + p.microsPerRequest.redis).toFixed(0)} µs CPU per request (nginx ${p.microsPerRequest.nginx}, apps ${p.microsPerRequest.apps}, pg ${p.microsPerRequest.postgres}, redis ${p.microsPerRequest.redis})`);

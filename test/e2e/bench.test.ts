@@ -186,7 +186,7 @@ describe('aidiary bench --duration 2 on the local cluster', () => {
   it('fits the capacity model, validates it on runs it was not fitted on, and projects deployments', () => {
     const c = report.capacity!;
     expect(c.model.fittedOn).toEqual(['home-cached', 'home-l1', 'home-l1-light', 'home-l2', 'home-uncached', 'posts-cold']);
-    expect(c.model.appBusyMicrosPerSecond).toBeGreaterThanOrEqual(0);
+    expect(c.model.wakeupMicros).toBeGreaterThanOrEqual(0);
     expect(c.model.utilization).toBeGreaterThan(0);
     expect(c.model.classes.render.postgres).toBeGreaterThan(0);
     expect(c.validation.map((v) => v.scenario)).toEqual(['zipf-mix', 'read-write', 'app-pinned']);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
-  costOfMix, fitAppBusyOverhead, fitModel, mixOfRun, planDeployment, planningMix, projectGroups, relativeError, utilizationOf,
+  costOfMix, fitModel, fitWakeupCost, mixOfRun, planDeployment, planningMix, projectGroups, relativeError, utilizationOf,
   type ScenarioFigures, type TierCosts,
 } from '../../infra/bench/capacity-model';
 import { buildCapacityReport } from '../../infra/bench/capacity-report';
@@ -10,8 +10,8 @@ import { notRun, type ScenarioName, type ScenarioResult } from '../../infra/benc
 // The capacity model's arithmetic, on hand-made figures whose answers are worked out in comments.
 
 const costs = (nginx: number, apps: number, postgres: number, redis: number, loadgen: number): TierCosts => ({ nginx, apps, postgres, redis, loadgen });
-const run = (rps: number, c: TierCosts, appCache: ScenarioFigures['appCache'] = null, availableCores = 2, busyApps = 3): ScenarioFigures => ({
-  requestsPerSecond: rps, requests: rps * 10, micros: c, appCache, availableCores, busyApps,
+const run = (rps: number, c: TierCosts, appCache: ScenarioFigures['appCache'] = null, availableCores = 2, appWakeupsPerRequest: number | null = null): ScenarioFigures => ({
+  requestsPerSecond: rps, requests: rps * 10, micros: c, appCache, availableCores, appWakeupsPerRequest,
 });
 
 describe('mixes', () => {
@@ -92,20 +92,36 @@ describe('fitting', () => {
     expect(costOfMix(m.classes, { edgeHit: 0, appHit: 0, l2Hit: 0, render: 0, loggedIn: 1 }, 300).nginx).toBeCloseTo(60);
   });
 
-  it('separates per-request app CPU from each busy app\'s per-second CPU with home-l1 at two rates', () => {
-    // 3 apps. 6,000 req/s at 100 µs = 600,000 µs/s; 1,000 req/s at 300 µs = 300,000 µs/s.
-    // c = 300,000 / 5,000 = 60 µs; K = (600,000 − 6,000 · 60) / 3 = 80,000 µs/s per app.
-    const high = run(6_000, costs(40, 100, 0, 1, 20));
-    const low = run(1_000, costs(40, 300, 0, 1, 20));
-    expect(fitAppBusyOverhead(high, low)).toBeCloseTo(80_000);
-    const m = fitModel({ homeCached, homeL1: high, homeL1Light: low, homeUncached }, 2);
-    expect(m.appBusyMicrosPerSecond).toBeCloseTo(80_000);
-    expect(m.classes.appHit.apps).toBeCloseTo(60); // 100 − 3 · 80,000 / 6,000
-    expect(m.classes.loggedIn.apps).toBeCloseTo(1800 - (3 * 80_000) / 500);
+  it('separates the apps\' cost per event-loop wake-up from their batched cost with home-l1 at two loads', () => {
+    // 64 connections: 100 µs at 0.05 wake-ups per request; 3 connections: 300 µs at 1.05.
+    // W = (300 − 100) / (1.05 − 0.05) = 200 µs; batched L1 hit 100 − 0.05 · 200 = 90 µs.
+    const busy = run(6_000, costs(40, 100, 0, 1, 20), null, 2, 0.05);
+    const light = run(1_000, costs(40, 300, 0, 1, 20), null, 2, 1.05);
+    expect(fitWakeupCost(busy, light)).toBeCloseTo(200);
+    const uncached = run(500, costs(60, 1800, 1000, 100, 40), null, 2, 0.5);
+    const m = fitModel({ homeCached, homeL1: busy, homeL1Light: light, homeUncached: uncached }, 2);
+    expect(m.wakeupMicros).toBeCloseTo(200);
+    expect(m.saturatedWakeupsPerRequest).toBeCloseTo(0.05);
+    expect(m.classes.appHit.apps).toBeCloseTo(90);
+    // Each class loses its own run's wake-ups: 1800 − 0.5 · 200.
+    expect(m.classes.loggedIn.apps).toBeCloseTo(1700);
+    expect(m.classes.appHit.nginx).toBe(40); // only the apps pay for their loop's wake-ups
     expect(m.fittedOn).toEqual(['home-cached', 'home-l1', 'home-l1-light', 'home-uncached']);
-    // Rates too close, or not the same apps: nothing to separate.
-    expect(fitAppBusyOverhead(high, run(5_000, costs(40, 110, 0, 1, 20)))).toBe(0);
-    expect(fitAppBusyOverhead(high, run(1_000, costs(40, 300, 0, 1, 20), null, 2, 1))).toBe(0);
+    // Wake-ups too close to tell, not recorded, or app CPU not rising with them: no W.
+    expect(fitWakeupCost(busy, run(1_000, costs(40, 300, 0, 1, 20), null, 2, 0.2))).toBe(0);
+    expect(fitWakeupCost(busy, run(1_000, costs(40, 300, 0, 1, 20)))).toBe(0);
+    expect(fitWakeupCost(busy, run(1_000, costs(40, 90, 0, 1, 20), null, 2, 1.05))).toBe(0);
+    // Without W the classes are the runs' costs as measured.
+    expect(fitModel({ homeCached, homeL1: busy, homeUncached: uncached }, 2).classes.appHit.apps).toBe(100);
+  });
+
+  it('charges W for each wake-up per request of a mix on top of the classes\' batched costs', () => {
+    const classes = { edgeHit: costs(10, 0, 0, 0, 5), appHit: costs(40, 90, 0, 2, 10), l2Hit: costs(40, 150, 0, 20, 10), render: costs(40, 1000, 800, 50, 10), loggedIn: costs(40, 1200, 900, 60, 10) };
+    const mix = { edgeHit: 0.75, appHit: 0.25, l2Hit: 0, render: 0, loggedIn: 0 };
+    // apps 0.25 · 90 = 22.5, plus 0.2 wake-ups per request · 200 µs = 40 → 62.5; nothing else changes.
+    const c = costOfMix(classes, mix, 0, { micros: 200, perRequest: 0.2 });
+    expect(c.apps).toBeCloseTo(62.5);
+    expect(c.nginx).toBeCloseTo(costOfMix(classes, mix).nginx);
   });
 
   it('refuses to fit without CPU figures', () => {
@@ -129,19 +145,6 @@ describe('projections', () => {
     expect(p.bottleneck).toBe('apps');
     expect(p.perGroup[1].requestsPerSecond).toBe(5000);
     expect(() => projectGroups(cost, [{ tiers: ['apps'], cores: 0 }], 1)).toThrow(/positive core count/);
-  });
-
-  it('takes each busy app\'s per-second CPU out of its group\'s budget', () => {
-    // (1 · 2 · 10⁶ − 3 · 80,000) / 500 = 3,520; a group without apps pays nothing.
-    expect(projectGroups(cost, [{ tiers: ['nginx', 'apps', 'postgres', 'redis', 'loadgen'], cores: 2, busyApps: 3 }], 1, 80_000).requestsPerSecond).toBe(3520);
-    expect(projectGroups(cost, [{ tiers: ['nginx'], cores: 1, busyApps: 3 }], 1, 80_000).requestsPerSecond).toBe(20_000);
-    // The deployment counts its own apps' overhead: a lower rate, and every core still used.
-    const without = planDeployment('n', cost, 0.94, 1, 16);
-    const withK = planDeployment('n', cost, 0.94, 1, 16, 80_000);
-    expect(withK.requestsPerSecond).toBeLessThan(without.requestsPerSecond);
-    const c = withK.coresPerTier;
-    expect(c.nginx + c.apps + c.postgres + c.redis).toBeCloseTo(16, 1);
-    expect(withK.replicas.apps).toBe(Math.ceil(c.apps));
   });
 
   it('plans a deployment: rate over the serving tiers only, cores split by cost, processes rounded up', () => {
@@ -168,11 +171,12 @@ describe('projections', () => {
 });
 
 describe('the report section', () => {
-  const scenario = (name: ScenarioName, rps: number, c: TierCosts, appCache: ScenarioResult['appCache'], othersCores = 0): ScenarioResult => ({
+  const scenario = (name: ScenarioName, rps: number, c: TierCosts, appCache: ScenarioResult['appCache'], othersCores = 0, wakeups?: number): ScenarioResult => ({
     ...notRun(name, name, '', 64), status: 'ok', reason: undefined, requests: rps * 10, requestsPerSecond: rps, durationSeconds: 10, appCache,
     cpu: {
       microsPerRequest: { ...c, cdn: null }, servingMicrosPerRequest: c.nginx + c.apps + c.postgres + c.redis,
       coresBusy: { nginx: 0, apps: 0, postgres: 0, redis: 0, cdn: 0, loadgen: 0 }, machine: { cores: 2, busyCores: 2, othersCores }, appRssBytes: [],
+      ...(wakeups === undefined ? {} : { appSwitchesPerRequest: { wakeups, preemptions: 0 } }),
     },
   });
   const fitting = [
@@ -182,15 +186,15 @@ describe('the report section', () => {
   ];
 
   it('predicts a held-out mix from its counters and judges the error against ±25 %', () => {
-    // zipf: 90 % edge, 10 % L1 → cost per request 33 + 0 + 0 + 1 + 21 = wrk incl. 33+30+1+21 = nginx 33, apps 30, redis 1, wrk 21 = 85 µs;
-    // u = median(0.5, 0.8, 0.75) = 0.75 → 0.75 · 2 · 10⁶ / 85 = 17,647 predicted.
+    // zipf: 90 % edge, 10 % L1 → nginx 33, apps 30, redis 1, and wrk as measured (22: the load
+    // generator is charged, not modelled) = 86 µs; u = median(0.5, 0.8, 0.75) = 0.75 → 0.75 · 2 · 10⁶ / 86 = 17,442.
     const zipf = scenario('zipf-mix', 15_000, costs(35, 32, 0, 1, 22), { hitsL1: 15_000, hitsL2: 0, staleServed: 0, renders: 0 });
     // Pinned: apps alone on 1 core at u 0.75: 0.75 · 10⁶ / 300 = 2,500; half the machine went elsewhere → 1,250.
     const pinned = scenario('app-pinned', 2_000, costs(60, 300, 0, 10, 30), { hitsL1: 20_000, hitsL2: 0, staleServed: 0, renders: 0 }, 1);
     const r = buildCapacityReport([...fitting, zipf, pinned], 2)!;
     expect(r.model.utilization).toBeCloseTo(0.75);
     const [z, p] = r.validation;
-    expect(z).toMatchObject({ scenario: 'zipf-mix', predictedRequestsPerSecond: 17_647, measuredRequestsPerSecond: 15_000, error: 0.176, withinTarget: true, predictedServingMicros: 64 });
+    expect(z).toMatchObject({ scenario: 'zipf-mix', predictedRequestsPerSecond: 17_442, measuredRequestsPerSecond: 15_000, error: 0.163, withinTarget: true, predictedServingMicros: 64, wakeupsPerRequest: null });
     expect(p).toMatchObject({ scenario: 'app-pinned', availableShare: 0.5, predictedRequestsPerSecond: 1250, error: -0.375, withinTarget: false });
     expect(p.cores).toBe('apps: 1 core; nginx+loadgen+postgres+redis: 1 core');
     // The planning mix takes the edge share from the zipf run (90 % of hits at the edge).
@@ -199,10 +203,33 @@ describe('the report section', () => {
     expect(r.deployments[2].requestsPerSecond).toBeCloseTo(r.deployments[1].requestsPerSecond * 3, -1);
     expect(r.measuredHere).toEqual({ scenario: 'zipf-mix', cores: 2, requestsPerSecond: 15_000 });
     const text = formatCapacity(r).join('\n');
-    expect(text).toContain('PASS  model predicts zipf-mix: 17,647 req/s, measured 15,000 (error 17.6 %');
-    expect(text).toContain('        µs per request predicted/measured: nginx 33/35, apps 30/32, postgres 0/0, redis 1/1, wrk 21/22');
+    expect(text).toContain('PASS  model predicts zipf-mix: 17,442 req/s, measured 15,000 (error 16.3 %');
+    expect(text).toContain('        µs per request predicted/measured: nginx 33/35, apps 30/32, postgres 0/0, redis 1/1, wrk 22/22 (wrk charged as measured; wake-ups not recorded)');
     expect(text).toContain('FAIL  model predicts app-pinned: 1,250 req/s, measured 2,000 (error -37.5 %');
     expect(text).toMatch(/^ {2}one 16-core node\s+[\d,]+\s+\d+\s+\d+\s+1\s+\d+$/m);
+  });
+
+  it('costs a held-out run with its own wake-ups: a pinned, saturated app pays only the batched cost', () => {
+    // home-l1 300 µs at 0.05 wake-ups, home-l1-light 500 µs at 1.05 → W = 200, batched L1 hit 290 µs.
+    const withWakeups = [
+      fitting[0],
+      scenario('home-l1', 4_000, costs(60, 300, 0, 10, 30), { hitsL1: 40_000, hitsL2: 0, staleServed: 0, renders: 0 }, 0, 0.05),
+      scenario('home-l1-light', 1_000, costs(60, 500, 0, 10, 30), { hitsL1: 10_000, hitsL2: 0, staleServed: 0, renders: 0 }, 0, 1.05),
+      fitting[2],
+    ];
+    // Pinned, no wake-ups: apps 290 µs on its own core at u 0.75 → 2,586; the other core: 0.75 · 10⁶ / 100 = 7,500.
+    const pinned = scenario('app-pinned', 2_500, costs(60, 280, 0, 10, 30), { hitsL1: 25_000, hitsL2: 0, staleServed: 0, renders: 0 }, 0, 0);
+    // A light held-out run, 0.6 wake-ups per request: apps 290 + 120 = 410.
+    const light = scenario('zipf-mix', 1_500, costs(60, 400, 0, 10, 30), { hitsL1: 15_000, hitsL2: 0, staleServed: 0, renders: 0 }, 0, 0.6);
+    const r = buildCapacityReport([...withWakeups, light, pinned], 2)!;
+    expect(r.model.wakeupMicros).toBe(200);
+    const [z, p] = r.validation;
+    expect(p).toMatchObject({ predictedRequestsPerSecond: 2586, wakeupsPerRequest: 0 });
+    expect(p.predictedMicros.apps).toBe(290);
+    expect(z.predictedMicros.apps).toBe(410);
+    // Planning keeps the apps busy: home-l1's 0.05 wake-ups per request that reaches an app.
+    expect(r.planning.microsPerRequest.apps).toBeCloseTo(r.planning.mix.appHit * 290 + (1 - r.planning.mix.edgeHit) * 0.05 * 200 + r.planning.mix.render * r.model.classes.render.apps + r.planning.mix.loggedIn * r.model.classes.loggedIn.apps, 0);
+    expect(formatCapacity(r).join('\n')).toContain('each app event-loop wake-up +200 µs apps (home-l1: 0.050 wake-ups per request)');
   });
 
   it('is absent when a fitting scenario was not run', () => {
