@@ -1,3 +1,4 @@
+import pg from 'pg';
 import { runner } from 'node-pg-migrate';
 import type { FastifyBaseLogger } from 'fastify';
 import { fromRoot } from '../project-root';
@@ -14,6 +15,21 @@ export interface MigrationConnection {
   database: string;
   user: string;
   password?: string;
+}
+
+/**
+ * After a migration or backfill rewrote post rows: VACUUM (ANALYZE) sets the visibility map
+ * again, so the listings' index-only scans need no heap fetches (autovacuum would get there
+ * later), and refreshes the planner's statistics. Not possible inside the migration's transaction.
+ */
+async function vacuumPostTables(conn: MigrationConnection): Promise<void> {
+  const client = new pg.Client({ host: conn.host, port: conn.port, database: conn.database, user: conn.user, password: conn.password });
+  await client.connect();
+  try {
+    await client.query('VACUUM (ANALYZE) posts, post_categories, post_tags');
+  } finally {
+    await client.end();
+  }
 }
 
 export const migrationsDir = () => fromRoot('app', 'db', 'migrations');
@@ -41,7 +57,8 @@ export async function runMigrations(
       const names = applied.map((m) => m.name);
       logger?.info({ applied: names }, names.length ? `migrations applied: ${names.join(', ')}` : 'migrations: up to date');
       // Data the schema now expects and only the app can compute (post bodies rendered at write time).
-      await backfillRenderedPosts(conn, logger);
+      const backfilled = await backfillRenderedPosts(conn, logger);
+      if (names.length || backfilled) await vacuumPostTables(conn);
       return { applied: names };
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);

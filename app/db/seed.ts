@@ -108,7 +108,7 @@ export async function seedDemoContent(target: Db | Queryable, opts: SeedOptions 
   const tagCount = opts.tags ?? 200;
   const rand = prng(opts.seed ?? 42);
 
-  return inTransaction(target, async (q) => {
+  const result = await inTransaction(target, async (q) => {
     await q.query({ text: "SELECT pg_advisory_xact_lock(hashtext('aidiary:seed'))" });
     const marker = await q.query<{ value: string }>({ text: 'SELECT value FROM site_settings WHERE key = $1', values: [markerKey] });
     if (marker.rows.length > 0) return { seeded: false, posts: 0, categories: 0, tags: 0, users: 0 };
@@ -192,10 +192,22 @@ export async function seedDemoContent(target: Db | Queryable, opts: SeedOptions 
       text: 'INSERT INTO site_settings (key, value) VALUES ($1, $2)',
       values: [markerKey, JSON.stringify({ posts: postCount, categories: categoryCount, tags: tagCount, seed: opts.seed ?? 42 })],
     });
-    // Fresh statistics, so the first listings plan with real row counts (not the empty-table guess).
-    await q.query({ text: 'ANALYZE users, categories, tags, posts, post_categories, post_tags' });
     return { seeded: true, posts: inserted, categories: categoryCount, tags: tagCount, users: userIds.length };
   });
+  if (result.seeded) await vacuumSeededTables(target);
+  return result;
+}
+
+/**
+ * After a bulk load, outside its transaction: fresh statistics, so the first listings plan with
+ * real row counts (not the empty-table guess), and a visibility map covering the new rows, so the
+ * listings' index-only scans need no heap fetches (autovacuum would get there later). The link
+ * inserts rewrite each post row once more (its stored term lists), which VACUUM also cleans up.
+ */
+async function vacuumSeededTables(target: Db | Queryable): Promise<void> {
+  const vacuum = { text: 'VACUUM (ANALYZE) users, categories, tags, posts, post_categories, post_tags' };
+  if ('write' in target && typeof target.write === 'function') await target.read({ primary: true }, (q) => q.query(vacuum));
+  else await (target as Queryable).query(vacuum);
 }
 
 async function postSlugs(q: Queryable): Promise<Set<string>> {
@@ -327,7 +339,7 @@ export async function seedPublishedPosts(target: Db | Queryable, opts: TopUpOpti
     if (step.n === 0) break;
     opts.onProgress?.(published, opts.posts);
   }
-  if (added > 0) await inTransaction(target, (q) => q.query({ text: 'ANALYZE posts, post_categories, post_tags' }));
+  if (added > 0) await vacuumSeededTables(target);
   return { demoSeeded: demo.seeded, publishedBefore: publishedBefore ?? 0, added, published };
 }
 

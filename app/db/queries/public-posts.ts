@@ -4,8 +4,8 @@ import { bodyHeadChars, renderedPostVersion } from '../../content/rendered-post'
 // The public side's read queries. Each is a named prepared statement with fixed text (the filter
 // kind picks the statement, never string-built SQL), and each page needs at most two of them:
 // an optional lookup of the archive's subject (category, tag, author) and one listing query that
-// returns the page rows with their author, categories and tags aggregated (json_agg in scalar
-// subqueries over the ≤ page-size rows) plus the filter's total (an uncorrelated count).
+// returns the page rows with their author, categories and tags (the JSON lists stored on the post
+// row, migration 1765000000000_post-term-lists) plus the filter's total (an uncorrelated count).
 
 export interface TermRef { slug: string; name: string }
 
@@ -60,12 +60,8 @@ const postColumns = `
   CASE WHEN ${rendered} THEN '' ELSE left(p.content, ${bodyHeadChars}) END AS content_head,
   p.published_at, p.updated_at, u.username, u.display_name`;
 
-/** One post's columns with its categories and tags (correlated aggregates: one row, one lookup each). */
-const summaryColumns = `${postColumns},
-  coalesce((SELECT json_agg(json_build_object('slug', c.slug, 'name', c.name) ORDER BY c.name, c.id)
-            FROM post_categories pc JOIN categories c ON c.id = pc.category_id WHERE pc.post_id = p.id), '[]') AS categories,
-  coalesce((SELECT json_agg(json_build_object('slug', t.slug, 'name', t.name) ORDER BY t.name, t.id)
-            FROM post_tags pt JOIN tags t ON t.id = pt.tag_id WHERE pt.post_id = p.id), '[]') AS tags`;
+/** One post's columns with its categories and tags, kept on the row by triggers (no join per read). */
+const summaryColumns = `${postColumns}, p.category_list AS categories, p.tag_list AS tags`;
 
 /**
  * The filter's total: the home page reads the trigger-kept counter (migration
@@ -87,10 +83,11 @@ const totalExpression: Record<ListingFilter['kind'], string> = Object.fromEntrie
  * size changes rarely, so there are few of these statements.
  */
 function listingText(kind: ListingFilter['kind'], first?: { limit: number }): string {
-  // The page's ids first, so the aggregates run for the page rows only. The total is a separate
-  // uncorrelated count (one InitPlan, same snapshot): `count(*) OVER ()` in the page query made
-  // PostgreSQL buffer every matching row in a WindowAgg, measured at 26-38 ms for the home page
-  // over 8,537 published posts against 2.4-5.5 ms for the count (index-only scan).
+  // The page's ids first (an index-only scan, also over the rows an OFFSET skips), then those
+  // rows only. The total is a separate uncorrelated count (one InitPlan, same snapshot):
+  // `count(*) OVER ()` in the page query made PostgreSQL buffer every matching row in a
+  // WindowAgg, measured at 26-38 ms for the home page over 8,537 published posts against
+  // 2.4-5.5 ms for the count (index-only scan).
   const renumber = (sql: string) => (first ? sql.replace(/\$([34])/g, (_m, n: string) => `$${Number(n) - 2}`) : sql);
   return `
     WITH page AS (
@@ -99,23 +96,9 @@ function listingText(kind: ListingFilter['kind'], first?: { limit: number }): st
       WHERE ${renumber(filters[kind])}
       ORDER BY p.published_at DESC, p.id DESC
       ${first ? `LIMIT ${first.limit}` : 'LIMIT $1 OFFSET $2'}
-    ),
-    -- Categories and tags of all the page's posts in one join each (correlated subqueries per
-    -- row hashed the whole tags table once per post: 25 % more execution time, measured).
-    cats AS (
-      SELECT pc.post_id, json_agg(json_build_object('slug', c.slug, 'name', c.name) ORDER BY c.name, c.id) AS list
-      FROM page JOIN post_categories pc ON pc.post_id = page.id JOIN categories c ON c.id = pc.category_id
-      GROUP BY pc.post_id
-    ),
-    tgs AS (
-      SELECT pt.post_id, json_agg(json_build_object('slug', t.slug, 'name', t.name) ORDER BY t.name, t.id) AS list
-      FROM page JOIN post_tags pt ON pt.post_id = page.id JOIN tags t ON t.id = pt.tag_id
-      GROUP BY pt.post_id
     )
-    SELECT ${postColumns}, coalesce(cats.list, '[]') AS categories, coalesce(tgs.list, '[]') AS tags,
-      ${renumber(totalExpression[kind])} AS total
+    SELECT ${summaryColumns}, ${renumber(totalExpression[kind])} AS total
     FROM page JOIN posts p ON p.id = page.id JOIN users u ON u.id = p.author_id
-      LEFT JOIN cats ON cats.post_id = page.id LEFT JOIN tgs ON tgs.post_id = page.id
     ORDER BY page.published_at DESC, page.id DESC`;
 }
 
