@@ -1,4 +1,4 @@
-import type { PostDetail, PostSummary } from '../db/queries/public-posts';
+import type { ListedPost, PostDetail, PostSummary } from '../db/queries/public-posts';
 import type { SiteSettings } from '../db/queries/site-settings';
 import { excerptFromText } from '../content/excerpt';
 import { renderMarkdown } from '../content/markdown';
@@ -46,16 +46,19 @@ export interface ViewData {
   asset: (name: string) => string;
 }
 
-/** YYYY-MM-DD in UTC: date archives are UTC too, so a post's date links to the archive holding it. */
-export const displayDate = (d: Date) => d.toISOString().slice(0, 10);
-
-export function postCard(p: PostSummary): PostCardVm {
+/**
+ * A listing's row carries its date already formatted by PostgreSQL, the post page's a Date.
+ * The shown date is YYYY-MM-DD in UTC: date archives are UTC too, so a post's date links to the
+ * archive holding it.
+ */
+export function postCard(p: ListedPost | PostSummary): PostCardVm {
+  const dateIso = 'publishedIso' in p ? p.publishedIso : p.publishedAt.toISOString();
   return {
     title: p.title,
     url: urls.post(p.slug),
     excerpt: excerptFromText(p.excerpt, p.bodyText, p.contentHead),
-    date: displayDate(p.publishedAt),
-    dateIso: p.publishedAt.toISOString(),
+    date: dateIso.slice(0, 10),
+    dateIso,
     author: { name: p.author.displayName, url: urls.author(p.author.username) },
     categories: p.categories.map((c) => ({ name: c.name, url: urls.category(c.slug) })),
     tags: p.tags.map((t) => ({ name: t.name, url: urls.tag(t.slug) })),

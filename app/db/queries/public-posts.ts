@@ -9,7 +9,8 @@ import { bodyHeadChars, renderedPostVersion } from '../../content/rendered-post'
 
 export interface TermRef { slug: string; name: string }
 
-export interface PostSummary {
+/** What a post card shows (listings and the post page alike). */
+export interface PostCardSource {
   id: number;
   title: string;
   slug: string;
@@ -18,16 +19,30 @@ export interface PostSummary {
   contentHead: string;
   /** That part as plain text, stored at write time (app/content/rendered-post.ts); null: strip contentHead. */
   bodyText: string | null;
-  status: 'published' | 'unlisted';
-  publishedAt: Date;
-  updatedAt: Date;
   author: { username: string; displayName: string };
   categories: TermRef[];
   tags: TermRef[];
 }
 
+export interface PostSummary extends PostCardSource {
+  status: 'published' | 'unlisted';
+  publishedAt: Date;
+  updatedAt: Date;
+}
+
+/**
+ * A listing's row: only what a card prints. Every listing holds published posts only, and
+ * `publishedIso` is published_at as Date#toISOString prints it (UTC, milliseconds, `Z`),
+ * formatted by PostgreSQL: parsing a timestamp into a Date per row only to format it again was
+ * a measurable part of the driver's row parsing (with the unused status and updated_at columns,
+ * about a fifth of the client's CPU for the home query).
+ */
+export interface ListedPost extends PostCardSource {
+  publishedIso: string;
+}
+
 export interface PostPage {
-  rows: PostSummary[];
+  rows: ListedPost[];
   /** Matching rows over all pages; null when the page is past the end (no row to carry it). */
   total: number | null;
 }
@@ -54,14 +69,17 @@ const filters: Record<ListingFilter['kind'], string> = {
 // The body's text stored at write time when its renderer version is current; otherwise the start
 // of the Markdown, stripped per render as before (rows not yet backfilled).
 const rendered = `p.rendered_version = ${renderedPostVersion}`;
-const postColumns = `
-  p.id, p.title, p.slug, p.excerpt, p.status::text AS status,
+const cardColumns = `
+  p.id, p.title, p.slug, p.excerpt,
   CASE WHEN ${rendered} THEN p.content_text END AS body_text,
   CASE WHEN ${rendered} THEN '' ELSE left(p.content, ${bodyHeadChars}) END AS content_head,
-  p.published_at, p.updated_at, u.username, u.display_name`;
+  u.username, u.display_name, p.category_list AS categories, p.tag_list AS tags`;
+// Truncated to the millisecond like a Date (to_char's MS and the driver's Date both truncate).
+const listingColumns = `${cardColumns},
+  to_char(p.published_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS published_iso`;
 
 /** One post's columns with its categories and tags, kept on the row by triggers (no join per read). */
-const summaryColumns = `${postColumns}, p.category_list AS categories, p.tag_list AS tags`;
+const summaryColumns = `${cardColumns}, p.status::text AS status, p.published_at, p.updated_at`;
 
 /**
  * The filter's total: the home page reads the trigger-kept counter (migration
@@ -97,7 +115,7 @@ function listingText(kind: ListingFilter['kind'], first?: { limit: number }): st
       ORDER BY p.published_at DESC, p.id DESC
       ${first ? `LIMIT ${first.limit}` : 'LIMIT $1 OFFSET $2'}
     )
-    SELECT ${summaryColumns}, ${renumber(totalExpression[kind])} AS total
+    SELECT ${listingColumns}, ${renumber(totalExpression[kind])} AS total
     FROM page JOIN posts p ON p.id = page.id JOIN users u ON u.id = p.author_id
     ORDER BY page.published_at DESC, page.id DESC`;
 }
@@ -117,18 +135,27 @@ function firstPageStatement(kind: ListingFilter['kind'], limit: number): { name:
   return statement;
 }
 
-interface SummaryRow {
-  id: string; title: string; slug: string; excerpt: string; content_head: string; body_text: string | null; status: 'published' | 'unlisted';
-  published_at: Date; updated_at: Date; username: string; display_name: string; categories: TermRef[]; tags: TermRef[];
+interface CardRow {
+  id: string; title: string; slug: string; excerpt: string; content_head: string; body_text: string | null;
+  username: string; display_name: string; categories: TermRef[]; tags: TermRef[];
 }
+interface SummaryRow extends CardRow { status: 'published' | 'unlisted'; published_at: Date; updated_at: Date }
+interface ListingRow extends CardRow { published_iso: string; total: string }
 
-function toSummary(r: SummaryRow): PostSummary {
+function toCardSource(r: CardRow): PostCardSource {
   return {
-    id: Number(r.id), title: r.title, slug: r.slug, excerpt: r.excerpt, contentHead: r.content_head, bodyText: r.body_text, status: r.status,
-    publishedAt: r.published_at, updatedAt: r.updated_at,
+    id: Number(r.id), title: r.title, slug: r.slug, excerpt: r.excerpt, contentHead: r.content_head, bodyText: r.body_text,
     author: { username: r.username, displayName: r.display_name },
     categories: r.categories, tags: r.tags,
   };
+}
+
+function toSummary(r: SummaryRow): PostSummary {
+  return { ...toCardSource(r), status: r.status, publishedAt: r.published_at, updatedAt: r.updated_at };
+}
+
+function toListed(r: ListingRow): ListedPost {
+  return { ...toCardSource(r), publishedIso: r.published_iso };
 }
 
 /** LIKE pattern for a partial match of `term`: its own %, _ and \ match literally. */
@@ -149,8 +176,8 @@ export async function listPosts(q: Queryable, filter: ListingFilter, limit: numb
     case 'home': break;
   }
   const statement = first ? firstPageStatement(filter.kind, limit) : listingStatements[filter.kind];
-  const res = await q.query<SummaryRow & { total: string }>({ ...statement, values });
-  return { rows: res.rows.map(toSummary), total: res.rows.length ? Number(res.rows[0].total) : null };
+  const res = await q.query<ListingRow>({ ...statement, values });
+  return { rows: res.rows.map(toListed), total: res.rows.length ? Number(res.rows[0].total) : null };
 }
 
 export interface CategoryInfo { id: number; slug: string; name: string; description: string; parent: TermRef | null }
