@@ -51,4 +51,5 @@ COPY bin ./bin
 # The image's `node` user (uid 1000): never root.
 USER node
 EXPOSE 3000
-CMD ["node", "dist/app.mjs"]
+# infra/topology/app-runtime.ts appCommand (test/infra/stack-files.test.ts checks they match).
+CMD ["node", "--heap-growing-percent=50", "dist/app.mjs"]

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { appEnvironment, dbInstances, redisInstances, type AppInstance, type SecretRefs, type Topology } from '../topology';
+import { appEnvironment, appNodeFlags, dbInstances, redisInstances, type AppInstance, type SecretRefs, type Topology } from '../topology';
 import { waitForHealthy } from './http-probe';
 import { topologyPorts } from './cluster-layout';
 import { freePort, isAlive, isPortFree, spawnDetached, stopPid } from './process';
@@ -13,6 +13,16 @@ export function appEntry(root: string): string {
   const entry = join(root, 'dist', 'app.mjs');
   if (!existsSync(entry)) throw new Error(`${entry} is missing; build it with \`node scripts/build.mjs\``);
   return entry;
+}
+
+/**
+ * `node`'s arguments for an app: the flags every target starts it with
+ * (infra/topology/app-runtime.ts), then the bundle. No --enable-source-maps (the images never had
+ * it): it kept ~8 MB of source maps in each app's heap. For TypeScript positions in stack traces,
+ * start the cluster with NODE_OPTIONS=--enable-source-maps, which the apps inherit (appProcessEnv).
+ */
+export function appNodeArgs(entry: string): string[] {
+  return [...appNodeFlags, entry];
 }
 
 export function appProcessEnv(t: Topology, app: AppInstance, secrets: SecretRefs, base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
@@ -60,7 +70,7 @@ export async function startApp(opts: { root: string; state: StateDir; topology: 
   const controlPort = await controlPortFor(state, t, app.name);
   try {
     const pid = spawnDetached(process.execPath, {
-      args: ['--enable-source-maps', appEntry(opts.root)],
+      args: appNodeArgs(appEntry(opts.root)),
       logFile,
       env: { ...appProcessEnv(t, app, opts.secrets), AIDIARY_CONTROL_PORT: String(controlPort) },
       cwd: opts.root,

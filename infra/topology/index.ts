@@ -3,3 +3,4 @@ export * from './defaults';
 export * from './parse';
 export * from './derive';
 export * from './connection-budget';
+export * from './app-runtime';

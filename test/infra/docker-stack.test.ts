@@ -143,6 +143,10 @@ describe.each(counts)('staging stack with %i apps and as many DB replicas', (n) 
     for (const app of byRole(run, 'app')) {
       expect(app.inputs.healthcheck.tests.join(' ')).toContain('/health/ready');
       expect(app.inputs.user).toMatch(/^1000:/);
+      // The image's CMD (infra/topology/app-runtime.ts appCommand, checked in stack-files.test.ts)
+      // starts it: the same Node.js flags as the local runner.
+      expect(app.inputs.command).toBeUndefined();
+      expect(app.inputs.entrypoints).toBeUndefined();
     }
   });
 

@@ -90,6 +90,10 @@ describe.each(counts)('prod stack with %i apps and as many DB replicas', (n) => 
     const c = pod.containers[0];
     expect(c.readinessProbe.httpGet.path).toBe('/health/ready');
     expect(c.livenessProbe.httpGet.path).toBe('/health');
+    // The image's CMD (infra/topology/app-runtime.ts appCommand, checked in stack-files.test.ts)
+    // starts it: the same Node.js flags as the local runner.
+    expect(c.command).toBeUndefined();
+    expect(c.args).toBeUndefined();
     const sleep = Number(c.lifecycle.preStop.exec.command[1]);
     expect(c.lifecycle.preStop.exec.command[0]).toBe('sleep');
     expect(sleep).toBe(drainTiming(t).preStopSleepSeconds);

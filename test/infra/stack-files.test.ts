@@ -3,6 +3,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { configDefaults, secretConfigKeys } from '../../infra/stack-config';
+import { appCommand } from '../../infra/topology/app-runtime';
 import { runProgram } from './pulumi-harness';
 import { runProd, runStaging } from './stack-fixtures';
 
@@ -75,7 +76,10 @@ describe('Dockerfile', () => {
     expect(dockerfile).toContain('RUN node scripts/build.mjs');
     const app = dockerfile.slice(dockerfile.indexOf('AS app'));
     expect(app).toMatch(/^USER node$/m);
-    expect(app).toContain('CMD ["node", "dist/app.mjs"]');
+    // The Docker and Kubernetes stacks run the image's CMD: the same flags as the local runner.
+    const cmd = /^CMD (\[.*\])$/m.exec(app);
+    expect(cmd, 'the app stage has an exec-form CMD').not.toBeNull();
+    expect(JSON.parse(cmd![1])).toEqual(appCommand);
     expect(app).toContain('COPY app ./app');
   });
 
