@@ -1,4 +1,4 @@
-import sharp from 'sharp';
+import type Sharp from 'sharp';
 import { UnrecoverableError } from 'bullmq';
 
 // Thumbnails (made by the background job, app/jobs/): 320 px wide WebP, never enlarged; an
@@ -8,8 +8,17 @@ import { UnrecoverableError } from 'bullmq';
 // thread with no operation cache, so one job holds at most one decoded image (the job workers
 // run one job at a time). 40 megapixels of 8-bit RGBA is 160 MB; the app pod's limit is 512 MiB.
 
-sharp.cache(false);
-sharp.concurrency(1);
+// Loaded on first use: libvips adds 6-8 MB to the RSS of every app that imports it, and most
+// apps never make a thumbnail or read an upload's size.
+let loaded: Promise<typeof Sharp> | null = null;
+function loadSharp(): Promise<typeof Sharp> {
+  loaded ??= import('sharp').then(({ default: sharp }) => {
+    sharp.cache(false);
+    sharp.concurrency(1);
+    return sharp;
+  });
+  return loaded;
+}
 
 export const thumbnailWidth = 320;
 export const thumbnailName = 'thumb.webp';
@@ -21,6 +30,7 @@ export const thumbnailKey = (sha256: string) => `${sha256}/${thumbnailName}`;
  */
 export async function makeThumbnail(original: Buffer, maxPixels: number): Promise<Buffer> {
   try {
+    const sharp = await loadSharp();
     return await sharp(original, { limitInputPixels: maxPixels })
       .rotate().resize({ width: thumbnailWidth, withoutEnlargement: true }).webp({ quality: 78 }).toBuffer();
   } catch (err) {
@@ -37,6 +47,7 @@ export async function makeThumbnail(original: Buffer, maxPixels: number): Promis
  */
 export async function imageSize(bytes: Buffer): Promise<{ width: number; height: number } | null> {
   try {
+    const sharp = await loadSharp();
     const meta = await sharp(bytes, { limitInputPixels: false }).metadata();
     return meta.width && meta.height ? { width: meta.width, height: meta.height } : null;
   } catch {
