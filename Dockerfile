@@ -52,4 +52,4 @@ COPY bin ./bin
 USER node
 EXPOSE 3000
 # infra/topology/app-runtime.ts appCommand (test/infra/stack-files.test.ts checks they match).
-CMD ["node", "--heap-growing-percent=50", "dist/app.mjs"]
+CMD ["node", "--heap-growing-percent=50", "--max-semi-space-size=4", "dist/app.mjs"]
