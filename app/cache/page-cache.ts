@@ -190,9 +190,12 @@ class RedisPageCache implements ClusterPageCache {
    * goes on to get(), which counts what it finds). The hot path (app/hot-path.ts) serves this
    * without fastify; get() starts with it.
    */
-  freshL1Hit(key: string, now = Date.now()): RenderedPage | undefined {
-    if (!this.layerState.l1) return undefined;
-    const entry = this.l1.get(key);
+  freshL1Hit(key: string): RenderedPage | undefined {
+    return this.layerState.l1 ? this.countIfFresh(key, this.l1.get(key), Date.now()) : undefined;
+  }
+
+  /** An L1 entry's page when it is fresh, counted as an L1 hit. */
+  private countIfFresh(key: string, entry: CachedPage | undefined, now: number): RenderedPage | undefined {
     if (!entry || now >= entry.freshUntilMs) return undefined;
     this.metrics.hit('l1');
     this.hits.record(key);
@@ -202,9 +205,9 @@ class RedisPageCache implements ClusterPageCache {
   async get(req: PageRequest): Promise<Result> {
     const now = Date.now();
     if (this.layerState.l1) {
-      const fresh = this.freshL1Hit(req.key, now);
-      if (fresh) return { page: fresh, cacheStatus: 'HIT-L1' };
       const entry = this.l1.get(req.key);
+      const fresh = this.countIfFresh(req.key, entry, now);
+      if (fresh) return { page: fresh, cacheStatus: 'HIT-L1' };
       if (entry) {
         if (now < entry.freshUntilMs + this.swrMs) {
           // Expired but not purged (purges delete the entry): serve it while one refresh runs.
