@@ -51,6 +51,11 @@ export interface HotPathDeps {
   isDraining(): boolean;
 }
 
+/** The liveness answer's body (the hot path's, and fastify's `/health` route for inject() and HEAD). */
+export function healthStatus(appName: string): { status: 'ok'; service: 'aidiary'; app: string; uptimeSeconds: number } {
+  return { status: 'ok', service: 'aidiary', app: appName, uptimeSeconds: Math.round(process.uptime()) };
+}
+
 /** Bounded: about one per page L1 can hold (64 MiB of ~5 KB pages), each a few hundred bytes. */
 const maxRememberedPages = 20_000;
 
@@ -68,7 +73,7 @@ export function createHotPath(deps: HotPathDeps): HotPath {
 
   function serveHealth(req: IncomingMessage, res: ServerResponse, startedAt: number): void {
     const reqId = requestIdOf(req, fromEdge);
-    const body = JSON.stringify({ status: 'ok', service: 'aidiary', app: config.appName, uptimeSeconds: Math.round(process.uptime()) });
+    const body = JSON.stringify(healthStatus(config.appName));
     res.writeHead(200, {
       'x-served-by': config.appName, 'x-request-id': reqId, ...security, ...healthHeaders,
       'content-length': Buffer.byteLength(body),

@@ -4,7 +4,7 @@ import type { AppDeps } from './deps';
 import { HttpError, errorCatalog, type ErrorCode } from './errors';
 import { createRequestRecorder } from './request-record';
 import { requestIdOf } from './request-id';
-import { createHotPath, type HotPath } from './hot-path';
+import { createHotPath, healthStatus, type HotPath } from './hot-path';
 import { registerSessionPlugin } from './session/plugin';
 import { registerPublicRoutes } from './routes/public/index';
 import { publicContext } from './routes/public/public-context';
@@ -147,7 +147,7 @@ export async function buildServer(deps: AppDeps): Promise<FastifyInstance> {
   // Liveness: no I/O at all (answered by the hot path; this route serves inject() and HEAD).
   app.get('/health', async (_request, reply) => {
     reply.header('Cache-Control', 'no-store');
-    return { status: 'ok', service: 'aidiary', app: config.appName, uptimeSeconds: Math.round(process.uptime()) };
+    return healthStatus(config.appName);
   });
 
   // Readiness: can serve reads (a DB node reachable) and not draining. Redis is not consulted:
