@@ -1,7 +1,7 @@
-import pg from 'pg';
 import type { FastifyBaseLogger } from 'fastify';
 import { renderPostBody, renderedPostVersion } from '../content/rendered-post';
 import type { MigrationConnection } from './migrate';
+import { withMigrationClient } from './migration-client';
 
 // Fills posts.content_html / content_text for rows written before they existed or rendered by an
 // older renderer (rendered_version ≠ renderedPostVersion). Run after the migrations
@@ -12,10 +12,8 @@ import type { MigrationConnection } from './migrate';
 const batchSize = 500;
 
 export async function backfillRenderedPosts(conn: MigrationConnection, logger?: Pick<FastifyBaseLogger, 'info'>): Promise<number> {
-  const client = new pg.Client({ host: conn.host, port: conn.port, database: conn.database, user: conn.user, password: conn.password });
-  await client.connect();
-  let done = 0;
-  try {
+  const done = await withMigrationClient(conn, async (client) => {
+    let rendered = 0;
     for (let afterId = 0; ;) {
       const { rows } = await client.query<{ id: string; content: string }>(
         'SELECT id, content FROM posts WHERE id > $1 AND rendered_version IS DISTINCT FROM $2 ORDER BY id LIMIT $3',
@@ -29,12 +27,11 @@ export async function backfillRenderedPosts(conn: MigrationConnection, logger?: 
          WHERE p.id = u.id AND p.content = u.content`,
         [rows.map((r) => r.id), rows.map((r) => r.content), bodies.map((b) => b.html), bodies.map((b) => b.text), renderedPostVersion],
       );
-      done += res.rowCount ?? 0;
+      rendered += res.rowCount ?? 0;
       afterId = Number(rows[rows.length - 1].id);
     }
-  } finally {
-    await client.end();
-  }
+    return rendered;
+  });
   if (done > 0) logger?.info({ posts: done }, `rendered ${done} post bodies ahead of time`);
   return done;
 }

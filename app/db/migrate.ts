@@ -1,7 +1,7 @@
-import pg from 'pg';
 import { runner } from 'node-pg-migrate';
 import type { FastifyBaseLogger } from 'fastify';
 import { fromRoot } from '../project-root';
+import { withMigrationClient } from './migration-client';
 import { backfillRenderedPosts } from './backfill-rendered-posts';
 
 // Versioned SQL migrations (app/db/migrations, node-pg-migrate SQL format). node-pg-migrate takes
@@ -23,13 +23,7 @@ export interface MigrationConnection {
  * later), and refreshes the planner's statistics. Not possible inside the migration's transaction.
  */
 async function vacuumPostTables(conn: MigrationConnection): Promise<void> {
-  const client = new pg.Client({ host: conn.host, port: conn.port, database: conn.database, user: conn.user, password: conn.password });
-  await client.connect();
-  try {
-    await client.query('VACUUM (ANALYZE) posts, post_categories, post_tags');
-  } finally {
-    await client.end();
-  }
+  await withMigrationClient(conn, (client) => client.query('VACUUM (ANALYZE) posts, post_categories, post_tags'));
 }
 
 export const migrationsDir = () => fromRoot('app', 'db', 'migrations');
