@@ -8,6 +8,7 @@ import { faults } from './fault-injection';
 import { requestIdOf } from './request-id';
 import type { RequestRecorder } from './request-record';
 import { securityHeaders } from './routes/security-headers';
+import { edgeExpiresNow, pageHeaders } from './routes/public/serve-page';
 import { sessionCookieName } from './session/plugin';
 import type { TrustCheck } from './trusted-edge';
 
@@ -88,16 +89,14 @@ export function createHotPath(deps: HotPathDeps): HotPath {
     const page = pageCache.freshL1Hit?.(url);
     if (!page?.bytes) return false;
     const reqId = requestIdOf(req, fromEdge);
-    // The headers servePage/sendPage set, in their order (X-Served-By: the renderer's name).
+    // What fastify's hooks, servePage's setAnonymousCaching and sendPage's pageHeaders set.
     const headers: Record<string, string | number> = {
-      'x-served-by': page.renderedBy, 'x-request-id': reqId, ...security,
-      'cache-control': cacheControl, 'x-accel-expires': `@${Math.floor(Date.now() / 1000)}`,
+      'x-request-id': reqId, ...security,
+      'cache-control': cacheControl, 'x-accel-expires': edgeExpiresNow(),
       ...(page.status < 500 ? remembered.cdnHeaders : undefined),
-      'content-type': page.contentType, 'x-cache': 'HIT-L1',
+      ...pageHeaders(page, 'HIT-L1'),
+      'content-length': page.bytes.length,
     };
-    if (page.dbNode) headers['x-db-node'] = page.dbNode;
-    if (page.headers) Object.assign(headers, lowerCaseNames(page.headers));
-    headers['content-length'] = page.bytes.length;
     res.writeHead(page.status, headers);
     res.end(page.bytes);
     finish(req, startedAt, reqId, page.status, remembered.route, 'HIT-L1');

@@ -27,8 +27,22 @@ export { privateCacheControl };
  */
 export function setAnonymousCaching(reply: FastifyReply, policy: CdnCachePolicy, tags?: readonly string[]): void {
   reply.header('Cache-Control', anonymousCacheControl(policy));
-  reply.header('X-Accel-Expires', `@${Math.floor(Date.now() / 1000)}`);
+  reply.header('X-Accel-Expires', edgeExpiresNow());
   if (tags) reply.headers(cdnPageHeaders(tags, policy));
+}
+
+/** `X-Accel-Expires` of an anonymous answer: the end of the current second (setAnonymousCaching, the hot path). */
+export const edgeExpiresNow = (): string => `@${Math.floor(Date.now() / 1000)}`;
+
+/**
+ * A page answer's own headers, names in lower case as fastify sends them (sendPage, and the hot
+ * path in app/hot-path.ts, which answers L1 hits without fastify). X-Served-By names the renderer.
+ */
+export function pageHeaders(page: RenderedPage, cacheStatus: CacheStatus): Record<string, string> {
+  const headers: Record<string, string> = { 'content-type': page.contentType, 'x-cache': cacheStatus, 'x-served-by': page.renderedBy };
+  if (page.dbNode) headers['x-db-node'] = page.dbNode;
+  if (page.headers) for (const [name, value] of Object.entries(page.headers)) headers[name.toLowerCase()] = value;
+  return headers;
 }
 
 export interface PageOutput {
@@ -105,11 +119,7 @@ export async function servePage<T>(request: FastifyRequest, reply: FastifyReply,
 
 export function sendPage(reply: FastifyReply, page: RenderedPage, cacheStatus: CacheStatus): FastifyReply {
   reply.code(page.status);
-  reply.header('Content-Type', page.contentType);
-  reply.header('X-Cache', cacheStatus);
-  reply.header('X-Served-By', page.renderedBy);
-  if (page.dbNode) reply.header('X-DB-Node', page.dbNode);
-  for (const [name, value] of Object.entries(page.headers ?? {})) reply.header(name, value);
+  reply.headers(pageHeaders(page, cacheStatus));
   return reply.send(page.bytes ?? page.body); // L1 pages carry their encoded bytes (app/cache/l1-cache.ts)
 }
 
